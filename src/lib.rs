@@ -1,0 +1,11 @@
+//! kafka-sync: a synchronous, thread-based Apache Kafka producer.
+//!
+//! The crate is being built; today it provides the wire codec,
+//! [`protocol`], a public and documented module for encoding, decoding,
+//! fuzzing and property-testing the Kafka protocol.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+pub mod protocol;
