@@ -87,12 +87,8 @@ mod tests {
 
     #[test]
     fn request_header_golden() {
-        let h = RequestHeader {
-            api_key: 18,
-            api_version: 3,
-            correlation_id: 1,
-            client_id: Some("ab".into()),
-        };
+        let h =
+            RequestHeader { api_key: 18, api_version: 3, correlation_id: 1, client_id: Some("ab".into()) };
         let mut b = Vec::new();
         h.encode(&mut b, 2).unwrap();
         assert_eq!(b, [0, 18, 0, 3, 0, 0, 0, 1, 0, 2, b'a', b'b', 0]);

@@ -44,7 +44,7 @@ pub mod header;
 pub mod messages;
 pub mod primitives;
 pub mod record_batch;
-#[cfg(feature = "proptest")]
+#[cfg(any(test, feature = "proptest"))]
 pub mod strategies;
 
 pub use error::{DecodeError, EncodeError};

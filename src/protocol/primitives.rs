@@ -425,21 +425,13 @@ impl<'a> Decoder<'a> {
     /// `length + 1` uvarint (`0` null) compact. The length is checked against
     /// the remaining bytes.
     fn len16(&mut self, flexible: bool) -> Result<Option<usize>, DecodeError> {
-        let len: i64 = if flexible {
-            i64::from(self.uvarint()?) - 1
-        } else {
-            i64::from(self.i16()?)
-        };
+        let len: i64 = if flexible { i64::from(self.uvarint()?) - 1 } else { i64::from(self.i16()?) };
         self.checked_len(len)
     }
 
     /// Like `len16` for 32-bit lengths (`bytes`, arrays): `int32` classic.
     fn len32(&mut self, flexible: bool) -> Result<Option<usize>, DecodeError> {
-        let len: i64 = if flexible {
-            i64::from(self.uvarint()?) - 1
-        } else {
-            i64::from(self.i32()?)
-        };
+        let len: i64 = if flexible { i64::from(self.uvarint()?) - 1 } else { i64::from(self.i32()?) };
         self.checked_len(len)
     }
 
@@ -497,11 +489,7 @@ impl<'a> Decoder<'a> {
         flexible: bool,
         min_elem_size: usize,
     ) -> Result<Option<usize>, DecodeError> {
-        let len: i64 = if flexible {
-            i64::from(self.uvarint()?) - 1
-        } else {
-            i64::from(self.i32()?)
-        };
+        let len: i64 = if flexible { i64::from(self.uvarint()?) - 1 } else { i64::from(self.i32()?) };
         match len {
             -1 => Ok(None),
             l if l < -1 => Err(DecodeError::NegativeLength(l)),
@@ -519,8 +507,7 @@ impl<'a> Decoder<'a> {
 
     /// Reads a non-null array count, checked as in [`Self::nullable_array_len`].
     pub fn array_len(&mut self, flexible: bool, min_elem_size: usize) -> Result<usize, DecodeError> {
-        self.nullable_array_len(flexible, min_elem_size)?
-            .ok_or(DecodeError::UnexpectedNull("array"))
+        self.nullable_array_len(flexible, min_elem_size)?.ok_or(DecodeError::UnexpectedNull("array"))
     }
 
     /// Reads a non-null array whose elements `f` decodes.
@@ -633,10 +620,7 @@ mod tests {
 
     #[test]
     fn varint_overflow_rejected() {
-        assert_eq!(
-            Decoder::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).uvarint(),
-            Err(DecodeError::VarintOverflow)
-        );
+        assert_eq!(Decoder::new(&[0xff, 0xff, 0xff, 0xff, 0x1f]).uvarint(), Err(DecodeError::VarintOverflow));
         assert_eq!(
             Decoder::new(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]).uvarint(),
             Err(DecodeError::VarintOverflow)
@@ -676,7 +660,10 @@ mod tests {
         b.put_bytes(b"xy", true).unwrap();
         assert_eq!(
             b,
-            [0, 5, b'k', b'a', b'f', b'k', b'a', 0xff, 0xff, 5, b's', b'y', b'n', b'c', 0, 0xff, 0xff, 0xff, 0xff, 3, b'x', b'y']
+            [
+                0, 5, b'k', b'a', b'f', b'k', b'a', 0xff, 0xff, 5, b's', b'y', b'n', b'c', 0, 0xff, 0xff,
+                0xff, 0xff, 3, b'x', b'y'
+            ]
         );
         let mut d = Decoder::new(&b);
         assert_eq!(d.string(false).unwrap(), "kafka");

@@ -328,10 +328,8 @@ mod tests {
 
     #[test]
     fn v3_request_golden_bytes() {
-        let req = ApiVersionsRequest {
-            client_software_name: "ks".into(),
-            client_software_version: "1".into(),
-        };
+        let req =
+            ApiVersionsRequest { client_software_name: "ks".into(), client_software_version: "1".into() };
         let mut b = Vec::new();
         req.encode(&mut b, 3).unwrap();
         assert_eq!(b, [3, b'k', b's', 2, b'1', 0]);
@@ -367,5 +365,87 @@ mod tests {
         assert_eq!(v.get(api_key::PRODUCE), None);
         assert_eq!(v.get(api_key::METADATA), Some(messages::supported_versions(3).unwrap().max));
         assert_eq!(v.get(api_key::INIT_PRODUCER_ID), None);
+    }
+}
+
+/// Proptest strategies producing ApiVersions bodies that are valid at a given
+/// version (fields the version cannot carry hold their defaults).
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use crate::protocol::strategies::{compact_string, small_vec};
+    use proptest::prelude::*;
+
+    /// Requests valid at `version`.
+    pub fn request(version: i16) -> impl Strategy<Value = ApiVersionsRequest> {
+        (compact_string(), compact_string()).prop_map(move |(n, v)| {
+            if version >= 3 {
+                ApiVersionsRequest { client_software_name: n, client_software_version: v }
+            } else {
+                ApiVersionsRequest {
+                    client_software_name: String::new(),
+                    client_software_version: String::new(),
+                }
+            }
+        })
+    }
+
+    /// Responses valid at `version`.
+    pub fn response(version: i16) -> impl Strategy<Value = ApiVersionsResponse> {
+        let key = (any::<i16>(), any::<i16>(), any::<i16>()).prop_map(|(k, a, b)| ApiVersion {
+            api_key: k,
+            min_version: a,
+            max_version: b,
+        });
+        let sf = (compact_string(), any::<i16>(), any::<i16>())
+            .prop_map(|(name, min_version, max_version)| SupportedFeature { name, min_version, max_version });
+        let ff = (compact_string(), any::<i16>(), any::<i16>()).prop_map(
+            |(name, max_version_level, min_version_level)| FinalizedFeature {
+                name,
+                max_version_level,
+                min_version_level,
+            },
+        );
+        (
+            any::<i16>(),
+            small_vec(key),
+            any::<i32>(),
+            small_vec(sf),
+            any::<i64>(),
+            small_vec(ff),
+            any::<bool>(),
+        )
+            .prop_map(move |(error_code, api_keys, throttle, sf, epoch, ff, zk)| {
+                let mut r = ApiVersionsResponse { error_code, api_keys, ..Default::default() };
+                if version >= 1 {
+                    r.throttle_time_ms = throttle;
+                }
+                if version >= 3 {
+                    r.supported_features = sf;
+                    r.finalized_features_epoch = epoch;
+                    r.finalized_features = ff;
+                    r.zk_migration_ready = zk;
+                }
+                r
+            })
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::protocol::strategies::{assert_round_trip, versions_of};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn request_round_trips((v, m) in versions_of::<ApiVersionsRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
+            assert_round_trip(&m, v);
+        }
+
+        #[test]
+        fn response_round_trips((v, m) in versions_of::<ApiVersionsResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
+            assert_round_trip(&m, v);
+        }
     }
 }

@@ -39,3 +39,18 @@ impl Message for CreateTopicsResponse {
 impl Request for CreateTopicsRequest {
     type Response = CreateTopicsResponse;
 }
+
+/// Proptest strategies. STUB.
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    /// Requests valid at `version`.
+    pub fn request(_version: i16) -> impl Strategy<Value = CreateTopicsRequest> {
+        Just(CreateTopicsRequest::default())
+    }
+    /// Responses valid at `version`.
+    pub fn response(_version: i16) -> impl Strategy<Value = CreateTopicsResponse> {
+        Just(CreateTopicsResponse::default())
+    }
+}

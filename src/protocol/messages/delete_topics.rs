@@ -39,3 +39,18 @@ impl Message for DeleteTopicsResponse {
 impl Request for DeleteTopicsRequest {
     type Response = DeleteTopicsResponse;
 }
+
+/// Proptest strategies. STUB.
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    /// Requests valid at `version`.
+    pub fn request(_version: i16) -> impl Strategy<Value = DeleteTopicsRequest> {
+        Just(DeleteTopicsRequest::default())
+    }
+    /// Responses valid at `version`.
+    pub fn response(_version: i16) -> impl Strategy<Value = DeleteTopicsResponse> {
+        Just(DeleteTopicsResponse::default())
+    }
+}

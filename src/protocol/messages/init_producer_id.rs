@@ -39,3 +39,18 @@ impl Message for InitProducerIdResponse {
 impl Request for InitProducerIdRequest {
     type Response = InitProducerIdResponse;
 }
+
+/// Proptest strategies. STUB.
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    /// Requests valid at `version`.
+    pub fn request(_version: i16) -> impl Strategy<Value = InitProducerIdRequest> {
+        Just(InitProducerIdRequest::default())
+    }
+    /// Responses valid at `version`.
+    pub fn response(_version: i16) -> impl Strategy<Value = InitProducerIdResponse> {
+        Just(InitProducerIdResponse::default())
+    }
+}

@@ -39,3 +39,18 @@ impl Message for MetadataResponse {
 impl Request for MetadataRequest {
     type Response = MetadataResponse;
 }
+
+/// Proptest strategies. STUB.
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    /// Requests valid at `version`.
+    pub fn request(_version: i16) -> impl Strategy<Value = MetadataRequest> {
+        Just(MetadataRequest::default())
+    }
+    /// Responses valid at `version`.
+    pub fn response(_version: i16) -> impl Strategy<Value = MetadataResponse> {
+        Just(MetadataResponse::default())
+    }
+}

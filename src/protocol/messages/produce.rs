@@ -39,3 +39,18 @@ impl Message for ProduceResponse {
 impl Request for ProduceRequest {
     type Response = ProduceResponse;
 }
+
+/// Proptest strategies. STUB.
+#[cfg(any(test, feature = "proptest"))]
+pub mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    /// Requests valid at `version`.
+    pub fn request(_version: i16) -> impl Strategy<Value = ProduceRequest> {
+        Just(ProduceRequest::default())
+    }
+    /// Responses valid at `version`.
+    pub fn response(_version: i16) -> impl Strategy<Value = ProduceResponse> {
+        Just(ProduceResponse::default())
+    }
+}
