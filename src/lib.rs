@@ -8,4 +8,12 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod config;
+mod delivery;
+mod error;
 pub mod protocol;
+mod record;
+
+pub use delivery::{Callback, DeliveryHandle};
+pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
+pub use record::{Header, Record, RecordMetadata, Serializer};
