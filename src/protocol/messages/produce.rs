@@ -1,38 +1,133 @@
-//! Produce (API key 0). STUB: replaced by the full implementation.
+//! Produce (API key 0): write record batches to partition leaders.
+//!
+//! Versions 3-12. Version 3 is the first that carries record batch v2 (magic
+//! 2) and the transactional id; Kafka 4.0 removed versions 0-2 (KIP-896) but
+//! still advertises them, so this codec never goes below 3. On the wire:
+//!
+//! - v4: same as v3; the broker may answer `KAFKA_STORAGE_ERROR` (56).
+//! - v5: the response adds `log_start_offset`.
+//! - v6: same as v5.
+//! - v7: same as v6; batches may be zstd-compressed (KIP-110).
+//! - v8: the response adds per-record errors and an error message (KIP-467).
+//! - v9: first flexible version (compact strings and arrays, tagged fields).
+//! - v10: the response adds the tagged fields `current_leader` (per
+//!   partition) and `node_endpoints` (KIP-951), so a producer can move to a new
+//!   leader after `NOT_LEADER_OR_FOLLOWER` without a metadata round trip.
+//! - v11: same as v10; the broker may answer `TRANSACTION_ABORTABLE` (KIP-890).
+//! - v12: same as v11 on the wire (KIP-890 part 2: a transactional produce
+//!   also adds the partition to the transaction).
+//!
+//! Version 13 (Kafka 4.1, KIP-516) replaces each topic's name with its topic
+//! id, in the request and the response; it is not implemented.
+//!
+//! The records of each partition are carried as raw record batch bytes
+//! ([`PartitionProduceData::records`]); see
+//! [`record_batch`](crate::protocol::record_batch) for writing them. The
+//! producer's hot path writes a request straight from borrowed batches with
+//! [`encode_produce_request_parts`], without building a [`ProduceRequest`].
 
 use crate::protocol::error::{DecodeError, EncodeError};
-use crate::protocol::primitives::Decoder;
-use crate::protocol::{Message, Request, VersionRange};
+use crate::protocol::primitives::{Decoder, TaggedFields, Writer};
+use crate::protocol::{api_key, Message, Request, VersionRange};
+
+/// The versions this codec implements for Produce.
+const VERSIONS: VersionRange = VersionRange::new(3, 12);
+/// The first flexible Produce version.
+const FLEXIBLE_FROM: i16 = 9;
 
 /// The Produce request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ProduceRequest {}
-
-/// The Produce response.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ProduceResponse {}
-
-impl Message for ProduceRequest {
-    const API_KEY: i16 = 0;
-    const VERSIONS: VersionRange = VersionRange::new(3, 11);
-    const FLEXIBLE_FROM: i16 = 9;
-    fn encode_body(&self, _buf: &mut Vec<u8>, _version: i16) -> Result<(), EncodeError> {
-        Ok(())
-    }
-    fn decode_body(_d: &mut Decoder<'_>, _version: i16) -> Result<Self, DecodeError> {
-        Ok(Self {})
-    }
+pub struct ProduceRequest {
+    /// The transactional id, or `None` if the producer is not transactional.
+    pub transactional_id: Option<String>,
+    /// The acknowledgments the leader needs before it answers: `0` none (the
+    /// broker sends no response at all), `1` the leader only, `-1` every
+    /// in-sync replica.
+    pub acks: i16,
+    /// How long the broker may wait for the acknowledgments, in milliseconds.
+    pub timeout_ms: i32,
+    /// The data to write, per topic.
+    pub topic_data: Vec<TopicProduceData>,
 }
 
-impl Message for ProduceResponse {
-    const API_KEY: i16 = 0;
-    const VERSIONS: VersionRange = VersionRange::new(3, 11);
-    const FLEXIBLE_FROM: i16 = 9;
-    fn encode_body(&self, _buf: &mut Vec<u8>, _version: i16) -> Result<(), EncodeError> {
+/// The data to write to one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopicProduceData {
+    /// The topic name.
+    pub name: String,
+    /// The data to write, per partition.
+    pub partition_data: Vec<PartitionProduceData>,
+}
+
+/// The data to write to one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartitionProduceData {
+    /// The partition index.
+    pub index: i32,
+    /// The records: one or more encoded record batches (v2), or `None` for
+    /// null. The codec does not look inside.
+    pub records: Option<Vec<u8>>,
+}
+
+impl Message for ProduceRequest {
+    const API_KEY: i16 = api_key::PRODUCE;
+    const VERSIONS: VersionRange = VERSIONS;
+    const FLEXIBLE_FROM: i16 = FLEXIBLE_FROM;
+
+    fn encode_body(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
+        let flex = Self::is_flexible(version);
+        buf.put_nullable_string(self.transactional_id.as_deref(), flex)?;
+        buf.put_i16(self.acks);
+        buf.put_i32(self.timeout_ms);
+        buf.put_array_len(self.topic_data.len(), flex)?;
+        for t in &self.topic_data {
+            buf.put_string(&t.name, flex)?;
+            buf.put_array_len(t.partition_data.len(), flex)?;
+            for p in &t.partition_data {
+                buf.put_i32(p.index);
+                buf.put_nullable_bytes(p.records.as_deref(), flex)?;
+                if flex {
+                    buf.put_empty_tagged_fields();
+                }
+            }
+            if flex {
+                buf.put_empty_tagged_fields();
+            }
+        }
+        if flex {
+            buf.put_empty_tagged_fields();
+        }
         Ok(())
     }
-    fn decode_body(_d: &mut Decoder<'_>, _version: i16) -> Result<Self, DecodeError> {
-        Ok(Self {})
+
+    fn decode_body(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
+        let flex = Self::is_flexible(version);
+        let transactional_id = d.nullable_string(flex)?;
+        let acks = d.i16()?;
+        let timeout_ms = d.i32()?;
+        // A topic is at least a name length and an array count (+ tagged fields);
+        // a partition an index and a records length (+ tagged fields).
+        let topic_min = if flex { 3 } else { 6 };
+        let partition_min = if flex { 6 } else { 8 };
+        let topic_data = d.array_of(flex, topic_min, |d| {
+            let name = d.string(flex)?;
+            let partition_data = d.array_of(flex, partition_min, |d| {
+                let index = d.i32()?;
+                let records = d.nullable_bytes(flex)?.map(<[u8]>::to_vec);
+                if flex {
+                    d.skip_tagged_fields()?;
+                }
+                Ok(PartitionProduceData { index, records })
+            })?;
+            if flex {
+                d.skip_tagged_fields()?;
+            }
+            Ok(TopicProduceData { name, partition_data })
+        })?;
+        if flex {
+            d.skip_tagged_fields()?;
+        }
+        Ok(Self { transactional_id, acks, timeout_ms, topic_data })
     }
 }
 
@@ -40,17 +135,706 @@ impl Request for ProduceRequest {
     type Response = ProduceResponse;
 }
 
-/// Proptest strategies. STUB.
+/// Appends a Produce request body at `version` written straight from borrowed
+/// parts, without building a [`ProduceRequest`]: the producer's hot path.
+///
+/// `topics` yields `(topic name, partitions)` and each `partitions` yields
+/// `(partition index, record batch bytes)`; both must know their length up
+/// front ([`ExactSizeIterator`]), since array counts come first on the wire.
+/// The bytes written are exactly those [`ProduceRequest::encode`] writes for
+/// the same content (with every `records` non-null).
+///
+/// # Errors
+/// [`EncodeError::UnsupportedVersion`] outside versions 3-12, and
+/// [`EncodeError::TooLong`] for a name or batch too long for its length
+/// prefix. On error, `buf` may hold part of the body.
+///
+/// # Example
+///
+/// ```
+/// use kafka_sync::protocol::messages::produce::{encode_produce_request_parts, ProduceRequest};
+/// use kafka_sync::protocol::{Decoder, Message};
+///
+/// let batch: &[u8] = &[0xde, 0xad]; // in practice, an encoded record batch
+/// let topics: &[(&str, &[(i32, &[u8])])] = &[("events", &[(0, batch), (3, batch)])];
+/// let mut buf = Vec::new();
+/// encode_produce_request_parts(
+///     &mut buf,
+///     11,
+///     None,
+///     -1,
+///     30_000,
+///     topics.iter().map(|(name, parts)| (*name, parts.iter().copied())),
+/// )
+/// .unwrap();
+///
+/// let req = ProduceRequest::decode(&mut Decoder::new(&buf), 11).unwrap();
+/// assert_eq!(req.topic_data[0].partition_data[1].index, 3);
+/// ```
+pub fn encode_produce_request_parts<T, S, P, B>(
+    buf: &mut Vec<u8>,
+    version: i16,
+    transactional_id: Option<&str>,
+    acks: i16,
+    timeout_ms: i32,
+    topics: T,
+) -> Result<(), EncodeError>
+where
+    T: IntoIterator<Item = (S, P)>,
+    T::IntoIter: ExactSizeIterator,
+    S: AsRef<str>,
+    P: IntoIterator<Item = (i32, B)>,
+    P::IntoIter: ExactSizeIterator,
+    B: AsRef<[u8]>,
+{
+    if !VERSIONS.contains(version) {
+        return Err(EncodeError::UnsupportedVersion { api_key: api_key::PRODUCE, version });
+    }
+    let flex = version >= FLEXIBLE_FROM;
+    buf.put_nullable_string(transactional_id, flex)?;
+    buf.put_i16(acks);
+    buf.put_i32(timeout_ms);
+    let topics = topics.into_iter();
+    buf.put_array_len(topics.len(), flex)?;
+    for (name, partitions) in topics {
+        buf.put_string(name.as_ref(), flex)?;
+        let partitions = partitions.into_iter();
+        buf.put_array_len(partitions.len(), flex)?;
+        for (index, records) in partitions {
+            buf.put_i32(index);
+            buf.put_bytes(records.as_ref(), flex)?;
+            if flex {
+                buf.put_empty_tagged_fields();
+            }
+        }
+        if flex {
+            buf.put_empty_tagged_fields();
+        }
+    }
+    if flex {
+        buf.put_empty_tagged_fields();
+    }
+    Ok(())
+}
+
+/// The Produce response.
+///
+/// A request sent with `acks = 0` gets no response at all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProduceResponse {
+    /// The results, per topic.
+    pub responses: Vec<TopicProduceResponse>,
+    /// How long the request was throttled for a quota violation, in
+    /// milliseconds, or zero.
+    pub throttle_time_ms: i32,
+    /// Endpoints of the new leaders named in
+    /// [`PartitionProduceResponse::current_leader`] of partitions that
+    /// answered `NOT_LEADER_OR_FOLLOWER`. Tagged field 0, v10+; not sent
+    /// below v10.
+    pub node_endpoints: Vec<NodeEndpoint>,
+}
+
+/// The results for one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TopicProduceResponse {
+    /// The topic name.
+    pub name: String,
+    /// The results, per partition.
+    pub partition_responses: Vec<PartitionProduceResponse>,
+}
+
+/// The result for one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionProduceResponse {
+    /// The partition index.
+    pub index: i32,
+    /// The error code, or 0.
+    pub error_code: i16,
+    /// The offset the broker gave the first record of the batch.
+    pub base_offset: i64,
+    /// The time the broker appended the batch, if the topic uses
+    /// `LogAppendTime`; `-1` (the default) with `CreateTime`.
+    pub log_append_time_ms: i64,
+    /// The log start offset of the partition, `-1` by default. Added in v5;
+    /// not sent below v5.
+    pub log_start_offset: i64,
+    /// The records that made the broker drop the batch, by index in the
+    /// batch. Added in v8; not sent below v8.
+    pub record_errors: Vec<BatchIndexAndErrorMessage>,
+    /// A message summarizing why the batch was dropped, or `None`. Added in
+    /// v8; not sent below v8.
+    pub error_message: Option<String>,
+    /// The leader the producer should use from now on; `-1`/`-1` (the default)
+    /// when unknown. Tagged field 0, v10+; not sent below v10.
+    pub current_leader: LeaderIdAndEpoch,
+}
+
+impl Default for PartitionProduceResponse {
+    fn default() -> Self {
+        Self {
+            index: 0,
+            error_code: 0,
+            base_offset: 0,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            record_errors: Vec::new(),
+            error_message: None,
+            current_leader: LeaderIdAndEpoch::default(),
+        }
+    }
+}
+
+/// A record that made the broker drop its batch. Added in v8.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BatchIndexAndErrorMessage {
+    /// The index of the record in its batch.
+    pub batch_index: i32,
+    /// Why the record was rejected, or `None`.
+    pub batch_index_error_message: Option<String>,
+}
+
+/// A partition's current leader and its epoch. v10+.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaderIdAndEpoch {
+    /// The id of the leader broker, or `-1` if unknown.
+    pub leader_id: i32,
+    /// The latest known leader epoch, or `-1`.
+    pub leader_epoch: i32,
+}
+
+impl Default for LeaderIdAndEpoch {
+    fn default() -> Self {
+        Self { leader_id: -1, leader_epoch: -1 }
+    }
+}
+
+/// How to reach a broker. v10+.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeEndpoint {
+    /// The broker id.
+    pub node_id: i32,
+    /// The broker's host name.
+    pub host: String,
+    /// The broker's port.
+    pub port: i32,
+    /// The broker's rack, or `None`.
+    pub rack: Option<String>,
+}
+
+/// The smallest encoding of one partition response at `version`, for
+/// checking array counts before allocating.
+fn partition_response_min_size(version: i16) -> usize {
+    // index, error_code, base_offset, log_append_time_ms.
+    let mut n = 4 + 2 + 8 + 8;
+    if version >= 5 {
+        n += 8;
+    }
+    if version >= FLEXIBLE_FROM {
+        // record_errors count, error_message length, tagged fields.
+        n += 3;
+    } else if version >= 8 {
+        n += 4 + 2;
+    }
+    n
+}
+
+impl Message for ProduceResponse {
+    const API_KEY: i16 = api_key::PRODUCE;
+    const VERSIONS: VersionRange = VERSIONS;
+    const FLEXIBLE_FROM: i16 = FLEXIBLE_FROM;
+
+    fn encode_body(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
+        let flex = Self::is_flexible(version);
+        buf.put_array_len(self.responses.len(), flex)?;
+        for t in &self.responses {
+            buf.put_string(&t.name, flex)?;
+            buf.put_array_len(t.partition_responses.len(), flex)?;
+            for p in &t.partition_responses {
+                buf.put_i32(p.index);
+                buf.put_i16(p.error_code);
+                buf.put_i64(p.base_offset);
+                buf.put_i64(p.log_append_time_ms);
+                if version >= 5 {
+                    buf.put_i64(p.log_start_offset);
+                }
+                if version >= 8 {
+                    buf.put_array_len(p.record_errors.len(), flex)?;
+                    for e in &p.record_errors {
+                        buf.put_i32(e.batch_index);
+                        buf.put_nullable_string(e.batch_index_error_message.as_deref(), flex)?;
+                        if flex {
+                            buf.put_empty_tagged_fields();
+                        }
+                    }
+                    buf.put_nullable_string(p.error_message.as_deref(), flex)?;
+                }
+                if flex {
+                    let mut tags = TaggedFields::new();
+                    if version >= 10 && p.current_leader != LeaderIdAndEpoch::default() {
+                        tags.field(0, |b| {
+                            b.put_i32(p.current_leader.leader_id);
+                            b.put_i32(p.current_leader.leader_epoch);
+                            b.put_empty_tagged_fields();
+                        });
+                    }
+                    tags.write(buf);
+                }
+            }
+            if flex {
+                buf.put_empty_tagged_fields();
+            }
+        }
+        buf.put_i32(self.throttle_time_ms);
+        if flex {
+            let mut tags = TaggedFields::new();
+            if version >= 10 && !self.node_endpoints.is_empty() {
+                tags.try_field(0, |b| {
+                    b.put_array_len(self.node_endpoints.len(), true)?;
+                    for n in &self.node_endpoints {
+                        b.put_i32(n.node_id);
+                        b.put_string(&n.host, true)?;
+                        b.put_i32(n.port);
+                        b.put_nullable_string(n.rack.as_deref(), true)?;
+                        b.put_empty_tagged_fields();
+                    }
+                    Ok(())
+                })?;
+            }
+            tags.write(buf);
+        }
+        Ok(())
+    }
+
+    fn decode_body(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
+        let flex = Self::is_flexible(version);
+        let topic_min = if flex { 3 } else { 6 };
+        let responses = d.array_of(flex, topic_min, |d| {
+            let name = d.string(flex)?;
+            let partition_responses = d.array_of(flex, partition_response_min_size(version), |d| {
+                let mut p = PartitionProduceResponse {
+                    index: d.i32()?,
+                    error_code: d.i16()?,
+                    base_offset: d.i64()?,
+                    log_append_time_ms: d.i64()?,
+                    ..Default::default()
+                };
+                if version >= 5 {
+                    p.log_start_offset = d.i64()?;
+                }
+                if version >= 8 {
+                    // batch_index and a message length: 4 + 2 classic, 4 + 1 + 1
+                    // (tagged fields) flexible.
+                    p.record_errors = d.array_of(flex, 6, |d| {
+                        let e = BatchIndexAndErrorMessage {
+                            batch_index: d.i32()?,
+                            batch_index_error_message: d.nullable_string(flex)?,
+                        };
+                        if flex {
+                            d.skip_tagged_fields()?;
+                        }
+                        Ok(e)
+                    })?;
+                    p.error_message = d.nullable_string(flex)?;
+                }
+                if flex {
+                    d.tagged_fields(|tag, f| {
+                        match tag {
+                            0 if version >= 10 => {
+                                p.current_leader =
+                                    LeaderIdAndEpoch { leader_id: f.i32()?, leader_epoch: f.i32()? };
+                                f.skip_tagged_fields()?;
+                            }
+                            _ => return Ok(false),
+                        }
+                        Ok(true)
+                    })?;
+                }
+                Ok(p)
+            })?;
+            if flex {
+                d.skip_tagged_fields()?;
+            }
+            Ok(TopicProduceResponse { name, partition_responses })
+        })?;
+        let mut r = Self { responses, throttle_time_ms: d.i32()?, node_endpoints: Vec::new() };
+        if flex {
+            d.tagged_fields(|tag, f| {
+                match tag {
+                    0 if version >= 10 => {
+                        // node_id, host length, port, rack length, tagged fields.
+                        r.node_endpoints = f.array_of(true, 11, |f| {
+                            let n = NodeEndpoint {
+                                node_id: f.i32()?,
+                                host: f.string(true)?,
+                                port: f.i32()?,
+                                rack: f.nullable_string(true)?,
+                            };
+                            f.skip_tagged_fields()?;
+                            Ok(n)
+                        })?
+                    }
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            })?;
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_request() -> ProduceRequest {
+        ProduceRequest {
+            transactional_id: None,
+            acks: -1,
+            timeout_ms: 1000,
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData { index: 0, records: Some(vec![1, 2, 3]) }],
+            }],
+        }
+    }
+
+    #[test]
+    fn v3_request_golden_bytes() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0xff, 0xff,             // transactional_id: null (int16 -1)
+            0xff, 0xff,             // acks: -1
+            0x00, 0x00, 0x03, 0xe8, // timeout_ms: 1000
+            0x00, 0x00, 0x00, 0x01, // topic_data: 1 element
+            0x00, 0x01, b't',       //   name: "t"
+            0x00, 0x00, 0x00, 0x01, //   partition_data: 1 element
+            0x00, 0x00, 0x00, 0x00, //     index: 0
+            0x00, 0x00, 0x00, 0x03, //     records: 3 bytes
+            0x01, 0x02, 0x03,
+        ];
+        let req = sample_request();
+        let mut b = Vec::new();
+        req.encode(&mut b, 3).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceRequest::decode(&mut d, 3).unwrap(), req);
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn v9_request_golden_bytes() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x04, b't', b'x', b'n', // transactional_id: compact "txn" (3 + 1)
+            0xff, 0xff,             // acks: -1
+            0x00, 0x00, 0x03, 0xe8, // timeout_ms: 1000
+            0x02,                   // topic_data: compact count 1 (1 + 1)
+            0x02, b't',             //   name: compact "t"
+            0x02,                   //   partition_data: compact count 1
+            0x00, 0x00, 0x00, 0x00, //     index: 0
+            0x04, 0x01, 0x02, 0x03, //     records: compact 3 bytes (3 + 1)
+            0x00,                   //     partition tagged fields: none
+            0x00,                   //   topic tagged fields: none
+            0x00,                   // request tagged fields: none
+        ];
+        let req = ProduceRequest { transactional_id: Some("txn".into()), ..sample_request() };
+        let mut b = Vec::new();
+        req.encode(&mut b, 9).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceRequest::decode(&mut d, 9).unwrap(), req);
+        d.finish().unwrap();
+
+        let mut parts = Vec::new();
+        let batch: &[u8] = &[1, 2, 3];
+        encode_produce_request_parts(&mut parts, 9, Some("txn"), -1, 1000, [("t", [(0, batch)])]).unwrap();
+        assert_eq!(parts, want);
+    }
+
+    #[test]
+    fn null_records_golden_bytes() {
+        let req = ProduceRequest {
+            topic_data: vec![TopicProduceData {
+                name: "t".into(),
+                partition_data: vec![PartitionProduceData { index: 1, records: None }],
+            }],
+            ..sample_request()
+        };
+        let mut b = Vec::new();
+        req.encode(&mut b, 3).unwrap();
+        assert_eq!(&b[b.len() - 8..], &[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
+        let mut b = Vec::new();
+        req.encode(&mut b, 9).unwrap();
+        assert_eq!(&b[b.len() - 8..], &[0, 0, 0, 1, 0x00, 0, 0, 0]);
+    }
+
+    #[test]
+    fn v8_response_golden_bytes() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x00, 0x00, 0x00, 0x01,                         // responses: 1
+            0x00, 0x01, b't',                               //   name "t"
+            0x00, 0x00, 0x00, 0x01,                         //   partition_responses: 1
+            0x00, 0x00, 0x00, 0x02,                         //     index 2
+            0x00, 0x57,                                     //     error_code 87 (INVALID_RECORD)
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     base_offset -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     log_append_time_ms -1
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, //     log_start_offset 5
+            0x00, 0x00, 0x00, 0x01,                         //     record_errors: 1
+            0x00, 0x00, 0x00, 0x04,                         //       batch_index 4
+            0xff, 0xff,                                     //       batch_index_error_message null
+            0x00, 0x02, b'n', b'o',                         //     error_message "no"
+            0x00, 0x00, 0x00, 0x0a,                         // throttle_time_ms 10
+        ];
+        let resp = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "t".into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: 2,
+                    error_code: 87,
+                    base_offset: -1,
+                    log_append_time_ms: -1,
+                    log_start_offset: 5,
+                    record_errors: vec![BatchIndexAndErrorMessage {
+                        batch_index: 4,
+                        batch_index_error_message: None,
+                    }],
+                    error_message: Some("no".into()),
+                    current_leader: LeaderIdAndEpoch::default(),
+                }],
+            }],
+            throttle_time_ms: 10,
+            node_endpoints: Vec::new(),
+        };
+        let mut b = Vec::new();
+        resp.encode(&mut b, 8).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceResponse::decode(&mut d, 8).unwrap(), resp);
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn v10_response_golden_bytes() {
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x02,                                           // responses: compact 1
+            0x02, b't',                                     //   name "t"
+            0x02,                                           //   partition_responses: compact 1
+            0x00, 0x00, 0x00, 0x00,                         //     index 0
+            0x00, 0x06,                                     //     error_code 6 (NOT_LEADER_OR_FOLLOWER)
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     base_offset -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     log_append_time_ms -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     log_start_offset -1
+            0x01,                                           //     record_errors: compact 0
+            0x00,                                           //     error_message: null
+            0x01,                                           //     tagged fields: 1
+            0x00, 0x09,                                     //       tag 0 (current_leader), 9 bytes
+            0x00, 0x00, 0x00, 0x02,                         //         leader_id 2
+            0x00, 0x00, 0x00, 0x07,                         //         leader_epoch 7
+            0x00,                                           //         its tagged fields
+            0x00,                                           //   topic tagged fields
+            0x00, 0x00, 0x00, 0x00,                         // throttle_time_ms 0
+            0x01,                                           // tagged fields: 1
+            0x00, 0x0d,                                     //   tag 0 (node_endpoints), 13 bytes
+            0x02,                                           //     compact 1 endpoint
+            0x00, 0x00, 0x00, 0x02,                         //       node_id 2
+            0x02, b'h',                                     //       host "h"
+            0x00, 0x00, 0x23, 0x84,                         //       port 9092
+            0x00,                                           //       rack null
+            0x00,                                           //       its tagged fields
+        ];
+        let resp = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: "t".into(),
+                partition_responses: vec![PartitionProduceResponse {
+                    index: 0,
+                    error_code: 6,
+                    base_offset: -1,
+                    current_leader: LeaderIdAndEpoch { leader_id: 2, leader_epoch: 7 },
+                    ..Default::default()
+                }],
+            }],
+            throttle_time_ms: 0,
+            node_endpoints: vec![NodeEndpoint { node_id: 2, host: "h".into(), port: 9092, rack: None }],
+        };
+        let mut b = Vec::new();
+        resp.encode(&mut b, 10).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceResponse::decode(&mut d, 10).unwrap(), resp);
+        d.finish().unwrap();
+
+        // At v9 tag 0 means nothing yet: it is skipped, and encoding drops it.
+        let mut d = Decoder::new(want);
+        let v9 = ProduceResponse::decode(&mut d, 9).unwrap();
+        d.finish().unwrap();
+        assert_eq!(v9.node_endpoints, Vec::new());
+        assert_eq!(v9.responses[0].partition_responses[0].current_leader, LeaderIdAndEpoch::default());
+        let mut b = Vec::new();
+        resp.encode(&mut b, 9).unwrap();
+        assert_eq!(b.len(), want.len() - 11 - 15);
+    }
+
+    #[test]
+    fn unknown_tagged_fields_are_skipped() {
+        // v12 request whose top-level section carries an unknown tag 7.
+        let mut b = Vec::new();
+        ProduceRequest::default().encode(&mut b, 12).unwrap();
+        assert_eq!(b, [0, 0, 0, 0, 0, 0, 0, 1, 0]);
+        b.pop();
+        b.extend_from_slice(&[1, 7, 2, 0xab, 0xcd]);
+        let mut d = Decoder::new(&b);
+        assert_eq!(ProduceRequest::decode(&mut d, 12).unwrap(), ProduceRequest::default());
+        d.finish().unwrap();
+    }
+
+    #[test]
+    fn hostile_counts_fail_cleanly() {
+        // Classic: i32::MAX topics in a few bytes.
+        let b = [0xff, 0xff, 0, 1, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0, 0];
+        assert!(ProduceRequest::decode(&mut Decoder::new(&b), 3).is_err());
+        // Flexible: a huge compact count of partition responses.
+        let b = [2, 2, b't', 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(ProduceResponse::decode(&mut Decoder::new(&b), 11).is_err());
+        // Versions outside 3..=12 are refused both ways.
+        assert!(ProduceRequest::default().encode(&mut Vec::new(), 2).is_err());
+        assert!(ProduceRequest::default().encode(&mut Vec::new(), 13).is_err());
+        assert!(ProduceResponse::decode(&mut Decoder::new(&[]), 13).is_err());
+        let batch: &[u8] = &[];
+        assert!(encode_produce_request_parts(&mut Vec::new(), 2, None, 1, 0, [("t", [(0, batch)])]).is_err());
+    }
+
+    #[test]
+    fn truncated_inputs_never_panic() {
+        let req = ProduceRequest { transactional_id: Some("x".into()), ..sample_request() };
+        for v in [3, 9] {
+            let mut b = Vec::new();
+            req.encode(&mut b, v).unwrap();
+            for cut in 0..b.len() {
+                assert!(ProduceRequest::decode(&mut Decoder::new(&b[..cut]), v).is_err(), "v{v} cut {cut}");
+            }
+        }
+    }
+}
+
+/// Proptest strategies producing Produce bodies that are valid at a given
+/// version (fields the version cannot carry hold their defaults).
 #[cfg(any(test, feature = "proptest"))]
 pub mod strategies {
     use super::*;
+    use crate::protocol::strategies::{bytes, compact_string, nullable_string, small_vec};
     use proptest::prelude::*;
-    /// Requests valid at `version`.
+
+    /// Requests valid at `version` (every field exists at every version).
     pub fn request(_version: i16) -> impl Strategy<Value = ProduceRequest> {
-        Just(ProduceRequest::default())
+        let partition = (any::<i32>(), proptest::option::of(bytes()))
+            .prop_map(|(index, records)| PartitionProduceData { index, records });
+        let topic = (compact_string(), small_vec(partition))
+            .prop_map(|(name, partition_data)| TopicProduceData { name, partition_data });
+        (nullable_string(), any::<i16>(), any::<i32>(), small_vec(topic)).prop_map(
+            |(transactional_id, acks, timeout_ms, topic_data)| ProduceRequest {
+                transactional_id,
+                acks,
+                timeout_ms,
+                topic_data,
+            },
+        )
     }
+
     /// Responses valid at `version`.
-    pub fn response(_version: i16) -> impl Strategy<Value = ProduceResponse> {
-        Just(ProduceResponse::default())
+    pub fn response(version: i16) -> impl Strategy<Value = ProduceResponse> {
+        let record_error = (any::<i32>(), nullable_string()).prop_map(|(batch_index, m)| {
+            BatchIndexAndErrorMessage { batch_index, batch_index_error_message: m }
+        });
+        let leader = (any::<i32>(), any::<i32>())
+            .prop_map(|(leader_id, leader_epoch)| LeaderIdAndEpoch { leader_id, leader_epoch });
+        let partition = (
+            (any::<i32>(), any::<i16>(), any::<i64>(), any::<i64>(), any::<i64>()),
+            small_vec(record_error),
+            nullable_string(),
+            prop_oneof![Just(LeaderIdAndEpoch::default()), leader],
+        )
+            .prop_map(move |((index, error_code, base_offset, append, start), errs, msg, leader)| {
+                let mut p = PartitionProduceResponse {
+                    index,
+                    error_code,
+                    base_offset,
+                    log_append_time_ms: append,
+                    ..Default::default()
+                };
+                if version >= 5 {
+                    p.log_start_offset = start;
+                }
+                if version >= 8 {
+                    p.record_errors = errs;
+                    p.error_message = msg;
+                }
+                if version >= 10 {
+                    p.current_leader = leader;
+                }
+                p
+            });
+        let topic = (compact_string(), small_vec(partition))
+            .prop_map(|(name, partition_responses)| TopicProduceResponse { name, partition_responses });
+        let endpoint = (any::<i32>(), compact_string(), any::<i32>(), nullable_string())
+            .prop_map(|(node_id, host, port, rack)| NodeEndpoint { node_id, host, port, rack });
+        (small_vec(topic), any::<i32>(), small_vec(endpoint)).prop_map(move |(responses, throttle, nodes)| {
+            ProduceResponse {
+                responses,
+                throttle_time_ms: throttle,
+                node_endpoints: if version >= 10 { nodes } else { Vec::new() },
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::protocol::strategies::{assert_round_trip, versions_of};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn request_round_trips((v, m) in versions_of::<ProduceRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
+            assert_round_trip(&m, v);
+        }
+
+        #[test]
+        fn response_round_trips((v, m) in versions_of::<ProduceResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
+            assert_round_trip(&m, v);
+        }
+
+        /// The hot-path encoder writes exactly what the owned encoder writes.
+        #[test]
+        fn parts_encoder_matches_owned((v, mut m) in versions_of::<ProduceRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
+            // The parts encoder takes non-null batches, as a producer always has.
+            for p in m.topic_data.iter_mut().flat_map(|t| t.partition_data.iter_mut()) {
+                p.records.get_or_insert_with(Vec::new);
+            }
+            let mut owned = Vec::new();
+            m.encode(&mut owned, v).unwrap();
+            let mut parts = Vec::new();
+            encode_produce_request_parts(
+                &mut parts,
+                v,
+                m.transactional_id.as_deref(),
+                m.acks,
+                m.timeout_ms,
+                m.topic_data.iter().map(|t| {
+                    (t.name.as_str(), t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
+                }),
+            )
+            .unwrap();
+            prop_assert_eq!(parts, owned);
+        }
+
+        /// Any bytes: decoding fails or succeeds, never panics.
+        #[test]
+        fn decoders_never_panic(v in versions_of::<ProduceResponse>(), b in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = ProduceRequest::decode(&mut Decoder::new(&b), v);
+            let _ = ProduceResponse::decode(&mut Decoder::new(&b), v);
+        }
     }
 }
