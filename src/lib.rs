@@ -8,4 +8,9 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod config;
+pub mod partitioner;
 pub mod protocol;
+
+pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder};
+pub use partitioner::{Partitioner, Partitions};
