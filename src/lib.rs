@@ -11,9 +11,12 @@
 pub mod config;
 mod delivery;
 mod error;
+pub mod partitioner;
 pub mod protocol;
 mod record;
 
+pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryHandle};
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
+pub use partitioner::{Partitioner, Partitions};
 pub use record::{Header, Record, RecordMetadata, Serializer};

@@ -1,0 +1,888 @@
+//! Choosing the partition of a record that has no explicit partition.
+//!
+//! A record sent with an explicit partition goes there; the producer checks the
+//! partition against the topic's partition count and never asks the
+//! partitioner. Every other record is passed to the configured [`Partitioner`]
+//! (the `partitioner` property, see [`crate::config`]).
+//!
+//! # Built-in partitioners
+//!
+//! | `partitioner` value | type | keyed records | records without a key |
+//! |---|---|---|---|
+//! | `murmur2_random` (default; alias `default`) | [`DefaultPartitioner`] | murmur2 of the key | uniform sticky |
+//! | `murmur2` | [`Murmur2Partitioner`] | murmur2 of the key | murmur2 of the empty key: one fixed partition |
+//! | `uniform_sticky` (alias `sticky`) | [`UniformStickyPartitioner`] | uniform sticky, key ignored | uniform sticky |
+//! | `round_robin` | [`RoundRobinPartitioner`] | next partition in turn, key ignored | next partition in turn |
+//!
+//! - **murmur2** is exactly Java's `Utils.murmur2` (seed `0x9747b28c`) and the
+//!   partition is `(murmur2(key) & 0x7fffffff) % partition_count`, counted over
+//!   *all* partitions of the topic, so a key lands where the Java client and
+//!   librdkafka's `murmur2`/`murmur2_random` put it ([`partition_for_key`]).
+//! - **Uniform sticky** (KIP-794, the Java 3.3+ built-in behaviour for
+//!   records without a key): the producer sticks to one partition until about
+//!   `batch.size` bytes were appended to it, then switches to a random other
+//!   partition, preferring partitions whose leader is known
+//!   ([`Partitions::available`]). KIP-794's *adaptive* part (weighting the choice
+//!   by each broker's queue length) is not implemented: the choice is uniform
+//!   among the available partitions, and the current partition is excluded so
+//!   a switch always moves (Java may pick the same partition again).
+//! - **Round-robin** is Java's `RoundRobinPartitioner`: a per-topic counter
+//!   walks the available partitions (all partitions when none is known to be
+//!   available), ignoring keys.
+//!
+//! librdkafka's default `consistent_random` (CRC32 of the key) and its
+//! `consistent`, `random`, `fnv1a` and `fnv1a_random` partitioners are **not**
+//! supported; naming one is a configuration error. Their keyed records would
+//! land on different partitions than the Java client's, which is why
+//! `murmur2_random` is the default here.
+//!
+//! # How the producer drives a partitioner
+//!
+//! For each record without an explicit partition, on the thread calling `send`:
+//!
+//! 1. `partition(topic, key, value, partitions)` picks the partition, where
+//!    `partitions` says how many partitions the topic has and which of them
+//!    currently have a known leader. A result outside `0..partitions.count()`
+//!    fails that record with an error; it is never clamped.
+//! 2. The record is appended to that partition's batch.
+//! 3. Only if the append succeeded, `on_append(topic, partition, bytes)` is
+//!    called with the number of bytes the record added to its batch (its
+//!    encoded size as the accumulator counts it). The producer calls it after
+//!    releasing any accumulator lock, and does not call it for records with an
+//!    explicit partition.
+//!
+//! Many threads call both methods at the same time, so a partitioner must be
+//! cheap and thread-safe. The built-ins take a read lock on a per-topic map
+//! and then use one atomic per topic; the write lock is taken once per topic,
+//! the first time it is seen.
+//!
+//! # Writing your own
+//!
+//! ```
+//! use std::sync::Arc;
+//! use kafka_sync::partitioner::{partition_for_key, Partitioner, Partitions};
+//!
+//! /// Keys starting with "vip:" go to partition 0; other keys are hashed like
+//! /// Java does; records without a key go to the first available partition.
+//! #[derive(Debug)]
+//! struct VipFirst;
+//!
+//! impl Partitioner for VipFirst {
+//!     fn partition(
+//!         &self,
+//!         _topic: &str,
+//!         key: Option<&[u8]>,
+//!         _value: Option<&[u8]>,
+//!         partitions: Partitions<'_>,
+//!     ) -> i32 {
+//!         match key {
+//!             Some(k) if k.starts_with(b"vip:") => 0,
+//!             Some(k) => partition_for_key(k, partitions.count()),
+//!             None => partitions.available().first().copied().unwrap_or(0),
+//!         }
+//!     }
+//!     // `on_append` keeps its default (do nothing): this partitioner is not sticky.
+//! }
+//!
+//! let p = VipFirst;
+//! assert_eq!(p.partition("orders", Some(b"vip:42"), None, Partitions::new(6, &[0, 1, 2, 3, 4, 5])), 0);
+//! assert_eq!(p.partition("orders", None, None, Partitions::new(6, &[2, 5])), 2);
+//!
+//! let config = kafka_sync::ProducerConfig::builder()
+//!     .bootstrap_servers("localhost:9092")
+//!     .partitioner(Arc::new(VipFirst))
+//!     .build()?;
+//! # let _ = config;
+//! # Ok::<(), kafka_sync::ConfigError>(())
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+
+/// Chooses the partition of records sent without an explicit partition.
+///
+/// See the [module documentation](self) for when the producer calls each
+/// method, and an example. Implementations are shared by every sending thread.
+pub trait Partitioner: Send + Sync + fmt::Debug {
+    /// Returns the partition for a record of `topic` with this serialized
+    /// `key` and `value` (`None` is a null key or value).
+    ///
+    /// The result must be in `0..partitions.count()`; otherwise the producer
+    /// fails the record (it does not clamp or wrap the number). Prefer
+    /// partitions in [`Partitions::available`] for records whose placement
+    /// does not matter, so they are not held back by a partition without a
+    /// leader.
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+    ) -> i32;
+
+    /// Tells the partitioner that a record it placed on `partition` of `topic`
+    /// was appended to that partition's batch, adding `bytes` bytes to it.
+    ///
+    /// Sticky partitioners count these bytes to know when to switch. Called
+    /// after a successful append only, outside accumulator locks, and only for
+    /// records whose partition came from [`Partitioner::partition`]. The
+    /// default does nothing.
+    fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
+        let _ = (topic, partition, bytes);
+    }
+}
+
+/// What a partitioner knows about a topic's partitions when it chooses one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partitions<'a> {
+    count: i32,
+    available: &'a [i32],
+}
+
+impl<'a> Partitions<'a> {
+    /// A topic with `count` partitions, of which `available` (sorted ascending,
+    /// no duplicates, each in `0..count`) currently have a known leader.
+    ///
+    /// # Panics
+    ///
+    /// If `count` is not positive. In debug builds, also if `available` is not
+    /// sorted, has duplicates, or holds a partition outside `0..count`.
+    pub fn new(count: i32, available: &'a [i32]) -> Self {
+        assert!(count > 0, "a topic has at least one partition, got {count}");
+        debug_assert!(
+            available.windows(2).all(|w| w[0] < w[1]) && available.iter().all(|&p| (0..count).contains(&p)),
+            "available partitions must be sorted, unique and in 0..{count}: {available:?}"
+        );
+        Partitions { count, available }
+    }
+
+    /// The number of partitions of the topic (at least 1); valid partitions are
+    /// `0..count`.
+    pub fn count(&self) -> i32 {
+        self.count
+    }
+
+    /// The partitions whose leader is currently known, sorted ascending. Empty
+    /// when no leader is known; then choose among all of `0..count`.
+    pub fn available(&self) -> &'a [i32] {
+        self.available
+    }
+
+    /// Whether `partition` is in `0..count` and, unless [`Self::available`] is
+    /// empty, among the available partitions.
+    pub fn is_available(&self, partition: i32) -> bool {
+        (0..self.count).contains(&partition)
+            && (self.available.is_empty() || self.available.binary_search(&partition).is_ok())
+    }
+}
+
+/// Java's `Utils.murmur2`: 32-bit MurmurHash2 with seed `0x9747b28c`, as the
+/// Java client hashes record keys. Bit-for-bit the same result, as a signed
+/// `i32` like Java's `int`.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+
+    // Java takes the length as an `int`; keys are far shorter than 2 GiB.
+    let mut h = SEED ^ (data.len() as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    // Java's switch falls through from case 3 to case 1.
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition of a keyed record, as the Java client computes it:
+/// `(murmur2(key) & 0x7fffffff) % partition_count`.
+///
+/// # Panics
+///
+/// If `partition_count` is not positive.
+pub fn partition_for_key(key: &[u8], partition_count: i32) -> i32 {
+    assert!(partition_count > 0, "partition count must be positive, got {partition_count}");
+    (murmur2(key) & 0x7fff_ffff) % partition_count
+}
+
+/// The partitioner built from a `partitioner` property value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
+    Murmur2Random,
+    Murmur2,
+    UniformSticky,
+    RoundRobin,
+}
+
+impl Builtin {
+    /// Parses a `partitioner` value (case-insensitive).
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "murmur2_random" | "default" => Self::Murmur2Random,
+            "murmur2" => Self::Murmur2,
+            "uniform_sticky" | "sticky" => Self::UniformSticky,
+            "round_robin" => Self::RoundRobin,
+            _ => return None,
+        })
+    }
+
+    /// Builds it; sticky partitioners switch after `batch_size` bytes.
+    pub(crate) fn build(self, batch_size: usize) -> Arc<dyn Partitioner> {
+        match self {
+            Self::Murmur2Random => Arc::new(DefaultPartitioner::new(batch_size)),
+            Self::Murmur2 => Arc::new(Murmur2Partitioner::new()),
+            Self::UniformSticky => Arc::new(UniformStickyPartitioner::new(batch_size)),
+            Self::RoundRobin => Arc::new(RoundRobinPartitioner::new()),
+        }
+    }
+}
+
+/// The default partitioner (`murmur2_random`): Java's built-in behaviour.
+///
+/// Keyed records go to [`partition_for_key`] over all partitions; records
+/// without a key use uniform sticky partitioning (see
+/// [`UniformStickyPartitioner`]), switching after about `batch_size` bytes.
+#[derive(Debug)]
+pub struct DefaultPartitioner {
+    sticky: Sticky,
+}
+
+impl DefaultPartitioner {
+    /// Switches the sticky partition of unkeyed records after `batch_size`
+    /// bytes (the producer passes `batch.size`). Random choices are seeded
+    /// from the clock, the thread and a process-wide counter.
+    pub fn new(batch_size: usize) -> Self {
+        DefaultPartitioner { sticky: Sticky::new(batch_size, SplitMix64::from_entropy()) }
+    }
+
+    /// Like [`Self::new`] with a fixed seed, so a single thread's sequence of
+    /// choices is reproducible (for tests).
+    pub fn with_seed(batch_size: usize, seed: u64) -> Self {
+        DefaultPartitioner { sticky: Sticky::new(batch_size, SplitMix64::new(seed)) }
+    }
+}
+
+impl Partitioner for DefaultPartitioner {
+    fn partition(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+    ) -> i32 {
+        match key {
+            Some(key) => partition_for_key(key, partitions.count()),
+            None => self.sticky.partition(topic, partitions),
+        }
+    }
+
+    fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
+        // Keyed records that land on the sticky partition count too: they
+        // fill the same batch. (Java counts only the unkeyed ones.)
+        self.sticky.on_append(topic, partition, bytes);
+    }
+}
+
+/// `murmur2`: librdkafka's Java-compatible hash partitioner. Keyed records go
+/// to [`partition_for_key`]; records without a key are hashed as an empty key,
+/// so they all land on one partition (`murmur2(b"")` picks it). Not sticky.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Murmur2Partitioner;
+
+impl Murmur2Partitioner {
+    /// The partitioner; it has no state.
+    pub fn new() -> Self {
+        Murmur2Partitioner
+    }
+}
+
+impl Partitioner for Murmur2Partitioner {
+    fn partition(
+        &self,
+        _topic: &str,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+    ) -> i32 {
+        partition_for_key(key.unwrap_or(&[]), partitions.count())
+    }
+}
+
+/// `uniform_sticky`: every record, keyed or not, goes to the topic's current
+/// sticky partition (KIP-794, like Java's `partitioner.ignore.keys=true`).
+///
+/// The sticky partition is picked at random among the available partitions
+/// and kept until about `batch_size` bytes were appended to it
+/// ([`Partitioner::on_append`]), or until it is no longer available; then the
+/// next record picks another one at random, never the same one when another
+/// is available. Not adaptive: the choice ignores how loaded each broker is.
+///
+/// Per topic, the state is one atomic word (partition and bytes so far) in a
+/// map behind a read-mostly lock; no lock is held while choosing.
+#[derive(Debug)]
+pub struct UniformStickyPartitioner {
+    sticky: Sticky,
+}
+
+impl UniformStickyPartitioner {
+    /// Switches partition after `batch_size` bytes (the producer passes
+    /// `batch.size`). Random choices are seeded from the clock, the thread and
+    /// a process-wide counter.
+    pub fn new(batch_size: usize) -> Self {
+        UniformStickyPartitioner { sticky: Sticky::new(batch_size, SplitMix64::from_entropy()) }
+    }
+
+    /// Like [`Self::new`] with a fixed seed, so a single thread's sequence of
+    /// choices is reproducible (for tests).
+    pub fn with_seed(batch_size: usize, seed: u64) -> Self {
+        UniformStickyPartitioner { sticky: Sticky::new(batch_size, SplitMix64::new(seed)) }
+    }
+}
+
+impl Partitioner for UniformStickyPartitioner {
+    fn partition(
+        &self,
+        topic: &str,
+        _key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+    ) -> i32 {
+        self.sticky.partition(topic, partitions)
+    }
+
+    fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
+        self.sticky.on_append(topic, partition, bytes);
+    }
+}
+
+/// `round_robin`: Java's `RoundRobinPartitioner`. A per-topic counter walks the
+/// available partitions in order (all partitions when none is known to be
+/// available), ignoring keys. Spreads records evenly, but makes small batches.
+#[derive(Debug, Default)]
+pub struct RoundRobinPartitioner {
+    /// Next counter value per topic.
+    counters: RwLock<HashMap<Box<str>, AtomicU32>>,
+}
+
+impl RoundRobinPartitioner {
+    /// A partitioner whose topics all start at their first partition.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Partitioner for RoundRobinPartitioner {
+    fn partition(
+        &self,
+        topic: &str,
+        _key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+    ) -> i32 {
+        let n = with_topic_state(
+            &self.counters,
+            topic,
+            || AtomicU32::new(0),
+            |c| c.fetch_add(1, Ordering::Relaxed),
+        );
+        let available = partitions.available();
+        if available.is_empty() {
+            (n % partitions.count() as u32) as i32
+        } else {
+            available[n as usize % available.len()]
+        }
+    }
+}
+
+/// Runs `f` on `topic`'s entry of `map`, creating it with `init` on first use.
+///
+/// The common case holds only the read lock; the write lock is taken once per
+/// topic to insert its entry.
+fn with_topic_state<S, R>(
+    map: &RwLock<HashMap<Box<str>, S>>,
+    topic: &str,
+    init: impl FnOnce() -> S,
+    f: impl Fn(&S) -> R,
+) -> R {
+    if let Some(state) = map.read().get(topic) {
+        return f(state);
+    }
+    let mut write = map.write();
+    let state = write.entry(topic.into()).or_insert_with(init);
+    f(state)
+}
+
+/// Uniform sticky state shared by [`DefaultPartitioner`] and
+/// [`UniformStickyPartitioner`].
+///
+/// Each topic has one `AtomicU64`: the current partition in the high 32 bits
+/// (`NO_PARTITION` before the first choice) and the bytes appended to it
+/// since it was chosen in the low 32 bits (saturating). Choosing and counting
+/// are compare-and-swap loops on that word, so two threads racing to switch
+/// agree on one new partition, and bytes reported for a partition that is no
+/// longer current are dropped.
+#[derive(Debug)]
+struct Sticky {
+    /// Switch after this many bytes (at least 1).
+    batch_size: u32,
+    topics: RwLock<HashMap<Box<str>, AtomicU64>>,
+    rng: SplitMix64,
+}
+
+const NO_PARTITION: u32 = u32::MAX;
+
+fn pack(partition: u32, bytes: u32) -> u64 {
+    (u64::from(partition) << 32) | u64::from(bytes)
+}
+
+fn unpack(word: u64) -> (u32, u32) {
+    ((word >> 32) as u32, word as u32)
+}
+
+impl Sticky {
+    fn new(batch_size: usize, rng: SplitMix64) -> Self {
+        let batch_size = u32::try_from(batch_size).unwrap_or(u32::MAX).max(1);
+        Sticky { batch_size, topics: RwLock::new(HashMap::new()), rng }
+    }
+
+    fn partition(&self, topic: &str, partitions: Partitions<'_>) -> i32 {
+        with_topic_state(
+            &self.topics,
+            topic,
+            || AtomicU64::new(pack(NO_PARTITION, 0)),
+            |state| self.current_or_switch(state, partitions),
+        )
+    }
+
+    fn current_or_switch(&self, state: &AtomicU64, partitions: Partitions<'_>) -> i32 {
+        let mut word = state.load(Ordering::Relaxed);
+        loop {
+            let (current, bytes) = unpack(word);
+            let current = i32::try_from(current).ok();
+            if let Some(p) = current {
+                if bytes < self.batch_size && partitions.is_available(p) {
+                    return p;
+                }
+            }
+            let next = choose_other(&self.rng, partitions, current);
+            match state.compare_exchange_weak(
+                word,
+                pack(next as u32, 0),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                // Another thread switched (or counted bytes) first: look again.
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
+        let Ok(partition) = u32::try_from(partition) else { return };
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let topics = self.topics.read();
+        let Some(state) = topics.get(topic) else { return };
+        let mut word = state.load(Ordering::Relaxed);
+        loop {
+            let (current, so_far) = unpack(word);
+            if current != partition {
+                return; // the record went to a partition we already switched away from
+            }
+            let new = pack(current, so_far.saturating_add(bytes));
+            match state.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+}
+
+/// A random partition among the available ones (all when none is known),
+/// other than `exclude` whenever there is another to pick.
+fn choose_other(rng: &SplitMix64, partitions: Partitions<'_>, exclude: Option<i32>) -> i32 {
+    let available = partitions.available();
+    if available.is_empty() {
+        let n = partitions.count() as usize;
+        match exclude.filter(|&e| (0..partitions.count()).contains(&e)) {
+            Some(e) if n > 1 => {
+                let r = rng.below(n - 1) as i32;
+                if r >= e {
+                    r + 1
+                } else {
+                    r
+                }
+            }
+            _ => rng.below(n) as i32,
+        }
+    } else {
+        let n = available.len();
+        match exclude.and_then(|e| available.binary_search(&e).ok()) {
+            Some(i) if n > 1 => {
+                let r = rng.below(n - 1);
+                available[if r >= i { r + 1 } else { r }]
+            }
+            _ => available[rng.below(n)],
+        }
+    }
+}
+
+/// SplitMix64 over an atomic counter: lock-free, shared by all threads, and
+/// reproducible from a seed when used from one thread.
+#[derive(Debug)]
+struct SplitMix64 {
+    state: AtomicU64,
+}
+
+impl SplitMix64 {
+    const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    fn new(seed: u64) -> Self {
+        SplitMix64 { state: AtomicU64::new(seed) }
+    }
+
+    /// Seeded from std's randomly keyed hasher, the clock, the thread id and a
+    /// process-wide counter, so two partitioners never share a sequence.
+    fn from_entropy() -> Self {
+        static INSTANCES: AtomicU64 = AtomicU64::new(0);
+        let mut h = RandomState::new().build_hasher();
+        INSTANCES.fetch_add(1, Ordering::Relaxed).hash(&mut h);
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0).hash(&mut h);
+        std::thread::current().id().hash(&mut h);
+        Self::new(h.finish())
+    }
+
+    fn next_u64(&self) -> u64 {
+        let mut z = self.state.fetch_add(Self::GAMMA, Ordering::Relaxed).wrapping_add(Self::GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0), by multiply-shift (Lemire).
+    fn below(&self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Java's own vectors: `UtilsTest.testMurmur2` in apache/kafka,
+    /// clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java.
+    #[test]
+    fn murmur2_matches_kafka_utils_test() {
+        let cases: &[(&[u8], i32)] = &[
+            (b"21", -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+            (b"abc", 479_470_107),
+        ];
+        for &(key, want) in cases {
+            assert_eq!(murmur2(key), want, "key {:?}", String::from_utf8_lossy(key));
+        }
+    }
+
+    /// librdkafka's `unittest_murmur2` in src/rdmurmur2.c (confluentinc/librdkafka),
+    /// whose `java_murmur2_results` were computed with the Java client. They
+    /// cover every tail length (0-3 bytes) and the empty key.
+    #[test]
+    fn murmur2_matches_librdkafka_java_vectors() {
+        let cases: &[(&str, u32)] = &[
+            ("kafka", 0xd067_cf64),
+            ("giberish123456789", 0x8f55_2b0c),
+            ("1234", 0x9fc9_7b14),
+            ("234", 0xe7c0_09ca),
+            ("34", 0x8739_30da),
+            ("4", 0x5a4b_5ca1),
+            ("PreAmbleWillBeRemoved,ThePrePartThatIs", 0x7842_4f1c),
+            ("reAmbleWillBeRemoved,ThePrePartThatIs", 0x4a62_b377),
+            ("eAmbleWillBeRemoved,ThePrePartThatIs", 0xe0e4_e09e),
+            ("AmbleWillBeRemoved,ThePrePartThatIs", 0x62b8_b43f),
+            ("", 0x106e_08d9),
+        ];
+        for &(key, want) in cases {
+            assert_eq!(murmur2(key.as_bytes()), want as i32, "key {key:?}");
+        }
+    }
+
+    /// librdkafka's older `unittest_murmurhashneutral2` (src/rdmurmur2.c) lists
+    /// Java's *positive* hashes (`Utils.toPositive(murmur2(key))`), which is the
+    /// value the partition is taken modulo of.
+    #[test]
+    fn key_to_partition_uses_positive_hash() {
+        let positive: &[(&str, i32)] =
+            &[("kafka", 1_348_980_580), ("amqp", 767_747_138), ("giberish123456789", 257_239_820)];
+        for &(key, want) in positive {
+            assert_eq!(murmur2(key.as_bytes()) & 0x7fff_ffff, want);
+            for count in [1, 2, 3, 7, 12, 100, 1000] {
+                assert_eq!(partition_for_key(key.as_bytes(), count), want % count, "{key} over {count}");
+            }
+        }
+        // Worked examples: 1348980580 % 7 = 3, 767747138 % 12 = 2.
+        assert_eq!(partition_for_key(b"kafka", 7), 3);
+        assert_eq!(partition_for_key(b"amqp", 12), 2);
+        // A negative hash: "foobar" is -790332482 = 0xd0e47bbe; & 0x7fffffff = 1357151166.
+        assert_eq!(partition_for_key(b"foobar", 1000), 166);
+    }
+
+    fn all(n: i32) -> Vec<i32> {
+        (0..n).collect()
+    }
+
+    #[test]
+    fn default_partitioner_hashes_keys_over_all_partitions() {
+        let p = DefaultPartitioner::with_seed(100, 1);
+        let avail = [1];
+        // The key decides, even when its partition has no known leader.
+        let got = p.partition("t", Some(b"kafka"), None, Partitions::new(7, &avail));
+        assert_eq!(got, 3);
+        for i in 0..1000u32 {
+            let key = i.to_be_bytes();
+            let want = partition_for_key(&key, 13);
+            assert_eq!(p.partition("t", Some(&key), Some(b"v"), Partitions::new(13, &all(13))), want);
+        }
+    }
+
+    #[test]
+    fn murmur2_partitioner_puts_null_keys_on_one_partition() {
+        let p = Murmur2Partitioner::new();
+        let parts = all(10);
+        let want = (0x106e_08d9 & 0x7fff_ffff) % 10;
+        for _ in 0..10 {
+            assert_eq!(p.partition("t", None, Some(b"x"), Partitions::new(10, &parts)), want);
+        }
+        assert_eq!(p.partition("t", Some(b"kafka"), None, Partitions::new(7, &parts[..7])), 3);
+    }
+
+    /// Sticky: the same partition until `batch_size` bytes were appended, then
+    /// a different one; deterministic with a seed.
+    #[test]
+    fn sticky_switches_after_batch_size_bytes() {
+        let parts = all(4);
+        let run = |seed| {
+            let p = UniformStickyPartitioner::with_seed(100, seed);
+            let mut seen = Vec::new();
+            for _ in 0..5 {
+                let first = p.partition("t", None, None, Partitions::new(4, &parts));
+                // 9 appends of 10 bytes: 90 < 100, stays.
+                for _ in 0..9 {
+                    assert_eq!(p.partition("t", Some(b"k"), None, Partitions::new(4, &parts)), first);
+                    p.on_append("t", first, 10);
+                }
+                assert_eq!(p.partition("t", None, None, Partitions::new(4, &parts)), first);
+                p.on_append("t", first, 10); // 100 bytes: switch on the next record
+                                             // The next record switches; the loop's next round starts there.
+                let next = p.partition("t", None, None, Partitions::new(4, &parts));
+                assert_ne!(next, first);
+                seen.push(first);
+            }
+            seen
+        };
+        assert_eq!(run(7), run(7), "same seed, same choices");
+    }
+
+    #[test]
+    fn sticky_state_is_per_topic() {
+        let p = UniformStickyPartitioner::with_seed(10, 3);
+        let parts = all(50);
+        let a = p.partition("a", None, None, Partitions::new(50, &parts));
+        let b = p.partition("b", None, None, Partitions::new(50, &parts));
+        p.on_append("b", b, 1000);
+        assert_eq!(p.partition("a", None, None, Partitions::new(50, &parts)), a);
+        assert_ne!(p.partition("b", None, None, Partitions::new(50, &parts)), b);
+    }
+
+    #[test]
+    fn sticky_ignores_bytes_for_stale_partitions_and_unknown_topics() {
+        let p = UniformStickyPartitioner::with_seed(100, 5);
+        let parts = all(8);
+        p.on_append("never-seen", 0, 1_000_000);
+        let cur = p.partition("t", None, None, Partitions::new(8, &parts));
+        p.on_append("t", (cur + 1) % 8, 1_000_000);
+        p.on_append("t", -1, 1_000_000);
+        assert_eq!(p.partition("t", None, None, Partitions::new(8, &parts)), cur);
+    }
+
+    #[test]
+    fn sticky_prefers_available_partitions() {
+        let p = UniformStickyPartitioner::with_seed(1, 11);
+        let avail = [2, 5, 7];
+        let mut seen = HashSet::new();
+        for _ in 0..300 {
+            let got = p.partition("t", None, None, Partitions::new(8, &avail));
+            assert!(avail.contains(&got), "{got}");
+            seen.insert(got);
+            p.on_append("t", got, 1);
+        }
+        assert_eq!(seen.len(), 3, "uniform among available partitions: {seen:?}");
+
+        // The current partition losing its leader forces a switch.
+        let p = UniformStickyPartitioner::with_seed(1_000_000, 2);
+        let cur = p.partition("t", None, None, Partitions::new(3, &[0, 1, 2]));
+        let rest: Vec<i32> = (0..3).filter(|&x| x != cur).collect();
+        let next = p.partition("t", None, None, Partitions::new(3, &rest));
+        assert_ne!(next, cur);
+        assert!(rest.contains(&next));
+    }
+
+    #[test]
+    fn sticky_with_one_partition_stays_there() {
+        let p = DefaultPartitioner::with_seed(1, 9);
+        for _ in 0..10 {
+            assert_eq!(p.partition("t", None, None, Partitions::new(1, &[0])), 0);
+            p.on_append("t", 0, 5);
+        }
+        // No partition known to be available: choose among all.
+        assert_eq!(p.partition("u", None, None, Partitions::new(1, &[])), 0);
+    }
+
+    #[test]
+    fn sticky_spreads_evenly_over_time() {
+        let p = UniformStickyPartitioner::with_seed(10, 99);
+        let mut counts = [0u32; 5];
+        for _ in 0..50_000 {
+            let got = p.partition("t", None, None, Partitions::new(5, &[]));
+            counts[got as usize] += 1;
+            p.on_append("t", got, 1);
+        }
+        for c in counts {
+            assert!((8_000..12_000).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn round_robin_walks_available_partitions() {
+        let p = RoundRobinPartitioner::new();
+        let got: Vec<i32> = (0..6)
+            .map(|_| p.partition("t", Some(b"same key"), None, Partitions::new(4, &[0, 1, 2, 3])))
+            .collect();
+        assert_eq!(got, [0, 1, 2, 3, 0, 1]);
+        // Another topic has its own counter; available subsets are walked.
+        let got: Vec<i32> =
+            (0..4).map(|_| p.partition("u", None, None, Partitions::new(9, &[3, 8]))).collect();
+        assert_eq!(got, [3, 8, 3, 8]);
+        // No partition known: all of them.
+        let got: Vec<i32> = (0..3).map(|_| p.partition("v", None, None, Partitions::new(3, &[]))).collect();
+        assert_eq!(got, [0, 1, 2]);
+    }
+
+    #[test]
+    fn builtin_names() {
+        assert_eq!(Builtin::from_name("murmur2_random"), Some(Builtin::Murmur2Random));
+        assert_eq!(Builtin::from_name("DEFAULT"), Some(Builtin::Murmur2Random));
+        assert_eq!(Builtin::from_name("murmur2"), Some(Builtin::Murmur2));
+        assert_eq!(Builtin::from_name("sticky"), Some(Builtin::UniformSticky));
+        assert_eq!(Builtin::from_name("uniform_sticky"), Some(Builtin::UniformSticky));
+        assert_eq!(Builtin::from_name("round_robin"), Some(Builtin::RoundRobin));
+        for unsupported in ["consistent_random", "consistent", "random", "fnv1a", "fnv1a_random", ""] {
+            assert_eq!(Builtin::from_name(unsupported), None);
+        }
+        for b in [Builtin::Murmur2Random, Builtin::Murmur2, Builtin::UniformSticky, Builtin::RoundRobin] {
+            let p = b.build(16384);
+            let got = p.partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]));
+            assert!((0..3).contains(&got));
+        }
+    }
+
+    #[test]
+    fn thread_safety_smoke() {
+        const THREADS: usize = 8;
+        const PER_THREAD: usize = 24_000; // a multiple of 6 per thread
+        let sticky: Arc<dyn Partitioner> = Arc::new(DefaultPartitioner::new(1000));
+        let rr: Arc<dyn Partitioner> = Arc::new(RoundRobinPartitioner::new());
+        let parts = all(6);
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (sticky, rr, parts) = (sticky.clone(), rr.clone(), parts.clone());
+                std::thread::spawn(move || {
+                    let mut sticky_counts = [0usize; 6];
+                    let mut rr_counts = [0usize; 6];
+                    for i in 0..PER_THREAD {
+                        let topic = if i % 2 == 0 { "even" } else { "odd" };
+                        let key = (t * PER_THREAD + i).to_be_bytes();
+                        let key = (i % 3 == 0).then_some(&key[..]);
+                        let p = sticky.partition(topic, key, None, Partitions::new(6, &parts));
+                        sticky_counts[p as usize] += 1;
+                        sticky.on_append(topic, p, 50);
+                        let p = rr.partition("rr", None, None, Partitions::new(6, &parts));
+                        rr_counts[p as usize] += 1;
+                    }
+                    (sticky_counts, rr_counts)
+                })
+            })
+            .collect();
+        let mut sticky_total = [0usize; 6];
+        let mut rr_total = [0usize; 6];
+        for h in handles {
+            let (s, r) = h.join().unwrap();
+            for i in 0..6 {
+                sticky_total[i] += s[i];
+                rr_total[i] += r[i];
+            }
+        }
+        assert_eq!(sticky_total.iter().sum::<usize>(), THREADS * PER_THREAD);
+        assert!(sticky_total.iter().all(|&c| c > 0), "{sticky_total:?}");
+        // The shared counter hands out each value exactly once.
+        assert!(rr_total.iter().all(|&c| c == THREADS * PER_THREAD / 6), "{rr_total:?}");
+    }
+
+    #[test]
+    fn partitions_accessors() {
+        let p = Partitions::new(5, &[1, 3]);
+        assert_eq!(p.count(), 5);
+        assert_eq!(p.available(), &[1, 3]);
+        assert!(p.is_available(3));
+        assert!(!p.is_available(2));
+        assert!(!p.is_available(5));
+        let p = Partitions::new(5, &[]);
+        assert!(p.is_available(4));
+        assert!(!p.is_available(-1));
+    }
+
+    #[test]
+    #[should_panic(expected = "at least one partition")]
+    fn partitions_need_a_positive_count() {
+        let _ = Partitions::new(0, &[]);
+    }
+
+    #[test]
+    fn partitioners_are_send_sync() {
+        fn check<T: Send + Sync + fmt::Debug>() {}
+        check::<DefaultPartitioner>();
+        check::<UniformStickyPartitioner>();
+        check::<RoundRobinPartitioner>();
+        check::<Murmur2Partitioner>();
+        check::<Arc<dyn Partitioner>>();
+    }
+}
