@@ -112,10 +112,11 @@ impl Compression {
 
     /// Whether this build includes the codec (lz4 and zstd are features).
     pub fn is_available(self) -> bool {
+        let (lz4, zstd) = (cfg!(feature = "lz4"), cfg!(feature = "zstd"));
         match self {
-            Self::Lz4 => cfg!(feature = "lz4"),
-            Self::Zstd => cfg!(feature = "zstd"),
-            _ => true,
+            Self::Lz4 => lz4,
+            Self::Zstd => zstd,
+            Self::None | Self::Gzip | Self::Snappy => true,
         }
     }
 }
