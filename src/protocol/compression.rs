@@ -21,8 +21,8 @@
 //! bounded by the cap, not by what the input claims. The decoders' own working
 //! memory is bounded too: gzip 32 KiB of window, snappy nothing beyond the
 //! output (claimed lengths are checked against the cap before allocating), lz4
-//! at most two 8 MiB blocks plus 64 KiB (the largest block size a frame can
-//! declare), zstd the frame's window (at most 128 MiB of address space, zstd's
+//! three blocks of the size the frame declares plus 64 KiB (at most 4 MiB blocks
+//! in standard frames, 8 MiB with lz4_flex's extension), zstd the frame's window (at most 128 MiB of address space, zstd's
 //! default `windowLogMax`, the same as Kafka's own decoders), of which only the
 //! part actually written, at most the cap plus one 128 KiB block, becomes
 //! resident.

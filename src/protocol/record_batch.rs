@@ -374,6 +374,10 @@ impl RecordBatchWriter {
     ///
     /// Allocates the compressed buffer; use
     /// [`finish_with_scratch`](Self::finish_with_scratch) to recycle it.
+    ///
+    /// Fails only for a codec this build lacks, a level the codec rejects
+    /// (validate both with the configuration), or a batch over 2 GiB; the
+    /// buffer is dropped then.
     pub fn finish(
         self,
         params: &BatchParams,
