@@ -94,8 +94,22 @@ impl BatchSlot {
         self.partition
     }
 
-    pub(crate) fn is_resolved(&self) -> bool {
-        self.result.get().is_some()
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub(crate) fn topic_arc(&self) -> Arc<str> {
+        self.topic.clone()
+    }
+
+    /// Waits until this batch, and every part it was split into, resolved;
+    /// `false` if `deadline` passed first.
+    pub(crate) fn wait_done(&self, deadline: Option<Instant>) -> bool {
+        match self.wait_resolved(deadline) {
+            None => false,
+            Some(Resolution::Split(parts)) => parts.iter().all(|(_, s)| s.wait_done(deadline)),
+            Some(_) => true,
+        }
     }
 
     /// Registers `cb` to run when record `info` resolves; runs it now (on the
@@ -243,6 +257,11 @@ impl fmt::Debug for DeliveryHandle {
 impl DeliveryHandle {
     pub(crate) fn new(slot: Arc<BatchSlot>, info: RecordInfo) -> Self {
         Self { slot, info }
+    }
+
+    /// Runs `cb` with the outcome once it is known (now, if it is).
+    pub(crate) fn on_complete(self, cb: Callback) {
+        self.slot.add_callback(self.info, cb);
     }
 
     /// The partition the record was assigned to at send time.

@@ -370,13 +370,15 @@ impl fmt::Display for SendErrorKind {
 /// A refused `send`: why, and the record, handed back.
 pub struct SendError<R> {
     kind: SendErrorKind,
-    record: R,
+    // Boxed: keeps `Result<DeliveryHandle, SendError<Record>>` small; the
+    // allocation happens only on the error path.
+    record: Box<R>,
     waited: Option<Duration>,
 }
 
 impl<R> SendError<R> {
     pub(crate) fn new(kind: SendErrorKind, record: R) -> Self {
-        Self { kind, record, waited: None }
+        Self { kind, record: Box::new(record), waited: None }
     }
 
     pub(crate) fn waited(mut self, d: Duration) -> Self {
@@ -391,7 +393,7 @@ impl<R> SendError<R> {
 
     /// The record, handed back unchanged.
     pub fn into_record(self) -> R {
-        self.record
+        *self.record
     }
 
     /// The record, by reference.

@@ -10,13 +10,17 @@
 
 pub mod config;
 mod delivery;
+mod engine;
 mod error;
 pub mod partitioner;
+mod producer;
 pub mod protocol;
 mod record;
 
 pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder};
 pub use delivery::{Callback, DeliveryHandle};
+pub use engine::metrics::ProducerMetrics;
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
 pub use partitioner::{Partitioner, Partitions};
+pub use producer::{PartitionInfo, Producer, DROP_CLOSE_TIMEOUT};
 pub use record::{Header, Record, RecordMetadata, Serializer};

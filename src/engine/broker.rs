@@ -1,0 +1,907 @@
+//! One I/O thread per broker: drain ready batches, write Produce requests,
+//! read responses, and complete, retry or fail each batch.
+//!
+//! # The loop
+//!
+//! A broker thread owns its connection and does blocking writes and blocking
+//! reads on it. Each turn it:
+//!
+//! 1. fails batches whose `delivery.timeout.ms` passed (queued ones as *not
+//!    persisted*, unless an earlier attempt was sent; in-flight ones as
+//!    *possibly persisted*);
+//! 2. drops the connection if the oldest request outlived `request.timeout.ms`
+//!    (its batches are retried);
+//! 3. (re)connects if it has work, with exponential reconnect backoff;
+//! 4. drains ready batches of the partitions it leads, one batch per
+//!    partition per request, up to `max.request.size`, and writes requests
+//!    while fewer than `max.in.flight.requests.per.connection` are unanswered;
+//! 5. waits: for a response (a blocking read whose timeout is the next
+//!    instant something else falls due: a linger expiry, a backoff end, a
+//!    request or delivery deadline) if requests are in flight, otherwise on
+//!    its wake-up condvar until a sender, the metadata thread or such a
+//!    deadline wakes it. Idle, it blocks without a timeout: no spinning.
+//!
+//! Responses on a connection arrive in request order, so each one answers
+//! the oldest in-flight request; a correlation id that does not match is a
+//! protocol error and drops the connection.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::accumulator::{Batch, DrainPolicy, Payload, Readiness};
+use super::connection::Connection;
+use super::metadata::ClusterView;
+use super::{backoff, earliest, Rng, SharedState};
+use crate::delivery::{BatchSlot, Resolution};
+use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
+use crate::protocol::compression::Compression;
+use crate::protocol::frame::{finish_frame, start_frame};
+use crate::protocol::header::{RequestHeader, ResponseHeader};
+use crate::protocol::messages::produce::{encode_produce_request_parts, ProduceRequest, ProduceResponse};
+use crate::protocol::primitives::Decoder;
+use crate::protocol::record_batch::{set_producer_state, BatchParams, RecordBatch, RecordBatchWriter};
+use crate::protocol::{Message, Request};
+
+/// Wakes a sleeping broker thread.
+#[derive(Debug, Default)]
+pub(crate) struct Wakeup {
+    pending: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Wakeup {
+    pub fn notify(&self) {
+        let mut p = self.pending.lock();
+        *p = true;
+        self.cond.notify_one();
+    }
+
+    /// Sleeps until notified or `deadline` (`None`: no deadline).
+    fn wait_until(&self, deadline: Option<Instant>) {
+        let mut p = self.pending.lock();
+        if !*p {
+            match deadline {
+                Some(d) => {
+                    self.cond.wait_until(&mut p, d);
+                }
+                None => self.cond.wait(&mut p),
+            }
+        }
+        *p = false;
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    wake: Arc<Wakeup>,
+    join: Option<JoinHandle<()>>,
+}
+
+/// The broker threads, started lazily: when a partition a broker leads first
+/// gets data.
+#[derive(Debug, Default)]
+pub(crate) struct Brokers {
+    threads: Mutex<HashMap<i32, Entry>>,
+}
+
+impl Brokers {
+    /// Wakes every broker thread (metadata changed, flush, close, producer id).
+    pub fn wake_all(&self) {
+        for e in self.threads.lock().values() {
+            e.wake.notify();
+        }
+    }
+
+    /// Joins every broker thread. Call after `RunState::abort`.
+    pub fn join_all(&self) {
+        let handles: Vec<_> = self.threads.lock().values_mut().filter_map(|e| e.join.take()).collect();
+        for h in handles {
+            if h.join().is_err() {
+                log::error!("a broker thread panicked");
+            }
+        }
+    }
+
+    /// Number of broker threads started.
+    pub fn len(&self) -> usize {
+        self.threads.lock().len()
+    }
+}
+
+/// Wakes broker `id`'s thread, starting it if it is not running.
+pub(crate) fn wake(shared: &SharedState, id: i32) {
+    let mut threads = shared.brokers.threads.lock();
+    if let Some(e) = threads.get(&id) {
+        e.wake.notify();
+        return;
+    }
+    if shared.run.is_aborting() {
+        return;
+    }
+    let wake = Arc::new(Wakeup::default());
+    let t = BrokerThread::new(id, shared.clone(), wake.clone());
+    match std::thread::Builder::new().name(format!("kafka-sync-broker-{id}")).spawn(move || t.run()) {
+        Ok(join) => {
+            log::debug!("started the I/O thread of broker {id}");
+            threads.insert(id, Entry { wake, join: Some(join) });
+        }
+        Err(e) => log::error!("could not start the I/O thread of broker {id}: {e}"),
+    }
+}
+
+/// After a metadata refresh: wake every running broker thread (they
+/// recompute the partitions they lead) and start the threads of leaders
+/// whose partitions have queued data.
+pub(crate) fn on_metadata(shared: &SharedState, view: &ClusterView) {
+    shared.brokers.wake_all();
+    let mut leaders: Vec<i32> = view
+        .topics
+        .values()
+        .flat_map(|t| t.partitions.iter())
+        .filter(|p| p.leader >= 0)
+        .filter(|p| shared.acc.with_queue(p.queue, |q| !q.is_empty() || q.in_flight > 0))
+        .map(|p| p.leader)
+        .collect();
+    leaders.sort_unstable();
+    leaders.dedup();
+    for id in leaders {
+        wake(shared, id);
+    }
+}
+
+/// Resolves a batch, returns its memory, recycles its buffer, counts it.
+/// The caller has already done the queue's in-flight bookkeeping.
+pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
+    match &r {
+        Resolution::Acked { .. } => shared.metrics.batch_acked(&batch),
+        Resolution::Failed(e) => shared.metrics.batch_failed(&batch, e),
+        Resolution::Split(_) => {}
+    }
+    if !batch.resolved {
+        batch.slot.resolve(r);
+        batch.resolved = true;
+    }
+    shared.acc.release(&batch);
+    match std::mem::replace(&mut batch.payload, Payload::Empty) {
+        Payload::Open(w) => shared.acc.recycle(w.into_buffer()),
+        Payload::Sealed(b) => shared.acc.recycle(b),
+        Payload::Empty => {}
+    }
+}
+
+/// The persistence of a batch that fails now.
+fn persistence_of(b: &Batch) -> Persistence {
+    if b.maybe_persisted {
+        Persistence::PossiblyPersisted
+    } else {
+        Persistence::NotPersisted
+    }
+}
+
+/// Fails a queued (not in-flight) batch whose delivery timeout passed.
+pub(crate) fn fail_expired(shared: &SharedState, b: Batch) {
+    let e = DeliveryError::new(
+        DeliveryErrorKind::Timeout,
+        persistence_of(&b),
+        format!(
+            "delivery.timeout.ms ({} ms) passed for {} record(s) of {}-{} after {} attempt(s)",
+            shared.cfg.delivery_timeout.as_millis(),
+            b.records,
+            b.slot_topic(),
+            b.slot.partition(),
+            b.attempts
+        ),
+    );
+    if b.producer.is_some() {
+        // It held a sequence: the partition's numbering now has a gap.
+        shared.idem.request_reset(b.producer);
+    }
+    finish(shared, b, Resolution::Failed(e));
+}
+
+/// Fails a queued batch with `kind` (close, fatal error).
+pub(crate) fn fail_queued(shared: &SharedState, b: Batch, kind: DeliveryErrorKind, msg: &str) {
+    let e = DeliveryError::new(kind, persistence_of(&b), msg);
+    finish(shared, b, Resolution::Failed(e));
+}
+
+/// One topic's batches in a request: (topic, [(partition, batch bytes)]).
+type TopicBatches<'a> = (&'a str, Vec<(i32, &'a [u8])>);
+
+/// A request written and not yet answered.
+#[derive(Debug)]
+struct InFlight {
+    correlation: i32,
+    version: i16,
+    sent: Instant,
+    deadline: Instant,
+    batches: Vec<Batch>,
+}
+
+struct BrokerThread {
+    id: i32,
+    shared: SharedState,
+    wake: Arc<Wakeup>,
+    conn: Option<Connection>,
+    connect_failures: u32,
+    next_connect: Option<Instant>,
+    in_flight: VecDeque<InFlight>,
+    parts: Vec<super::accumulator::QueueRef>,
+    parts_version: u64,
+    rotate: usize,
+    rng: Rng,
+    buf: Vec<u8>,
+    policy: DrainPolicy,
+}
+
+impl BrokerThread {
+    fn new(id: i32, shared: SharedState, wake: Arc<Wakeup>) -> Self {
+        let cfg = &shared.cfg;
+        let policy = DrainPolicy {
+            linger: cfg.linger,
+            idempotent: cfg.idempotence,
+            strict_order: !cfg.idempotence && cfg.max_in_flight == 1,
+            max_in_flight_per_partition: cfg.max_in_flight.min(5) as u32,
+        };
+        Self {
+            id,
+            shared,
+            wake,
+            conn: None,
+            connect_failures: 0,
+            next_connect: None,
+            in_flight: VecDeque::new(),
+            parts: Vec::new(),
+            parts_version: u64::MAX,
+            rotate: 0,
+            rng: Rng::new(),
+            buf: Vec::new(),
+            policy,
+        }
+    }
+
+    fn run(mut self) {
+        loop {
+            if self.shared.run.is_aborting() {
+                self.abort();
+                return;
+            }
+            let now = Instant::now();
+            self.refresh_parts();
+            if let Some(fatal) = self.shared.run.fatal().cloned() {
+                self.fail_all_queued(
+                    DeliveryErrorKind::Fatal(fatal.code().unwrap_or(KafkaCode::NONE)),
+                    &fatal.to_string(),
+                );
+            }
+            let mut next = self.expire(now);
+            self.check_request_timeouts(now);
+            if self.conn.is_none() && self.has_work() {
+                self.try_connect(now);
+            }
+            if self.conn.is_some() {
+                next = earliest(next, self.send_ready(Instant::now()));
+            } else if self.has_work() {
+                next = earliest(next, self.next_connect);
+            }
+            if !self.in_flight.is_empty() && self.conn.is_some() {
+                let oldest = self.in_flight.front().map(|f| f.deadline);
+                self.read_responses(earliest(next, oldest));
+            } else {
+                self.wake.wait_until(next);
+            }
+        }
+    }
+
+    fn refresh_parts(&mut self) {
+        let v = self.shared.meta.version();
+        if v != self.parts_version {
+            self.parts = self.shared.meta.view().partitions_led_by(self.id);
+            self.parts_version = v;
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.in_flight.is_empty()
+            || self.parts.iter().any(|q| self.shared.acc.with_queue(*q, |pq| !pq.is_empty()))
+    }
+
+    fn try_connect(&mut self, now: Instant) {
+        if self.next_connect.is_some_and(|t| t > now) {
+            return;
+        }
+        let view = self.shared.meta.view();
+        let Some((host, port)) = view.brokers.get(&self.id).cloned() else { return };
+        let cfg = &self.shared.cfg;
+        let opts = self.shared.connect_options();
+        match Connection::connect(&host, port, &opts) {
+            Ok(c) => {
+                log::info!("connected to broker {} at {host}:{port}", self.id);
+                self.conn = Some(c);
+                self.connect_failures = 0;
+                self.next_connect = None;
+            }
+            Err(e) => {
+                let wait = backoff(
+                    cfg.reconnect_backoff,
+                    cfg.reconnect_backoff_max,
+                    self.connect_failures,
+                    &mut self.rng,
+                );
+                self.connect_failures += 1;
+                log::warn!(
+                    "connecting to broker {} at {host}:{port} failed: {e}; retrying in {wait:?}",
+                    self.id
+                );
+                self.next_connect = Some(Instant::now() + wait);
+                self.shared.meta.request_refresh();
+            }
+        }
+    }
+
+    /// Drains and writes requests while the pipeline has room. Returns the
+    /// next instant a partition becomes ready.
+    fn send_ready(&mut self, now: Instant) -> Option<Instant> {
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let force = shared.acc.flushing() || shared.run.is_closing() || shared.acc.pool.under_pressure();
+        let producer = shared.idem.current();
+        if cfg.idempotence && producer.is_none() {
+            shared.meta.poke();
+        }
+        let mut next = None;
+        while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
+            let Some(conn) = self.conn.as_ref() else { break };
+            let Some(version) = conn.versions().version_of::<ProduceRequest>() else {
+                shared.run.set_fatal(DeliveryError::new(
+                    DeliveryErrorKind::Fatal(KafkaCode::UNSUPPORTED_VERSION),
+                    Persistence::NotPersisted,
+                    format!("broker {} does not support Produce v3 or later", self.id),
+                ));
+                break;
+            };
+            let mut batches: Vec<Batch> = Vec::new();
+            let mut failed = Vec::new();
+            let mut room = cfg.max_request_size;
+            let n = self.parts.len();
+            for k in 0..n {
+                let q = self.parts[(self.rotate + k) % n];
+                match shared.acc.drain(
+                    q,
+                    now,
+                    force,
+                    &self.policy,
+                    producer,
+                    room,
+                    batches.is_empty(),
+                    &mut failed,
+                ) {
+                    Ok(mut b) => {
+                        if let Err(e) = self.seal(&mut b, version) {
+                            shared.acc.finalize(b.queue, b.ordinal);
+                            let err = DeliveryError::new(
+                                DeliveryErrorKind::Broker(KafkaCode::UNSUPPORTED_COMPRESSION_TYPE),
+                                Persistence::NotPersisted,
+                                e,
+                            );
+                            finish(&shared, b, Resolution::Failed(err));
+                            continue;
+                        }
+                        room = room.saturating_sub(b.sealed_len());
+                        batches.push(b);
+                    }
+                    Err(Readiness::At(t)) => next = earliest(next, Some(t)),
+                    Err(_) => {}
+                }
+            }
+            self.rotate = self.rotate.wrapping_add(1);
+            for b in failed {
+                fail_queued(
+                    &shared,
+                    b,
+                    DeliveryErrorKind::Network,
+                    "the producer id was reset after this batch may have been written; \
+                     resending it under the new id could duplicate it",
+                );
+            }
+            if batches.is_empty() {
+                break;
+            }
+            self.write_produce(version, batches, now);
+        }
+        next
+    }
+
+    /// Seals a drained batch (producer id, sequence, compression, CRC).
+    fn seal(&mut self, b: &mut Batch, version: i16) -> Result<(), String> {
+        let cfg = &self.shared.cfg;
+        if cfg.compression == Compression::Zstd && version < 7 {
+            return Err(format!("zstd needs Produce v7, broker {} supports v{version}", self.id));
+        }
+        match std::mem::replace(&mut b.payload, Payload::Empty) {
+            Payload::Open(w) => {
+                b.uncompressed = w.size_in_bytes();
+                let (producer_id, producer_epoch) = b.producer.unwrap_or((-1, -1));
+                let params = BatchParams {
+                    producer_id,
+                    producer_epoch,
+                    base_sequence: b.base_sequence,
+                    ..BatchParams::default()
+                };
+                let bytes =
+                    w.finish(&params, cfg.compression, cfg.compression_level).map_err(|e| e.to_string())?;
+                b.payload = Payload::Sealed(bytes);
+            }
+            Payload::Sealed(mut bytes) => {
+                // A retry: it may have been re-sequenced under a new producer id.
+                if let Some((pid, epoch)) = b.producer {
+                    set_producer_state(&mut bytes, pid, epoch, b.base_sequence).map_err(|e| e.to_string())?;
+                }
+                b.payload = Payload::Sealed(bytes);
+            }
+            Payload::Empty => return Err("batch has no payload".into()),
+        }
+        Ok(())
+    }
+
+    fn write_produce(&mut self, version: i16, mut batches: Vec<Batch>, now: Instant) {
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let conn = self.conn.as_mut().expect("connected");
+        let correlation = conn.next_correlation_id();
+        self.buf.clear();
+        let encoded = {
+            // Group the batches by topic, keeping first-seen order.
+            let mut topics: Vec<TopicBatches<'_>> = Vec::new();
+            for b in &batches {
+                let t = b.slot_topic();
+                let data = match &b.payload {
+                    Payload::Sealed(v) => v.as_slice(),
+                    _ => unreachable!("sealed before writing"),
+                };
+                match topics.iter_mut().find(|(n, _)| *n == t) {
+                    Some((_, parts)) => parts.push((b.slot.partition(), data)),
+                    None => topics.push((t, vec![(b.slot.partition(), data)])),
+                }
+            }
+            let at = start_frame(&mut self.buf);
+            let header = RequestHeader {
+                api_key: ProduceRequest::API_KEY,
+                api_version: version,
+                correlation_id: correlation,
+                client_id: Some(conn.client_id().to_owned()),
+            };
+            header
+                .encode(&mut self.buf, ProduceRequest::request_header_version(version))
+                .and_then(|()| {
+                    let timeout_ms = cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+                    encode_produce_request_parts(
+                        &mut self.buf,
+                        version,
+                        None,
+                        cfg.acks,
+                        timeout_ms,
+                        topics.iter().map(|(t, p)| (*t, p.iter().copied())),
+                    )
+                })
+                .and_then(|()| finish_frame(&mut self.buf, at))
+        };
+        if let Err(e) = encoded {
+            log::error!("could not encode a Produce request: {e}");
+            for b in batches {
+                shared.acc.finalize(b.queue, b.ordinal);
+                let err = DeliveryError::new(DeliveryErrorKind::Network, persistence_of(&b), e.to_string());
+                finish(&shared, b, Resolution::Failed(err));
+            }
+            return;
+        }
+        for b in batches.iter_mut() {
+            b.attempts += 1;
+            if b.attempts > 1 {
+                shared.metrics.retry();
+            }
+        }
+        shared.metrics.request_sent(self.buf.len());
+        if let Err(e) = conn.write_frame(&self.buf) {
+            // Part of the request may have reached the broker: its batches
+            // may be in the log. The connection is mid-frame: drop it.
+            log::warn!("writing to broker {} failed: {e}", self.id);
+            self.in_flight.push_back(InFlight { correlation, version, sent: now, deadline: now, batches });
+            self.connection_lost(&format!("write failed: {e}"));
+            return;
+        }
+        if cfg.acks == 0 {
+            shared.metrics.request_done();
+            // No response will come: written is all we will ever know.
+            for b in batches {
+                shared.acc.finalize(b.queue, b.ordinal);
+                finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
+            }
+            return;
+        }
+        self.in_flight.push_back(InFlight {
+            correlation,
+            version,
+            sent: now,
+            deadline: now + cfg.request_timeout,
+            batches,
+        });
+    }
+
+    /// Reads and handles responses: blocks until `deadline` for the first,
+    /// then handles any others already buffered.
+    fn read_responses(&mut self, deadline: Option<Instant>) {
+        let mut deadline = deadline;
+        loop {
+            let Some(conn) = self.conn.as_mut() else { return };
+            let frame = match conn.read_frame(deadline) {
+                Ok(None) => return,
+                Ok(Some(r)) => r,
+                Err(e) => {
+                    self.connection_lost(&e.to_string());
+                    return;
+                }
+            };
+            let Some(front) = self.in_flight.pop_front() else {
+                self.connection_lost("response with no request in flight");
+                return;
+            };
+            let decoded = {
+                let mut d = Decoder::new(conn.frame(frame));
+                ResponseHeader::decode(&mut d, ProduceRequest::response_header_version(front.version))
+                    .and_then(|h| {
+                        let body = ProduceResponse::decode(&mut d, front.version)?;
+                        d.finish()?;
+                        Ok((h, body))
+                    })
+            };
+            match decoded {
+                Ok((h, body)) if h.correlation_id == front.correlation => {
+                    self.shared.metrics.request_done();
+                    self.shared.metrics.request_latency(front.sent.elapsed());
+                    self.handle_response(front, body);
+                }
+                Ok((h, _)) => {
+                    let msg =
+                        format!("correlation id {} answered request {}", h.correlation_id, front.correlation);
+                    self.in_flight.push_front(front);
+                    self.connection_lost(&msg);
+                    return;
+                }
+                Err(e) => {
+                    self.in_flight.push_front(front);
+                    self.connection_lost(&format!("undecodable Produce response: {e}"));
+                    return;
+                }
+            }
+            // Only what is already buffered from here on.
+            deadline = Some(Instant::now());
+            if self.in_flight.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn handle_response(&mut self, f: InFlight, resp: ProduceResponse) {
+        let now = Instant::now();
+        for b in f.batches {
+            let topic = b.slot_topic();
+            let part = resp
+                .responses
+                .iter()
+                .filter(|t| t.name == topic)
+                .flat_map(|t| t.partition_responses.iter())
+                .find(|p| p.index == b.slot.partition());
+            match part {
+                Some(p) => {
+                    let code = KafkaCode(p.error_code);
+                    let msg = p.error_message.clone().or_else(|| {
+                        p.record_errors.first().map(|r| {
+                            format!(
+                                "record {}: {}",
+                                r.batch_index,
+                                r.batch_index_error_message.as_deref().unwrap_or("rejected")
+                            )
+                        })
+                    });
+                    let lat = (p.log_append_time_ms >= 0).then_some(p.log_append_time_ms);
+                    self.complete(b, code, p.base_offset, lat, msg.unwrap_or_default(), now);
+                }
+                None => {
+                    // The broker left the partition out: treat it like a lost
+                    // answer (retry; the batch may be in the log).
+                    let mut b = b;
+                    b.maybe_persisted = true;
+                    self.complete(
+                        b,
+                        KafkaCode::NETWORK_EXCEPTION,
+                        -1,
+                        None,
+                        "partition missing from the response".into(),
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Decides a batch's fate from its partition's error code.
+    fn complete(
+        &mut self,
+        mut b: Batch,
+        code: KafkaCode,
+        base_offset: i64,
+        log_append_time: Option<i64>,
+        msg: String,
+        now: Instant,
+    ) {
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let ok = code.is_ok() || (cfg.idempotence && code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
+        if ok {
+            shared.acc.finalize(b.queue, b.ordinal);
+            let base_offset = (base_offset >= 0).then_some(base_offset);
+            finish(&shared, b, Resolution::Acked { base_offset, log_append_time });
+            return;
+        }
+        shared.metrics.error(code);
+        if b.resolved {
+            // Its delivery timeout already failed it while in flight; only
+            // the bookkeeping is left.
+            shared.acc.finalize(b.queue, b.ordinal);
+            finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
+            return;
+        }
+        if code == KafkaCode::MESSAGE_TOO_LARGE && b.records > 1 {
+            self.split(b);
+            return;
+        }
+        if code.is_fatal() {
+            let e = DeliveryError::new(DeliveryErrorKind::Fatal(code), persistence_of(&b), msg);
+            shared.run.set_fatal(e.clone());
+            shared.acc.finalize(b.queue, b.ordinal);
+            finish(&shared, b, Resolution::Failed(e));
+            return;
+        }
+        let sequence_error = cfg.idempotence
+            && (code == KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER || code == KafkaCode::UNKNOWN_PRODUCER_ID);
+        if sequence_error
+            && (code == KafkaCode::UNKNOWN_PRODUCER_ID || shared.acc.is_head_of_line(b.queue, b.ordinal))
+        {
+            // The broker's idempotence state does not match ours: start
+            // over under a new producer id (see idempotence.rs).
+            shared.idem.request_reset(b.producer);
+            shared.meta.poke();
+        }
+        if code.is_retriable() || sequence_error {
+            if code.refreshes_metadata() {
+                shared.meta.request_refresh();
+            }
+            if b.attempts <= cfg.retries && now < b.deadline {
+                b.retry_at = Some(
+                    now + backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts - 1, &mut self.rng),
+                );
+                log::debug!("retrying a batch of {}-{} after {code}", b.slot_topic(), b.slot.partition());
+                shared.acc.requeue(b);
+                return;
+            }
+        }
+        // Fails for good.
+        let kind = if code == KafkaCode::MESSAGE_TOO_LARGE || code == KafkaCode::RECORD_LIST_TOO_LARGE {
+            DeliveryErrorKind::RecordTooLarge
+        } else {
+            DeliveryErrorKind::Broker(code)
+        };
+        if b.producer.is_some() {
+            shared.idem.request_reset(b.producer);
+        }
+        let e = DeliveryError::new(kind, persistence_of(&b), msg);
+        shared.acc.finalize(b.queue, b.ordinal);
+        finish(&shared, b, Resolution::Failed(e));
+    }
+
+    /// Splits a batch the broker found too large into two halves that keep
+    /// its place in the partition (and its sequence range), and retries them.
+    fn split(&mut self, mut b: Batch) {
+        let shared = self.shared.clone();
+        let decoded = match &b.payload {
+            Payload::Sealed(bytes) => RecordBatch::decode(bytes, 2 * shared.cfg.max_request_size + (1 << 20)),
+            _ => unreachable!("in-flight batches are sealed"),
+        };
+        let batch = match decoded {
+            Ok((batch, _)) => batch,
+            Err(e) => {
+                shared.acc.finalize(b.queue, b.ordinal);
+                let err =
+                    DeliveryError::new(DeliveryErrorKind::RecordTooLarge, persistence_of(&b), e.to_string());
+                finish(&shared, b, Resolution::Failed(err));
+                return;
+            }
+        };
+        let half = batch.records.len().div_ceil(2);
+        let mut parts = Vec::new();
+        let mut slots = Vec::new();
+        let mut memory_left = b.memory;
+        for (i, chunk) in batch.records.chunks(half).enumerate() {
+            let first = (i * half) as u32;
+            let ts0 = batch.base_timestamp + chunk[0].timestamp_delta;
+            let mut w = RecordBatchWriter::new(Vec::new(), ts0);
+            for r in chunk {
+                w.append(
+                    batch.base_timestamp + r.timestamp_delta,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    &r.headers,
+                );
+            }
+            let slot = BatchSlot::new(b.slot.topic_arc(), b.slot.partition());
+            let memory = if i == 0 { b.memory / 2 } else { memory_left };
+            memory_left -= memory;
+            let base_sequence =
+                if b.producer.is_some() { b.base_sequence.wrapping_add(first as i32) } else { -1 };
+            slots.push((first, slot.clone()));
+            parts.push(Batch {
+                slot,
+                queue: b.queue,
+                id: 0,
+                records: chunk.len() as u32,
+                created: b.created,
+                deadline: b.deadline,
+                memory,
+                payload: Payload::Open(w),
+                attempts: b.attempts,
+                // The halves take the original's place: its ordinal for
+                // the first, halfway to the next batch's for the second.
+                ordinal: if i == 0 { b.ordinal } else { b.split_ordinal() },
+                split_depth: b.split_depth + 1,
+                producer: b.producer,
+                base_sequence,
+                maybe_persisted: b.maybe_persisted,
+                retry_at: None,
+                uncompressed: 0,
+                resolved: false,
+            });
+        }
+        log::info!(
+            "splitting a batch of {} records for {}-{} after MESSAGE_TOO_LARGE",
+            b.records,
+            b.slot_topic(),
+            b.slot.partition()
+        );
+        b.slot.resolve(Resolution::Split(slots));
+        b.resolved = true;
+        b.memory = 0;
+        shared.acc.requeue_split(b, parts);
+    }
+
+    /// The connection broke (or must be dropped): every in-flight batch may
+    /// or may not be in the log; retry them all.
+    fn connection_lost(&mut self, why: &str) {
+        if let Some(c) = self.conn.take() {
+            log::warn!("connection to broker {} ({}) lost: {why}", self.id, c.addr());
+            c.shutdown();
+        }
+        let cfg = &self.shared.cfg;
+        self.next_connect = Some(
+            Instant::now() + backoff(cfg.reconnect_backoff, cfg.reconnect_backoff_max, 0, &mut self.rng),
+        );
+        self.shared.meta.request_refresh();
+        let now = Instant::now();
+        let flights: Vec<InFlight> = self.in_flight.drain(..).collect();
+        for f in flights {
+            self.shared.metrics.request_done();
+            for mut b in f.batches {
+                b.maybe_persisted = true;
+                self.complete(
+                    b,
+                    KafkaCode::NETWORK_EXCEPTION,
+                    -1,
+                    None,
+                    format!("connection lost: {why}"),
+                    now,
+                );
+            }
+        }
+    }
+
+    fn check_request_timeouts(&mut self, now: Instant) {
+        if self.in_flight.front().is_some_and(|f| f.deadline <= now) {
+            let ms = self.shared.cfg.request_timeout.as_millis();
+            self.connection_lost(&format!("no response within request.timeout.ms ({ms} ms)"));
+        }
+    }
+
+    /// Fails overdue batches; returns the next delivery deadline.
+    fn expire(&mut self, now: Instant) -> Option<Instant> {
+        let shared = self.shared.clone();
+        let mut expired = Vec::new();
+        let mut next = None;
+        for &q in &self.parts {
+            shared.acc.take_expired(q, now, false, &mut expired);
+            next = earliest(next, shared.acc.next_deadline(q));
+        }
+        for b in expired {
+            fail_expired(&shared, b);
+        }
+        // In flight: the outcome is unknown; resolve the handles now (the
+        // response, if it comes, only finishes the bookkeeping).
+        for f in self.in_flight.iter_mut() {
+            for b in f.batches.iter_mut() {
+                if b.resolved {
+                    continue;
+                }
+                if b.deadline <= now {
+                    let e = DeliveryError::new(
+                        DeliveryErrorKind::Timeout,
+                        Persistence::PossiblyPersisted,
+                        format!(
+                            "delivery.timeout.ms ({} ms) passed while the batch was in flight",
+                            shared.cfg.delivery_timeout.as_millis()
+                        ),
+                    );
+                    shared.metrics.batch_failed(b, &e);
+                    b.slot.resolve(Resolution::Failed(e));
+                    b.resolved = true;
+                    if b.producer.is_some() {
+                        shared.idem.request_reset(b.producer);
+                    }
+                } else {
+                    next = earliest(next, Some(b.deadline));
+                }
+            }
+        }
+        // Wake just after the deadline so the batch is overdue by then.
+        next.map(|t| t + Duration::from_millis(1))
+    }
+
+    fn fail_all_queued(&mut self, kind: DeliveryErrorKind, msg: &str) {
+        let mut v = Vec::new();
+        for &q in &self.parts {
+            self.shared.acc.take_expired(q, Instant::now(), true, &mut v);
+        }
+        for b in v {
+            fail_queued(&self.shared, b, kind.clone(), msg);
+        }
+    }
+
+    /// `close` gave up: fail what is left and exit.
+    fn abort(&mut self) {
+        let shared = self.shared.clone();
+        if let Some(c) = self.conn.take() {
+            c.shutdown();
+        }
+        for f in self.in_flight.drain(..) {
+            shared.metrics.request_done();
+            for b in f.batches {
+                shared.acc.finalize(b.queue, b.ordinal);
+                let e = DeliveryError::new(
+                    DeliveryErrorKind::Closed,
+                    Persistence::PossiblyPersisted,
+                    "producer closed while the batch was in flight",
+                );
+                finish(&shared, b, Resolution::Failed(e));
+            }
+        }
+        self.fail_all_queued(DeliveryErrorKind::Closed, "producer closed before the batch was sent");
+    }
+}
+
+impl Batch {
+    /// The batch's topic.
+    pub(crate) fn slot_topic(&self) -> &str {
+        self.slot.topic()
+    }
+
+    /// Bytes of the sealed batch (or its uncompressed size if not sealed).
+    pub(crate) fn sealed_len(&self) -> usize {
+        match &self.payload {
+            Payload::Sealed(v) => v.len(),
+            Payload::Open(w) => w.size_in_bytes(),
+            Payload::Empty => 0,
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! One TCP connection to a broker: socket setup (socket2), the ApiVersions
+//! handshake, correlation ids, framed writes, and frame reads that survive
+//! read timeouts.
+//!
+//! A broker thread does blocking writes and blocking reads on one socket. It
+//! reads with a timeout (the next instant it has something else to do), so a
+//! read may stop in the middle of a frame; [`Connection`] keeps the partial
+//! frame buffered and the next read continues it. A write that fails part way
+//! leaves the stream mid-frame: the connection is then unusable, and callers
+//! drop it (never reuse a connection after a write error).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+
+use crate::protocol::frame::{check_frame_size, encode_request, DEFAULT_MAX_FRAME};
+use crate::protocol::header::ResponseHeader;
+use crate::protocol::messages::api_versions::{
+    ApiVersionsRequest, ApiVersionsResponse, NegotiatedVersions, UNSUPPORTED_VERSION,
+};
+use crate::protocol::primitives::Decoder;
+use crate::protocol::{DecodeError, EncodeError, Message, Request};
+
+/// Why a connection operation failed.
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    Io(io::Error),
+    Decode(DecodeError),
+    Encode(EncodeError),
+    /// No answer before the deadline.
+    Timeout,
+    /// The broker broke the protocol (wrong correlation id, unusable versions).
+    Protocol(String),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Decode(e) => write!(f, "undecodable response: {e}"),
+            Self::Encode(e) => write!(f, "could not encode request: {e}"),
+            Self::Timeout => f.write_str("request timed out"),
+            Self::Protocol(m) => write!(f, "protocol error: {m}"),
+        }
+    }
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+impl From<DecodeError> for ConnError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+impl From<EncodeError> for ConnError {
+    fn from(e: EncodeError) -> Self {
+        Self::Encode(e)
+    }
+}
+
+/// Every open socket of a producer, so that `close` can unblock threads
+/// waiting in a read or write by shutting the sockets down.
+#[derive(Debug, Default)]
+pub(crate) struct SocketRegistry {
+    next: AtomicU64,
+    sockets: Mutex<HashMap<u64, TcpStream>>,
+    closed: AtomicBool,
+}
+
+impl SocketRegistry {
+    fn register(&self, s: &TcpStream) -> Option<u64> {
+        let clone = s.try_clone().ok()?;
+        let mut g = self.sockets.lock();
+        if self.closed.load(Ordering::Acquire) {
+            let _ = clone.shutdown(std::net::Shutdown::Both);
+            return None;
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        g.insert(id, clone);
+        Some(id)
+    }
+
+    fn unregister(&self, id: u64) {
+        self.sockets.lock().remove(&id);
+    }
+
+    /// Shuts every registered socket down, and every socket registered later.
+    pub fn shutdown_all(&self) {
+        let g = self.sockets.lock();
+        self.closed.store(true, Ordering::Release);
+        for s in g.values() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Socket and handshake settings.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectOptions {
+    pub client_id: String,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_frame: usize,
+    pub registry: Option<Arc<SocketRegistry>>,
+}
+
+impl ConnectOptions {
+    pub fn new(client_id: String, connect_timeout: Duration, request_timeout: Duration) -> Self {
+        Self { client_id, connect_timeout, request_timeout, max_frame: DEFAULT_MAX_FRAME, registry: None }
+    }
+
+    /// Registers the connections made with these options in `r`.
+    pub fn registered(mut self, r: &Arc<SocketRegistry>) -> Self {
+        self.registry = Some(r.clone());
+        self
+    }
+}
+
+/// Socket buffer sizes: large enough to keep five 1 MiB requests moving
+/// without the kernel stalling the writer.
+const SEND_BUFFER: usize = 1 << 20;
+const RECV_BUFFER: usize = 256 << 10;
+const READ_CHUNK: usize = 64 << 10;
+
+/// A connected, handshaken broker connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: TcpStream,
+    addr: String,
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    read_timeout: Option<Duration>,
+    next_correlation: i32,
+    versions: NegotiatedVersions,
+    opts: ConnectOptions,
+    wbuf: Vec<u8>,
+    registration: Option<u64>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let (Some(r), Some(id)) = (&self.opts.registry, self.registration) {
+            r.unregister(id);
+        }
+    }
+}
+
+impl Connection {
+    /// Connects to `host:port` within the connect timeout, then performs the
+    /// ApiVersions handshake within the request timeout.
+    pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Self, ConnError> {
+        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+        let mut last =
+            io::Error::new(io::ErrorKind::NotFound, format!("{host}:{port} resolved to no address"));
+        for addr in addrs {
+            match connect_socket(addr, opts.connect_timeout) {
+                Ok(stream) => {
+                    let registration = opts.registry.as_ref().and_then(|r| r.register(&stream));
+                    let mut c = Self {
+                        stream,
+                        addr: format!("{host}:{port}"),
+                        rbuf: vec![0; READ_CHUNK],
+                        rstart: 0,
+                        rend: 0,
+                        read_timeout: None,
+                        next_correlation: 0,
+                        versions: NegotiatedVersions::default(),
+                        opts: opts.clone(),
+                        wbuf: Vec::new(),
+                        registration,
+                    };
+                    c.handshake()?;
+                    log::debug!("connected to {} (versions {:?})", c.addr, c.versions);
+                    return Ok(c);
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(ConnError::Io(last))
+    }
+
+    /// `host:port` of the broker.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The versions negotiated with the broker.
+    pub fn versions(&self) -> &NegotiatedVersions {
+        &self.versions
+    }
+
+    fn handshake(&mut self) -> Result<(), ConnError> {
+        let ours = ApiVersionsRequest::VERSIONS.max;
+        let mut version = ours;
+        for _ in 0..2 {
+            let deadline = Instant::now() + self.opts.request_timeout;
+            let resp: ApiVersionsResponse = {
+                let corr = self.send_request(&ApiVersionsRequest::default(), version)?;
+                let range = self.read_response_to(corr, deadline)?;
+                let mut d = Decoder::new(&self.rbuf[range]);
+                ResponseHeader::decode(&mut d, 0)?;
+                ApiVersionsResponse::decode_fallback(d.rest(), version)?
+            };
+            if resp.error_code == UNSUPPORTED_VERSION {
+                // The broker answered in v0 with its own ApiVersions range: retry within it.
+                let theirs = resp.range_of(ApiVersionsRequest::API_KEY).map(|r| r.max).unwrap_or(0);
+                version = theirs.min(ours);
+                continue;
+            }
+            if resp.error_code != 0 {
+                return Err(ConnError::Protocol(format!(
+                    "ApiVersions failed with error code {}",
+                    resp.error_code
+                )));
+            }
+            self.versions = NegotiatedVersions::new(&resp);
+            return Ok(());
+        }
+        Err(ConnError::Protocol("ApiVersions negotiation did not converge".into()))
+    }
+
+    /// Encodes and writes request `req` at `version`; returns its correlation id.
+    /// On error the connection must be dropped.
+    pub fn send_request<R: Request>(&mut self, req: &R, version: i16) -> Result<i32, ConnError> {
+        let corr = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1) & i32::MAX;
+        let mut buf = std::mem::take(&mut self.wbuf);
+        buf.clear();
+        let r = encode_request(&mut buf, corr, Some(&self.opts.client_id), version, req)
+            .map_err(ConnError::from)
+            .and_then(|()| self.write_frame(&buf));
+        self.wbuf = buf;
+        r.map(|()| corr)
+    }
+
+    /// Allocates the next correlation id, for a caller that encodes its own frame.
+    pub fn next_correlation_id(&mut self) -> i32 {
+        let corr = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1) & i32::MAX;
+        corr
+    }
+
+    /// The client id sent in request headers.
+    pub fn client_id(&self) -> &str {
+        &self.opts.client_id
+    }
+
+    /// Writes a complete, size-prefixed frame. On error the connection must be dropped.
+    pub fn write_frame(&mut self, frame: &[u8]) -> Result<(), ConnError> {
+        self.stream.write_all(frame).map_err(|e| {
+            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                ConnError::Timeout
+            } else {
+                ConnError::Io(e)
+            }
+        })
+    }
+
+    /// Sends `req` and waits for its response: for requests made while
+    /// nothing else is in flight on this connection (metadata, producer id).
+    pub fn round_trip<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, ConnError> {
+        let deadline = Instant::now() + self.opts.request_timeout;
+        let corr = self.send_request(req, version)?;
+        let range = self.read_response_to(corr, deadline)?;
+        let mut d = Decoder::new(&self.rbuf[range]);
+        ResponseHeader::decode(&mut d, R::response_header_version(version))?;
+        let body = R::Response::decode(&mut d, version)?;
+        d.finish()?;
+        Ok(body)
+    }
+
+    fn read_response_to(&mut self, corr: i32, deadline: Instant) -> Result<Range<usize>, ConnError> {
+        let range = self.read_frame(Some(deadline))?.ok_or(ConnError::Timeout)?;
+        let got = Decoder::new(&self.rbuf[range.clone()]).i32()?;
+        if got != corr {
+            return Err(ConnError::Protocol(format!("expected correlation id {corr}, got {got}")));
+        }
+        Ok(range)
+    }
+
+    /// The bytes of a frame returned by [`read_frame`](Self::read_frame).
+    pub fn frame(&self, r: Range<usize>) -> &[u8] {
+        &self.rbuf[r]
+    }
+
+    /// Reads the next complete frame (without its size prefix), waiting until
+    /// `deadline` at most (`None`: wait indefinitely). Returns `Ok(None)` on
+    /// timeout, keeping any partial frame for the next call. The range is
+    /// valid until the next read.
+    pub fn read_frame(&mut self, deadline: Option<Instant>) -> Result<Option<Range<usize>>, ConnError> {
+        loop {
+            if let Some(r) = self.take_buffered_frame()? {
+                return Ok(Some(r));
+            }
+            // Need more bytes: make room, then read with the remaining time.
+            self.compact();
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if d <= now {
+                        return Ok(None);
+                    }
+                    // Round up to whole milliseconds so the timeout is never zero.
+                    Some((d - now).max(Duration::from_millis(1)))
+                }
+            };
+            if timeout != self.read_timeout {
+                self.stream.set_read_timeout(timeout)?;
+                self.read_timeout = timeout;
+            }
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => {
+                    return Err(ConnError::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "broker closed the connection",
+                    )))
+                }
+                Ok(n) => self.rend += n,
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                    if deadline.is_some_and(|d| d <= Instant::now()) {
+                        return Ok(None);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(ConnError::Io(e)),
+            }
+        }
+    }
+
+    /// A complete frame already in the buffer, if there is one.
+    fn take_buffered_frame(&mut self) -> Result<Option<Range<usize>>, ConnError> {
+        let avail = self.rend - self.rstart;
+        if avail < 4 {
+            return Ok(None);
+        }
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&self.rbuf[self.rstart..self.rstart + 4]);
+        let size = check_frame_size(i32::from_be_bytes(size), self.opts.max_frame)?;
+        if avail - 4 < size {
+            // Grow only as far as this frame needs; the size was checked.
+            let need = self.rstart + 4 + size;
+            if need > self.rbuf.len() && self.rstart == 0 {
+                self.rbuf.resize(need.max(self.rbuf.len()), 0);
+            }
+            return Ok(None);
+        }
+        let start = self.rstart + 4;
+        self.rstart = start + size;
+        Ok(Some(start..start + size))
+    }
+
+    /// Moves unread bytes to the front and makes sure there is room to read.
+    fn compact(&mut self) {
+        if self.rstart > 0 {
+            self.rbuf.copy_within(self.rstart..self.rend, 0);
+            self.rend -= self.rstart;
+            self.rstart = 0;
+        }
+        if self.rend == self.rbuf.len() {
+            let grow = self.rbuf.len().max(READ_CHUNK);
+            self.rbuf.resize(self.rbuf.len() + grow, 0);
+        }
+        // Shrink a buffer that grew for one large frame once it is drained.
+        if self.rend == 0 && self.rbuf.len() > 4 * READ_CHUNK {
+            self.rbuf.truncate(READ_CHUNK);
+            self.rbuf.shrink_to_fit();
+        }
+    }
+
+    /// Closes the socket in both directions (the peer sees EOF at once).
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn connect_socket(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nodelay(true)?;
+    // Buffer sizes are hints; the kernel may clamp them.
+    let _ = socket.set_send_buffer_size(SEND_BUFFER);
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    let _ = socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(60)));
+    socket.connect_timeout(&addr.into(), timeout)?;
+    let stream: TcpStream = socket.into();
+    // Writes block at most this long; a stuck broker then counts as a failed write.
+    SockRef::from(&stream).set_write_timeout(Some(timeout.max(Duration::from_secs(1))))?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::encode_response;
+    use crate::protocol::messages::api_versions::ApiVersion;
+    use std::net::TcpListener;
+
+    /// A one-shot fake broker: answers the handshake, then writes `then` in
+    /// two pieces with a pause between them.
+    fn fake_broker(then: Vec<u8>, pause: Duration) -> (u16, std::thread::JoinHandle<()>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut frame = Vec::new();
+            crate::protocol::frame::read_frame(&mut s, 1 << 20, &mut frame).unwrap();
+            let (h, _) = crate::protocol::frame::decode_request(&frame).unwrap();
+            let resp = ApiVersionsResponse {
+                api_keys: vec![ApiVersion { api_key: 0, min_version: 0, max_version: 11 }],
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            encode_response::<ApiVersionsRequest>(&mut out, h.correlation_id, h.api_version, &resp).unwrap();
+            s.write_all(&out).unwrap();
+            let mid = then.len() / 2;
+            s.write_all(&then[..mid]).unwrap();
+            std::thread::sleep(pause);
+            s.write_all(&then[mid..]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        });
+        (port, t)
+    }
+
+    #[test]
+    fn handshake_and_partial_frame_across_timeouts() {
+        let frame = [0u8, 0, 0, 6, 0, 0, 0, 9, 0xaa, 0xbb];
+        let (port, t) = fake_broker(frame.to_vec(), Duration::from_millis(80));
+        let opts = ConnectOptions::new("test".into(), Duration::from_secs(2), Duration::from_secs(2));
+        let mut c = Connection::connect("127.0.0.1", port, &opts).unwrap();
+        assert_eq!(c.versions().get(0), Some(11));
+        // The first half arrives, then a timeout mid-frame: nothing returned, nothing lost.
+        let r = c.read_frame(Some(Instant::now() + Duration::from_millis(20))).unwrap();
+        assert!(r.is_none());
+        let r = c.read_frame(Some(Instant::now() + Duration::from_secs(2))).unwrap().unwrap();
+        assert_eq!(c.frame(r), &[0, 0, 0, 9, 0xaa, 0xbb]);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn oversize_frame_is_an_error_not_an_allocation() {
+        let (port, t) = fake_broker(vec![0x7f, 0xff, 0xff, 0xff, 0, 0], Duration::from_millis(1));
+        let opts = ConnectOptions::new("test".into(), Duration::from_secs(2), Duration::from_secs(2));
+        let mut c = Connection::connect("127.0.0.1", port, &opts).unwrap();
+        let e = c.read_frame(Some(Instant::now() + Duration::from_secs(2))).unwrap_err();
+        assert!(matches!(e, ConnError::Decode(DecodeError::FrameTooLarge { .. })), "{e}");
+        assert!(c.rbuf.len() < 1 << 20);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn refused_connection_is_an_error() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let opts = ConnectOptions::new("test".into(), Duration::from_millis(500), Duration::from_millis(500));
+        assert!(Connection::connect("127.0.0.1", port, &opts).is_err());
+    }
+}

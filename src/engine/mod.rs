@@ -1,0 +1,194 @@
+//! How records travel (private).
+//!
+//! `Producer::send` -> partitioner -> [`accumulator`] (a lock-striped set of
+//! per-partition batch queues) -> the [`broker`] I/O thread of the partition's
+//! leader (one per broker) -> [`connection`] (socket) -> response -> the
+//! batch's completion slot -> every `DeliveryHandle` of the batch.
+//!
+//! Beside them, the [`metadata`] thread keeps the cluster view (leaders,
+//! partition counts) fresh and obtains the producer id for
+//! [`idempotence`].
+//!
+//! Lock order (outermost first): `Brokers::threads` -> a stripe of the
+//! accumulator -> `BatchSlot::waiters`. The memory pool's and the metadata
+//! view's locks are leaves: nothing else is taken while they are held. No
+//! socket I/O and no user callback runs while a stripe lock is held.
+
+pub(crate) mod accumulator;
+pub(crate) mod broker;
+pub(crate) mod connection;
+pub(crate) mod idempotence;
+pub(crate) mod metadata;
+pub(crate) mod metrics;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::error::DeliveryError;
+use crate::protocol::compression::Compression;
+
+/// The settings the engine reads, resolved from `ProducerConfig` once.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineConfig {
+    pub bootstrap: Vec<(String, u16)>,
+    pub client_id: String,
+    /// 0, 1 or -1 (all).
+    pub acks: i16,
+    pub idempotence: bool,
+    pub linger: Duration,
+    pub batch_size: usize,
+    pub buffer_memory: usize,
+    pub max_block: Duration,
+    pub max_in_flight: usize,
+    pub retries: u32,
+    pub retry_backoff: Duration,
+    pub retry_backoff_max: Duration,
+    pub delivery_timeout: Duration,
+    pub request_timeout: Duration,
+    pub compression: Compression,
+    pub compression_level: Option<i32>,
+    pub max_request_size: usize,
+    pub metadata_max_age: Duration,
+    pub reconnect_backoff: Duration,
+    pub reconnect_backoff_max: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Producer-wide run state shared by every thread.
+#[derive(Debug, Default)]
+pub(crate) struct RunState {
+    /// Set by `close`: intake stops, every queued batch becomes ready.
+    closing: AtomicBool,
+    /// Set by `close` when its deadline passed: threads fail what is left and exit.
+    abort: AtomicBool,
+    /// The first fatal error, if any: every later send and batch fails with it.
+    fatal: OnceLock<DeliveryError>,
+}
+
+impl RunState {
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+    pub fn begin_close(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+    pub fn is_aborting(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+    pub fn abort(&self) {
+        self.abort.store(true, Ordering::Release);
+    }
+    pub fn fatal(&self) -> Option<&DeliveryError> {
+        self.fatal.get()
+    }
+    pub fn set_fatal(&self, e: DeliveryError) {
+        if self.fatal.set(e).is_ok() {
+            log::error!(
+                "producer hit a fatal error: {}",
+                self.fatal.get().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// A small, fast, non-cryptographic random source (splitmix64) for jitter and
+/// sticky partition choice; seeded from the clock and a counter.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new() -> Self {
+        use std::sync::atomic::AtomicU64;
+        static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Self(t ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform float in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Exponential backoff with jitter (KIP-580): `base * 2^attempt`, capped at
+/// `max`, then multiplied by a random factor in [0.8, 1.2] (and capped again).
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32, rng: &mut Rng) -> Duration {
+    let exp = base.as_secs_f64() * 2f64.powi(attempt.min(31) as i32);
+    let capped = exp.min(max.as_secs_f64().max(base.as_secs_f64()));
+    let jittered = capped * (0.8 + 0.4 * rng.next_f64());
+    Duration::from_secs_f64(jittered.min(max.as_secs_f64().max(base.as_secs_f64())))
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Shared handles every engine thread holds.
+pub(crate) type SharedState = Arc<Shared>;
+
+/// Everything the producer's threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub cfg: EngineConfig,
+    pub run: RunState,
+    pub acc: accumulator::Accumulator,
+    pub meta: metadata::Metadata,
+    pub idem: idempotence::Idempotence,
+    pub brokers: broker::Brokers,
+    pub metrics: metrics::Metrics,
+    /// Every open socket, so `close` can interrupt blocked reads.
+    pub sockets: Arc<connection::SocketRegistry>,
+}
+
+impl Shared {
+    /// Connection settings; the connect timeout is short while closing so a
+    /// thread stuck connecting cannot hold `close` up for long.
+    pub fn connect_options(&self) -> connection::ConnectOptions {
+        let mut t = self.cfg.connect_timeout;
+        if self.run.is_closing() {
+            t = t.min(Duration::from_secs(1));
+        }
+        connection::ConnectOptions::new(self.cfg.client_id.clone(), t, self.cfg.request_timeout)
+            .registered(&self.sockets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_within_bounds() {
+        let mut rng = Rng::new();
+        let base = Duration::from_millis(100);
+        let max = Duration::from_millis(1000);
+        for attempt in 0..20 {
+            for _ in 0..50 {
+                let d = backoff(base, max, attempt, &mut rng);
+                let ideal = (100.0 * 2f64.powi(attempt as i32)).min(1000.0);
+                let ms = d.as_secs_f64() * 1000.0;
+                assert!(
+                    ms >= ideal * 0.8 - 1e-6 && ms <= (ideal * 1.2).min(1000.0) + 1e-6,
+                    "{attempt}: {ms}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! [`Producer`]: send records, flush, close, inspect.
+//!
+//! A record's way: [`Producer::send`] looks its topic up in the metadata
+//! view (waiting for it if needed), picks the partition (the record's own,
+//! or the partitioner's), reserves its size in `buffer.memory`, and appends
+//! it to the partition's open batch in the accumulator; the partition
+//! leader's broker thread takes it from there (see `engine`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::{Acks, ProducerConfig};
+use crate::delivery::DeliveryHandle;
+use crate::engine::accumulator::{Accumulator, AppendInput, BATCH_OVERHEAD};
+use crate::engine::broker::{self, Brokers};
+use crate::engine::connection::SocketRegistry;
+use crate::engine::idempotence::Idempotence;
+use crate::engine::metadata::{self, Metadata};
+use crate::engine::metrics::{Metrics, ProducerMetrics};
+use crate::engine::{EngineConfig, RunState, Shared, SharedState};
+use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
+use crate::partitioner::{Partitioner, Partitions};
+use crate::protocol::record_batch::RecordBatchWriter;
+use crate::record::{now_millis, Record, RecordMetadata};
+use crate::DeliveryError;
+
+/// How long `Drop` lets a producer drain before it fails what is left.
+pub const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One partition of a topic, as [`Producer::partitions_for`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// The partition index.
+    pub partition: i32,
+    /// The leader's broker id, or `None` while the partition has no leader.
+    pub leader: Option<i32>,
+}
+
+/// A Kafka producer: thread-safe (`Send + Sync`), shared by reference or
+/// in an `Arc` by as many threads as you like.
+///
+/// See the crate documentation for the threading model and delivery
+/// semantics.
+#[derive(Debug)]
+pub struct Producer {
+    shared: SharedState,
+    partitioner: Arc<dyn Partitioner>,
+    metadata_thread: Mutex<Option<JoinHandle<()>>>,
+    closed: AtomicBool,
+    close_lock: Mutex<()>,
+}
+
+impl Producer {
+    /// Starts a producer: validates nothing more (the config is already
+    /// valid), starts the metadata thread, and returns at once. Connections
+    /// are made in the background; broker threads start when a partition
+    /// they lead first gets data.
+    pub fn new(config: ProducerConfig) -> Result<Self, Error> {
+        let cfg = EngineConfig::from_config(&config);
+        let shared = Arc::new(Shared {
+            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout),
+            meta: Metadata::new(),
+            idem: Idempotence::new(cfg.idempotence),
+            brokers: Brokers::default(),
+            metrics: Metrics::new(),
+            run: RunState::default(),
+            sockets: Arc::new(SocketRegistry::default()),
+            cfg,
+        });
+        let s = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("kafka-sync-metadata".into())
+            .spawn(move || metadata::run(s))
+            .map_err(Error::Io)?;
+        if shared.cfg.idempotence {
+            shared.meta.poke();
+        }
+        Ok(Self {
+            partitioner: config.partitioner().clone(),
+            shared,
+            metadata_thread: Mutex::new(Some(handle)),
+            closed: AtomicBool::new(false),
+            close_lock: Mutex::new(()),
+        })
+    }
+
+    /// Sends a record: blocks at most `max.block.ms` while the topic's
+    /// metadata is unknown or `buffer.memory` is full, then returns a handle
+    /// that resolves to the record's offset or error.
+    ///
+    /// Order: records sent from one thread to one partition are written in
+    /// send order. With idempotence (the default) that holds through
+    /// retries; without it, and with `max.in.flight.requests.per.connection`
+    /// above 1, a retry can reorder them.
+    ///
+    /// A refused record is handed back in the [`SendError`]. An accepted
+    /// record's handle always resolves: at the latest after
+    /// `delivery.timeout.ms`, or when the producer closes. A failure says
+    /// whether the record is certainly not in the log or possibly is
+    /// ([`DeliveryError::persistence`](crate::DeliveryError::persistence)).
+    pub fn send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
+        let d = self.shared.cfg.max_block;
+        self.send_inner(record, Some(deadline_after(d)), d)
+    }
+
+    /// Like [`send`](Self::send), but never blocks: fails with
+    /// [`SendErrorKind::UnknownTopic`] if the topic's metadata is not known
+    /// yet (a fetch is started) and [`SendErrorKind::BufferFull`] if
+    /// `buffer.memory` is full.
+    pub fn try_send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
+        self.send_inner(record, None, Duration::ZERO)
+    }
+
+    /// Like [`send`](Self::send), blocking at most `timeout` instead of `max.block.ms`.
+    pub fn send_timeout(
+        &self,
+        record: Record,
+        timeout: Duration,
+    ) -> Result<DeliveryHandle, SendError<Record>> {
+        self.send_inner(record, Some(deadline_after(timeout)), timeout)
+    }
+
+    /// Sends a record and calls `f` with its outcome once it is known.
+    ///
+    /// `f` runs on one of the producer's threads: usually the I/O thread of
+    /// the partition's leader, which cannot send or receive anything else
+    /// while `f` runs; the metadata thread, for records of partitions that
+    /// have no leader; or the thread calling `close`. So `f` must be quick
+    /// and must not block: no `flush`, no `close`, and no blocking `send`
+    /// (use [`try_send`](Self::try_send)), or it can deadlock the producer.
+    /// A panic in `f` is caught and logged.
+    pub fn send_with_callback<F>(&self, record: Record, f: F) -> Result<(), SendError<Record>>
+    where
+        F: FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    {
+        let h = self.send(record)?;
+        h.on_complete(Box::new(f));
+        Ok(())
+    }
+
+    fn send_inner(
+        &self,
+        record: Record,
+        deadline: Option<Instant>,
+        waited: Duration,
+    ) -> Result<DeliveryHandle, SendError<Record>> {
+        let shared = &self.shared;
+        if self.closed.load(Ordering::Acquire) || shared.run.is_closing() {
+            return Err(SendError::new(SendErrorKind::Closed, record));
+        }
+        if let Some(e) = shared.run.fatal() {
+            return Err(SendError::new(SendErrorKind::Fatal(e.clone()), record));
+        }
+        if record.topic.is_empty() || record.topic.len() > 249 {
+            return Err(SendError::new(SendErrorKind::InvalidTopic, record));
+        }
+        // Size first: a record that can never be sent fails at once.
+        let size = RecordBatchWriter::record_size(
+            i64::MAX,
+            i32::MAX,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+        let max = shared.cfg.max_request_size.min(shared.cfg.buffer_memory);
+        if size + BATCH_OVERHEAD > max {
+            return Err(SendError::new(
+                SendErrorKind::RecordTooLarge { size: size + BATCH_OVERHEAD, max },
+                record,
+            ));
+        }
+        let topic = match shared.meta.wait_topic(&record.topic, deadline) {
+            Ok(t) => t,
+            Err(_) => return Err(SendError::new(SendErrorKind::UnknownTopic, record).waited(waited)),
+        };
+        let count = topic.partitions.len() as i32;
+        if count == 0 {
+            return Err(SendError::new(SendErrorKind::UnknownTopic, record).waited(waited));
+        }
+        let (partition, chosen) = match record.partition {
+            Some(p) => (p, false),
+            None => {
+                let available: Vec<i32> = topic.available().collect();
+                let p = self.partitioner.partition(
+                    &record.topic,
+                    record.key.as_deref(),
+                    record.value.as_deref(),
+                    Partitions::new(count, &available),
+                );
+                (p, true)
+            }
+        };
+        if partition < 0 || partition >= count {
+            return Err(SendError::new(
+                SendErrorKind::InvalidPartition { partition, partitions: count },
+                record,
+            ));
+        }
+        let reserved = size + BATCH_OVERHEAD;
+        let on_wait = || shared.brokers.wake_all();
+        if !shared.acc.pool.reserve(reserved, deadline, on_wait) {
+            return Err(SendError::new(SendErrorKind::BufferFull, record).waited(waited));
+        }
+        let pm = topic.partitions[partition as usize];
+        let timestamp = record.timestamp.unwrap_or_else(now_millis);
+        let input = AppendInput {
+            timestamp,
+            key: record.key.as_deref(),
+            value: record.value.as_deref(),
+            headers: &record.headers,
+            reserved,
+        };
+        let appended = shared.acc.append(pm.queue, &input, Instant::now());
+        shared.acc.pool.release(appended.unused_reservation);
+        shared.metrics.record_appended();
+        if appended.wake {
+            if pm.leader >= 0 {
+                broker::wake(shared, pm.leader);
+            } else {
+                shared.meta.request_refresh();
+            }
+        }
+        if chosen {
+            self.partitioner.on_append(&record.topic, partition, size);
+        }
+        Ok(appended.handle)
+    }
+
+    /// Sends every queued record now, without waiting for `linger.ms`, and
+    /// blocks until every record sent before the call has its outcome.
+    /// Waits at most `delivery.timeout.ms` (plus a little): every record is
+    /// resolved by then.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.flush_timeout(self.shared.cfg.delivery_timeout + Duration::from_secs(1))
+    }
+
+    /// Like [`flush`](Self::flush), giving up after `timeout` with
+    /// [`Error::Timeout`] (the records keep going).
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = deadline_after(timeout);
+        let shared = &self.shared;
+        shared.acc.set_flushing(true);
+        shared.brokers.wake_all();
+        shared.meta.poke();
+        let mut ok = true;
+        for slot in shared.acc.incomplete() {
+            if !slot.wait_done(Some(deadline)) {
+                ok = false;
+                break;
+            }
+        }
+        shared.acc.set_flushing(false);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Stops accepting records, sends everything queued, waits for the
+    /// outcomes, and joins the producer's threads. Records whose outcome is
+    /// not known within `timeout` fail with
+    /// [`DeliveryErrorKind::Closed`] (*possibly persisted* if they were
+    /// sent), and `close` returns [`Error::Timeout`]; either way every handle
+    /// is resolved and every thread joined when it returns. Calling it again
+    /// does nothing.
+    pub fn close(&self, timeout: Duration) -> Result<(), Error> {
+        let _g = self.close_lock.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let deadline = deadline_after(timeout);
+        shared.run.begin_close();
+        shared.brokers.wake_all();
+        shared.meta.poke();
+        let mut drained = true;
+        for slot in shared.acc.incomplete() {
+            if !slot.wait_done(Some(deadline)) {
+                drained = false;
+                break;
+            }
+        }
+        // Stop the threads: they fail whatever is still theirs and exit.
+        shared.run.abort();
+        shared.sockets.shutdown_all();
+        shared.brokers.wake_all();
+        shared.meta.stop();
+        shared.brokers.join_all();
+        if let Some(h) = self.metadata_thread.lock().take() {
+            if h.join().is_err() {
+                log::error!("the metadata thread panicked");
+            }
+        }
+        // Records of partitions no broker thread looked after.
+        let mut left = Vec::new();
+        shared.acc.take_all(&mut left);
+        for b in left {
+            broker::fail_queued(
+                shared,
+                b,
+                DeliveryErrorKind::Closed,
+                "producer closed before the batch was sent",
+            );
+        }
+        debug_assert_eq!(shared.acc.incomplete_len(), 0, "close left a handle unresolved");
+        if drained {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// The partitions of `topic` and their leaders, waiting at most
+    /// `max.block.ms` for the topic's metadata.
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionInfo>, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let t = self
+            .shared
+            .meta
+            .wait_topic(topic, Some(deadline_after(self.shared.cfg.max_block)))
+            .map_err(|_| Error::UnknownTopic(topic.to_owned()))?;
+        Ok(t.partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PartitionInfo { partition: i as i32, leader: (p.leader >= 0).then_some(p.leader) })
+            .collect())
+    }
+
+    /// A snapshot of the producer's metrics.
+    pub fn metrics(&self) -> ProducerMetrics {
+        let s = &self.shared;
+        s.metrics.snapshot(s.acc.pool.used(), s.acc.pool.total(), s.cfg.batch_size)
+    }
+
+    /// Number of broker I/O threads started so far.
+    pub fn broker_threads(&self) -> usize {
+        self.shared.brokers.len()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            if let Err(e) = self.close(DROP_CLOSE_TIMEOUT) {
+                log::warn!("closing the producer on drop: {e}");
+            }
+        }
+    }
+}
+
+/// `now + d`, saturating far in the future for huge durations (Java users
+/// write `Long.MAX_VALUE` milliseconds).
+fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+impl EngineConfig {
+    /// Resolves the settings the engine needs.
+    pub(crate) fn from_config(c: &ProducerConfig) -> Self {
+        Self {
+            bootstrap: c.bootstrap_servers().to_vec(),
+            client_id: c.client_id().to_owned(),
+            acks: match c.acks() {
+                Acks::None => 0,
+                Acks::Leader => 1,
+                Acks::All => -1,
+            },
+            idempotence: c.enable_idempotence(),
+            linger: c.linger(),
+            batch_size: c.batch_size(),
+            buffer_memory: c.buffer_memory(),
+            max_block: c.max_block(),
+            max_in_flight: c.max_in_flight(),
+            retries: c.retries(),
+            retry_backoff: c.retry_backoff(),
+            retry_backoff_max: c.retry_backoff_max(),
+            delivery_timeout: c.delivery_timeout(),
+            request_timeout: c.request_timeout(),
+            compression: c.compression(),
+            compression_level: c.compression_level(),
+            max_request_size: c.max_request_size(),
+            metadata_max_age: c.metadata_max_age(),
+            reconnect_backoff: c.reconnect_backoff(),
+            reconnect_backoff_max: c.reconnect_backoff_max(),
+            connect_timeout: c.socket_connection_setup_timeout(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn thread_safety() {
+        assert_send_sync::<Producer>();
+        assert_send::<DeliveryHandle>();
+        assert_send_sync::<DeliveryError>();
+    }
+}
