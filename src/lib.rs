@@ -1,8 +1,133 @@
 //! kafka-sync: a synchronous, thread-based Apache Kafka producer.
 //!
-//! The crate is being built; today it provides the wire codec,
-//! [`protocol`], a public and documented module for encoding, decoding,
-//! fuzzing and property-testing the Kafka protocol.
+//! For Rust programs without an async runtime (thread-based services, batch
+//! jobs, command-line tools) that must write to Kafka: no async, no C
+//! library, and a public, fuzzable wire codec ([`protocol`]).
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kafka_sync::{Producer, ProducerConfig, Record};
+//!
+//! let config = ProducerConfig::builder()
+//!     .bootstrap_servers("127.0.0.1:9092")
+//!     .set("linger.ms", "10") // Java / librdkafka property names work too
+//!     .build()?;
+//! let producer = Producer::new(config)?;
+//!
+//! let handle = producer.send(Record::new("orders").key("customer-42").value("{\"total\": 10}"))?;
+//! let meta = handle.wait()?; // blocks until the broker acknowledged the record
+//! println!("written to {}-{} at offset {:?}", meta.topic(), meta.partition(), meta.offset());
+//!
+//! producer.close(Duration::from_secs(10))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Threading model
+//!
+//! [`Producer`] is `Send + Sync`: share it by reference or in an `Arc` with
+//! as many threads as you like. Behind it run:
+//!
+//! - **one I/O thread per broker** (`kafka-sync-broker-<id>`), started when a
+//!   partition that broker leads first gets data. It owns its TCP connection,
+//!   does blocking writes and reads, pipelines up to
+//!   `max.in.flight.requests.per.connection` requests, and completes, retries
+//!   or fails each batch. Idle, it sleeps on a condvar: no CPU.
+//! - **one metadata thread** (`kafka-sync-metadata`): finds leaders and
+//!   partition counts, refreshes them when they move, and obtains the
+//!   idempotent producer id.
+//!
+//! [`Producer::send`] encodes the record once, straight into its partition's
+//! open batch in a lock-striped accumulator (threads sending to partitions in
+//! different stripes never contend), and returns a [`DeliveryHandle`]. All
+//! records of a batch share one completion slot; resolving a batch is one
+//! store and one wake-up.
+//!
+//! # Delivery semantics
+//!
+//! Every accepted record's handle resolves **exactly once**, on every path
+//! (success, broker error, timeout, close), to one of:
+//!
+//! - **persisted**: `Ok(RecordMetadata)` with partition and offset (the offset
+//!   is `None` with `acks=0`);
+//! - **not persisted**: `Err(e)` with `e.persistence() == NotPersisted`: the
+//!   record is certainly not in the log (never sent, or rejected);
+//! - **possibly persisted**: `Err(e)` with `PossiblyPersisted`: it was sent and
+//!   no answer said what happened (a timeout or a lost connection).
+//!
+//! Every handle resolves at the latest `delivery.timeout.ms` after `send`, or
+//! when [`Producer::close`] returns.
+//!
+//! ```no_run
+//! # use kafka_sync::{Producer, ProducerConfig, Record, Persistence};
+//! # let producer = Producer::new(ProducerConfig::builder().bootstrap_servers("127.0.0.1:9092").build()?)?;
+//! match producer.send(Record::new("t").value("v"))?.wait() {
+//!     Ok(m) => println!("offset {:?}", m.offset()),
+//!     Err(e) if e.persistence() == Persistence::PossiblyPersisted => println!("unknown: {e}"),
+//!     Err(e) => println!("not written: {e}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Ordering.** Records sent to one partition are written in send order.
+//! With idempotence (on by default, as in the Java client since 3.0) this
+//! holds through retries and leader moves, and a retry never duplicates a
+//! record. Without idempotence and with more than one request in flight, a
+//! retried batch can land after a later one: set
+//! `max.in.flight.requests.per.connection=1` if order matters more than
+//! throughput.
+//!
+//! **Idempotence policy.** `DUPLICATE_SEQUENCE_NUMBER` counts as success. An
+//! `OUT_OF_ORDER_SEQUENCE_NUMBER` behind an earlier failed batch is retried
+//! in order. At the head of the line, and on `UNKNOWN_PRODUCER_ID`, the
+//! producer obtains a new producer id and restarts its sequences (the Java
+//! client bumps the epoch instead; not every broker accepts that); batches
+//! that might already be in the log are then failed as *possibly persisted*
+//! rather than resent, so nothing is ever duplicated.
+//!
+//! # Blocking
+//!
+//! [`Producer::send`] blocks at most `max.block.ms` (default 60 s): while the
+//! topic's metadata is unknown, or while `buffer.memory` is full (a hard
+//! bound on queued bytes). [`Producer::try_send`] never blocks;
+//! [`Producer::send_timeout`] takes its own limit. A [`DeliveryHandle`] can be
+//! waited on ([`wait`](DeliveryHandle::wait),
+//! [`wait_timeout`](DeliveryHandle::wait_timeout)), polled
+//! ([`try_result`](DeliveryHandle::try_result)), or `.await`ed (it implements
+//! `Future`, with no runtime dependency).
+//!
+//! # Errors
+//!
+//! - [`SendError`]: `send` refused the record (unknown topic, partition out of
+//!   range, record too large, buffer full, producer closed); it hands the
+//!   record back with [`SendError::into_record`].
+//! - [`DeliveryError`]: an accepted record was not delivered. Cheap to clone,
+//!   carries the Kafka error code ([`KafkaCode`]) and the persistence.
+//! - [`ConfigError`]: a bad setting, naming the key.
+//! - [`Error`]: `flush`, `close`, `partitions_for`.
+//!
+//! # Logging
+//!
+//! Through the `log` crate: connections, metadata changes and producer ids at
+//! info/debug, retries at debug, failures at warn/error; never a line per
+//! record above trace.
+//!
+//! # The protocol codec
+//!
+//! [`protocol`] is public: primitives, headers, frames, ApiVersions,
+//! Metadata, Produce, InitProducerId, CreateTopics and DeleteTopics requests
+//! and responses (encode and decode, both directions), record batch v2 and
+//! its compression codecs. Decoders never panic and never allocate more than
+//! the input justifies; feature `proptest` exports strategies for every type.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `lz4` | LZ4 compression (pure-Rust `lz4_flex`) |
+//! | `zstd` | zstd compression (`zstd`, the reference C library) |
+//! | `proptest` | `protocol::strategies`: proptest strategies for every wire type |
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -184,12 +184,11 @@ impl Producer {
         let (partition, chosen) = match record.partition {
             Some(p) => (p, false),
             None => {
-                let available: Vec<i32> = topic.available().collect();
                 let p = self.partitioner.partition(
                     &record.topic,
                     record.key.as_deref(),
                     record.value.as_deref(),
-                    Partitions::new(count, &available),
+                    Partitions::new(count, &topic.available),
                 );
                 (p, true)
             }

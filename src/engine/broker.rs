@@ -156,12 +156,14 @@ pub(crate) fn on_metadata(shared: &SharedState, view: &ClusterView) {
 /// Resolves a batch, returns its memory, recycles its buffer, counts it.
 /// The caller has already done the queue's in-flight bookkeeping.
 pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
-    match &r {
-        Resolution::Acked { .. } => shared.metrics.batch_acked(&batch),
-        Resolution::Failed(e) => shared.metrics.batch_failed(&batch, e),
-        Resolution::Split(_) => {}
-    }
+    // A batch already resolved (its delivery timeout passed in flight) was
+    // counted then; only its resources are left to return.
     if !batch.resolved {
+        match &r {
+            Resolution::Acked { .. } => shared.metrics.batch_acked(&batch),
+            Resolution::Failed(e) => shared.metrics.batch_failed(&batch, e),
+            Resolution::Split(_) => {}
+        }
         batch.slot.resolve(r);
         batch.resolved = true;
     }
@@ -641,6 +643,13 @@ impl BrokerThread {
     ) {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
+        if b.resolved {
+            // Its delivery timeout already failed it while in flight; only
+            // the bookkeeping is left, whatever the answer.
+            shared.acc.finalize(b.queue, b.ordinal);
+            finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
+            return;
+        }
         let ok = code.is_ok() || (cfg.idempotence && code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
         if ok {
             shared.acc.finalize(b.queue, b.ordinal);
@@ -649,13 +658,6 @@ impl BrokerThread {
             return;
         }
         shared.metrics.error(code);
-        if b.resolved {
-            // Its delivery timeout already failed it while in flight; only
-            // the bookkeeping is left.
-            shared.acc.finalize(b.queue, b.ordinal);
-            finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
-            return;
-        }
         if code == KafkaCode::MESSAGE_TOO_LARGE && b.records > 1 {
             self.split(b);
             return;

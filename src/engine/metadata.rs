@@ -41,12 +41,15 @@ pub(crate) struct PartitionMeta {
 pub(crate) struct TopicMeta {
     pub name: Arc<str>,
     pub partitions: Vec<PartitionMeta>,
+    /// Partitions that currently have a leader, ascending (for partitioners).
+    pub available: Vec<i32>,
 }
 
 impl TopicMeta {
-    /// Partitions that currently have a leader.
-    pub fn available(&self) -> impl Iterator<Item = i32> + '_ {
-        self.partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32)
+    fn new(name: Arc<str>, partitions: Vec<PartitionMeta>) -> Self {
+        let available =
+            partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
+        Self { name, partitions, available }
     }
 }
 
@@ -91,6 +94,9 @@ struct Control {
     wanted: HashSet<Arc<str>>,
     /// A refresh was requested and not yet done.
     refresh: bool,
+    /// Senders blocked waiting for a topic: refresh (with backoff) until
+    /// they have it or give up.
+    waiting: usize,
     stop: bool,
 }
 
@@ -171,21 +177,24 @@ impl Metadata {
         }
         c.refresh = true;
         self.wake.notify_all();
-        loop {
+        c.waiting += 1;
+        let r = loop {
             if let Some(t) = self.topic(name) {
-                return Ok(t);
+                break Ok(t);
             }
             let err = || self.view.read().topic_errors.get(name).copied();
             if c.stop {
-                return Err(err());
+                break Err(err());
             }
             match deadline {
                 Some(d) if Instant::now() < d => {
                     self.changed.wait_until(&mut c, d);
                 }
-                _ => return Err(err()),
+                _ => break Err(err()),
             }
-        }
+        };
+        c.waiting -= 1;
+        r
     }
 
     /// Publishes a refreshed view built from `resp`. Returns the new view.
@@ -210,7 +219,7 @@ impl Metadata {
                 // for it to come back or for their delivery timeout.
                 if let Some(p) = prev {
                     let parts = p.partitions.iter().map(|pm| PartitionMeta { leader: -1, ..*pm }).collect();
-                    topics.insert(name.clone(), Arc::new(TopicMeta { name, partitions: parts }));
+                    topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts)));
                 }
                 continue;
             }
@@ -231,7 +240,7 @@ impl Metadata {
                 let leader = if brokers.contains_key(&leader) { leader } else { -1 };
                 parts.push(PartitionMeta { leader, leader_epoch, queue });
             }
-            topics.insert(name.clone(), Arc::new(TopicMeta { name, partitions: parts }));
+            topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts)));
         }
         let version = old.version + 1;
         let view = Arc::new(ClusterView { version, brokers, topics, topic_errors });
@@ -276,7 +285,8 @@ impl MetadataThread {
                     let backoff_over = retry_at.is_none_or(|t| t <= now);
                     let due = last_refresh.is_some_and(|t| now >= t + cfg.metadata_max_age);
                     let leaderless = !shared.meta.view().leaderless().is_empty();
-                    let refresh = (c.refresh || due || (leaderless && !c.wanted.is_empty())) && backoff_over;
+                    let refresh =
+                        (c.refresh || due || c.waiting > 0 || (leaderless && !c.wanted.is_empty())) && backoff_over;
                     let pid = shared.idem.needs_producer_id() && backoff_over;
                     if refresh || pid {
                         let r = refresh && !c.wanted.is_empty();
