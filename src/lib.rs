@@ -133,6 +133,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+pub mod admin;
 pub mod config;
 mod delivery;
 mod engine;

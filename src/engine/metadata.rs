@@ -285,8 +285,8 @@ impl MetadataThread {
                     let backoff_over = retry_at.is_none_or(|t| t <= now);
                     let due = last_refresh.is_some_and(|t| now >= t + cfg.metadata_max_age);
                     let leaderless = !shared.meta.view().leaderless().is_empty();
-                    let refresh =
-                        (c.refresh || due || c.waiting > 0 || (leaderless && !c.wanted.is_empty())) && backoff_over;
+                    let refresh = (c.refresh || due || c.waiting > 0 || (leaderless && !c.wanted.is_empty()))
+                        && backoff_over;
                     let pid = shared.idem.needs_producer_id() && backoff_over;
                     if refresh || pid {
                         let r = refresh && !c.wanted.is_empty();
