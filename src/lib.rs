@@ -11,6 +11,9 @@
 pub mod config;
 mod delivery;
 mod error;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
 pub mod partitioner;
 pub mod protocol;
 mod record;
