@@ -101,20 +101,14 @@ impl Client {
     }
 }
 
-fn record_batch(
-    records: &[(Option<&[u8]>, Option<&[u8]>, Vec<Header>)],
-    ts: i64,
-    params: BatchParams,
-) -> Vec<u8> {
+/// A record to write: key, value, headers.
+type Rec<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
+
+fn record_batch(records: &[Rec<'_>], ts: i64, params: BatchParams) -> Vec<u8> {
     batch_with(records, ts, params, Compression::None)
 }
 
-fn batch_with(
-    records: &[(Option<&[u8]>, Option<&[u8]>, Vec<Header>)],
-    ts: i64,
-    params: BatchParams,
-    codec: Compression,
-) -> Vec<u8> {
+fn batch_with(records: &[Rec<'_>], ts: i64, params: BatchParams, codec: Compression) -> Vec<u8> {
     let mut w = RecordBatchWriter::new(Vec::new(), ts);
     for (i, (k, v, h)) in records.iter().enumerate() {
         w.append(ts + i as i64, *k, *v, h);
@@ -820,7 +814,6 @@ fn stalled_requests_are_never_answered() {
     let mut d = Client::to(&cluster, 1);
     d.send(12, &MetadataRequest::default());
     d.assert_silent(Duration::from_millis(200));
-    let mut cluster = cluster;
     let t = Instant::now();
     cluster.shutdown();
     assert!(t.elapsed() < Duration::from_secs(2), "shutdown waited {:?}", t.elapsed());

@@ -323,14 +323,13 @@ impl std::error::Error for MockError {
 /// and helper threads. Dropping it shuts it down.
 pub struct MockCluster {
     shared: Arc<Shared>,
-    stopped: bool,
 }
 
 impl fmt::Debug for MockCluster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MockCluster")
             .field("bootstrap_servers", &self.bootstrap_servers())
-            .field("stopped", &self.stopped)
+            .field("stopped", &self.shared.stopping())
             .finish_non_exhaustive()
     }
 }
@@ -367,7 +366,7 @@ impl MockCluster {
         }
         let shared = Arc::new(Shared::new(ClusterState::new(infos), slots, DEFAULT_MAX_FRAME));
         // From here on, an error drops `cluster`, which stops what started.
-        let cluster = MockCluster { shared, stopped: false };
+        let cluster = MockCluster { shared };
         for (idx, l) in listeners.into_iter().enumerate() {
             server::start_listener(&cluster.shared, idx, l)?;
         }
@@ -640,12 +639,18 @@ impl MockCluster {
 
     /// Brings broker `id` back up on the same address. Does nothing if it is
     /// up. Fails with [`MockError::Io`] if the port cannot be bound again
-    /// (another process took it meanwhile).
+    /// (another process took it meanwhile) or the cluster was shut down.
     pub fn broker_up(&self, id: i32) -> Result<(), MockError> {
         let idx = self.slot(id)?;
         let slot = &self.shared.brokers[idx];
         if slot.is_listening() {
             return Ok(());
+        }
+        if self.shared.stopping() {
+            return Err(MockError::Io(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the mock cluster is shut down",
+            )));
         }
         let listener = TcpListener::bind(slot.addr).map_err(MockError::Io)?;
         server::start_listener(&self.shared, idx, listener).map_err(MockError::Io)
@@ -683,12 +688,11 @@ impl MockCluster {
     // ---- stopping --------------------------------------------------------
 
     /// Stops the cluster: closes every listener and connection and joins
-    /// every thread. Idempotent; dropping the cluster does it too.
-    pub fn shutdown(&mut self) {
-        if !self.stopped {
-            self.stopped = true;
-            server::shutdown(&self.shared);
-        }
+    /// every thread. Idempotent; dropping the cluster does it too. Afterwards
+    /// the brokers stay down ([`broker_up`](Self::broker_up) fails) and the
+    /// topics and records can still be read.
+    pub fn shutdown(&self) {
+        server::shutdown(&self.shared);
     }
 }
 
@@ -727,12 +731,16 @@ mod tests {
 
     #[test]
     fn shutdown_is_idempotent_and_refuses_connections() {
-        let mut c = MockCluster::start(2).unwrap();
+        let c = MockCluster::start(2).unwrap();
+        c.create_topic("t", 1, 1).unwrap();
         let addr = c.broker_address(2).unwrap();
         let _conn = std::net::TcpStream::connect(addr).unwrap();
         c.shutdown();
         c.shutdown();
         assert!(std::net::TcpStream::connect(addr).is_err());
         assert!(!c.is_broker_up(1));
+        assert!(matches!(c.broker_up(1), Err(MockError::Io(_))));
+        assert!(!c.is_broker_up(1));
+        assert_eq!(c.topics(), ["t"]);
     }
 }

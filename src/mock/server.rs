@@ -120,7 +120,7 @@ impl Shared {
         }
     }
 
-    fn stopping(&self) -> bool {
+    pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
@@ -170,10 +170,16 @@ impl Shared {
     }
 }
 
-/// Starts accepting on `listener` for broker slot `idx`.
+/// Starts accepting on `listener` for broker slot `idx`. Fails once the
+/// cluster is shutting down: checked under the slot's lock, which
+/// [`stop_listener`] also takes after `stopping` is set, so a listener is
+/// either refused here or stopped there.
 pub(crate) fn start_listener(shared: &Arc<Shared>, idx: usize, listener: TcpListener) -> io::Result<()> {
     let slot = &shared.brokers[idx];
     let mut accept = slot.accept.lock();
+    if shared.stopping() {
+        return Err(io::Error::new(io::ErrorKind::NotConnected, "the mock cluster is shut down"));
+    }
     slot.listening.store(true, Ordering::SeqCst);
     let s = Arc::clone(shared);
     let spawned = thread::Builder::new()
@@ -287,9 +293,12 @@ pub(crate) fn join_connections(shared: &Shared) {
     }
 }
 
-/// Stops the whole cluster: listeners, connections, threads.
+/// Stops the whole cluster: listeners, connections, threads. Only the first
+/// call does anything.
 pub(crate) fn shutdown(shared: &Shared) {
-    shared.stopping.store(true, Ordering::SeqCst);
+    if shared.stopping.swap(true, Ordering::SeqCst) {
+        return;
+    }
     for idx in 0..shared.brokers.len() {
         stop_listener(shared, idx);
     }
