@@ -138,6 +138,9 @@ pub mod config;
 mod delivery;
 mod engine;
 mod error;
+#[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub mod mock;
 pub mod partitioner;
 mod producer;
 pub mod protocol;
