@@ -6,7 +6,9 @@
 //! record. A record's offset is the batch's base offset plus its index.
 //!
 //! A slot resolves **exactly once** ([`BatchSlot::resolve`] returns `false`
-//! and changes nothing on a second call). If a batch is split (the broker said
+//! and changes nothing on a second call). As in the Java client, callbacks
+//! run *before* waiters are released: when `wait`, `flush` or `close`
+//! returns, the callbacks of the records it waited for have run. If a batch is split (the broker said
 //! `MESSAGE_TOO_LARGE` for a multi-record batch), its slot resolves to
 //! `Split`, pointing each record to the slot of the smaller batch it moved to;
 //! handles follow the pointer transparently.
@@ -18,6 +20,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -64,7 +67,12 @@ struct Waiters {
 pub(crate) struct BatchSlot {
     topic: Arc<str>,
     partition: i32,
+    /// Set first, when resolution starts; callbacks registered after this
+    /// run on the registering thread.
     result: OnceLock<Resolution>,
+    /// Set last, after the callbacks ran: handles, futures and flush see the
+    /// result only from then on.
+    done: AtomicBool,
     waiters: Mutex<Waiters>,
     cond: Condvar,
 }
@@ -74,7 +82,7 @@ impl fmt::Debug for BatchSlot {
         f.debug_struct("BatchSlot")
             .field("topic", &self.topic)
             .field("partition", &self.partition)
-            .field("result", &self.result.get())
+            .field("result", &self.resolved())
             .finish()
     }
 }
@@ -85,9 +93,19 @@ impl BatchSlot {
             topic,
             partition,
             result: OnceLock::new(),
+            done: AtomicBool::new(false),
             waiters: Mutex::new(Waiters::default()),
             cond: Condvar::new(),
         })
+    }
+
+    /// The resolution, once callbacks ran.
+    fn resolved(&self) -> Option<&Resolution> {
+        if self.done.load(Ordering::Acquire) {
+            self.result.get()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn partition(&self) -> i32 {
@@ -132,30 +150,39 @@ impl BatchSlot {
     }
 
     /// Resolves the batch. Returns `false` (and does nothing) if it was already
-    /// resolved. Runs callbacks and wakes waiters on the calling thread, after
-    /// releasing the slot's lock.
+    /// resolved. Runs callbacks, then wakes waiters, on the calling thread and
+    /// without the slot's lock held.
     pub(crate) fn resolve(self: &Arc<Self>, r: Resolution) -> bool {
         if self.result.set(r).is_err() {
             debug_assert!(false, "batch slot resolved twice");
             return false;
         }
-        let w = {
-            let mut g = self.waiters.lock();
-            self.cond.notify_all();
-            std::mem::take(&mut *g)
-        };
-        for wk in w.wakers {
-            wk.wake();
-        }
+        // Callbacks registered before the result was set; later ones run on
+        // their registering thread (`add_callback` checks under the lock).
+        let callbacks = std::mem::take(&mut self.waiters.lock().callbacks);
         if let Some(Resolution::Split(parts)) = self.result.get() {
             // Callbacks move with their records to the smaller batches.
-            for (info, cb) in w.callbacks {
+            for (info, cb) in callbacks {
                 let (slot, info) = follow_split(parts, info);
                 slot.add_callback(info, cb);
             }
-            return true;
+        } else {
+            self.run_callbacks(callbacks);
         }
-        for (info, cb) in w.callbacks {
+        let wakers = {
+            let mut g = self.waiters.lock();
+            self.done.store(true, Ordering::Release);
+            self.cond.notify_all();
+            std::mem::take(&mut g.wakers)
+        };
+        for wk in wakers {
+            wk.wake();
+        }
+        true
+    }
+
+    fn run_callbacks(&self, callbacks: Vec<(RecordInfo, Callback)>) {
+        for (info, cb) in callbacks {
             let out = self.outcome(info);
             // A panicking callback must not take the I/O thread (and every
             // other record's delivery) down with it.
@@ -163,7 +190,6 @@ impl BatchSlot {
                 log::error!("a delivery callback panicked; the panic was contained");
             }
         }
-        true
     }
 
     /// The outcome of record `info`. Only call once resolved, and not split
@@ -190,21 +216,21 @@ impl BatchSlot {
         }
     }
 
-    /// Waits until resolved or `deadline`; `None` on timeout.
+    /// Waits until resolved (callbacks included) or `deadline`; `None` on timeout.
     fn wait_resolved(&self, deadline: Option<Instant>) -> Option<&Resolution> {
-        if let Some(r) = self.result.get() {
+        if let Some(r) = self.resolved() {
             return Some(r);
         }
         let mut g = self.waiters.lock();
         loop {
-            if let Some(r) = self.result.get() {
+            if let Some(r) = self.resolved() {
                 return Some(r);
             }
             match deadline {
                 None => self.cond.wait(&mut g),
                 Some(d) => {
                     if self.cond.wait_until(&mut g, d).timed_out() {
-                        return self.result.get();
+                        return self.resolved();
                     }
                 }
             }
@@ -213,7 +239,7 @@ impl BatchSlot {
 
     fn register_waker(&self, waker: &Waker) -> bool {
         let mut g = self.waiters.lock();
-        if self.result.get().is_some() {
+        if self.done.load(Ordering::Acquire) {
             return false;
         }
         if !g.wakers.iter().any(|w| w.will_wake(waker)) {
@@ -279,7 +305,7 @@ impl DeliveryHandle {
     fn current(&self) -> (Arc<BatchSlot>, RecordInfo) {
         let mut slot = self.slot.clone();
         let mut info = self.info;
-        while let Some(Resolution::Split(parts)) = slot.result.get() {
+        while let Some(Resolution::Split(parts)) = slot.resolved() {
             let (s, i) = follow_split(parts, info);
             slot = s;
             info = i;
@@ -315,7 +341,7 @@ impl DeliveryHandle {
     /// The outcome if it is known, without blocking.
     pub fn try_result(&self) -> Option<Result<RecordMetadata, DeliveryError>> {
         let (slot, info) = self.current();
-        match slot.result.get()? {
+        match slot.resolved()? {
             Resolution::Split(_) => None,
             r => Some(slot.metadata(r, info)),
         }
@@ -324,7 +350,7 @@ impl DeliveryHandle {
     /// Whether the outcome is known.
     pub fn is_done(&self) -> bool {
         let (slot, _) = self.current();
-        matches!(slot.result.get(), Some(r) if !matches!(r, Resolution::Split(_)))
+        matches!(slot.resolved(), Some(r) if !matches!(r, Resolution::Split(_)))
     }
 }
 

@@ -164,14 +164,18 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
             Resolution::Failed(e) => shared.metrics.batch_failed(&batch, e),
             Resolution::Split(_) => {}
         }
-        batch.slot.resolve(r);
-        batch.resolved = true;
     }
+    // Resources first, so that whoever the resolution wakes (flush, close,
+    // a blocked sender) sees them returned.
     shared.acc.release(&batch);
     match std::mem::replace(&mut batch.payload, Payload::Empty) {
         Payload::Open(w) => shared.acc.recycle(w.into_buffer()),
         Payload::Sealed(b) => shared.acc.recycle(b),
         Payload::Empty => {}
+    }
+    if !batch.resolved {
+        batch.resolved = true;
+        batch.slot.resolve(r);
     }
 }
 

@@ -1,0 +1,188 @@
+//! Delivery against the crate's mock cluster: content, offsets, keys,
+//! headers, timestamps, acks levels, callbacks, futures, flush, metrics.
+#![cfg(feature = "mock")]
+
+#[path = "support/mock.rs"]
+mod mock_support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_sync::partitioner::partition_for_key;
+use kafka_sync::{Acks, Header, Producer, Record};
+use mock_support::{cluster, config, stored};
+
+#[test]
+fn keyed_records_with_headers_arrive_intact_at_their_offsets() {
+    let c = cluster(3, "orders", 3);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    let mut handles = Vec::new();
+    for i in 0..300u32 {
+        let r = Record::new("orders")
+            .key(&format!("key-{}", i % 17))
+            .value(&format!("value-{i}"))
+            .header("i", &i)
+            .null_header("empty")
+            .timestamp(1_700_000_000_000 + i64::from(i));
+        handles.push((i, p.send(r).unwrap()));
+    }
+    let mut acked = Vec::new();
+    for (i, h) in handles {
+        let m = h.wait().unwrap();
+        assert_eq!(m.topic(), "orders");
+        assert_eq!(m.timestamp(), 1_700_000_000_000 + i64::from(i));
+        let key = format!("key-{}", i % 17);
+        // Java-compatible murmur2: the partition Java producers would pick.
+        assert_eq!(m.partition(), partition_for_key(key.as_bytes(), 3), "key {key}");
+        assert_eq!(m.serialized_key_size(), Some(key.len()));
+        acked.push((i, m));
+    }
+    let all = stored(&c, "orders");
+    assert_eq!(all.len(), 300);
+    for (i, m) in acked {
+        let (_, r) = all
+            .iter()
+            .find(|(p, r)| *p == m.partition() && Some(r.offset) == m.offset())
+            .unwrap_or_else(|| panic!("record {i} not at {:?}", m.offset()));
+        assert_eq!(r.value.as_deref(), Some(format!("value-{i}").as_bytes()));
+        assert_eq!(r.key.as_deref(), Some(format!("key-{}", i % 17).as_bytes()));
+        assert_eq!(
+            r.headers,
+            vec![
+                Header { key: "i".into(), value: Some(i.to_be_bytes().to_vec()) },
+                Header { key: "empty".into(), value: None }
+            ]
+        );
+        assert_eq!(r.timestamp, 1_700_000_000_000 + i64::from(i));
+    }
+    p.close(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn null_keys_and_values_stay_null_and_spread_sticky() {
+    let c = cluster(1, "t", 4);
+    let p = Producer::new(config(&c).batch_size(1024).build().unwrap()).unwrap();
+    let mut hs: Vec<_> = (0..400).map(|_| p.send(Record::new("t").value(&[7u8; 50])).unwrap()).collect();
+    // A tombstone: null key, null value.
+    hs.push(p.send(Record::new("t").partition(0)).unwrap());
+    let parts: std::collections::BTreeSet<i32> =
+        hs.into_iter().map(|h| h.wait().unwrap().partition()).collect();
+    assert!(parts.len() > 1, "sticky partitioning moves on after batch.size bytes: {parts:?}");
+    let all = stored(&c, "t");
+    assert!(
+        all.iter().any(|(_, r)| r.key.is_none() && r.value.is_none()),
+        "tombstone stored with null value"
+    );
+    assert!(all.iter().all(|(_, r)| r.key.is_none()));
+}
+
+#[test]
+fn explicit_partition_wins() {
+    let c = cluster(2, "t", 4);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    for part in 0..4 {
+        let m = p.send(Record::new("t").key("same").value("v").partition(part)).unwrap().wait().unwrap();
+        assert_eq!(m.partition(), part);
+        assert_eq!(c.records("t", part).len(), 1);
+    }
+}
+
+#[test]
+fn acks_levels() {
+    let c = cluster(1, "t", 1);
+    for (acks, offset_known) in [(Acks::All, true), (Acks::Leader, true), (Acks::None, false)] {
+        let p = Producer::new(config(&c).acks(acks).enable_idempotence(false).build().unwrap()).unwrap();
+        let m = p.send(Record::new("t").value("x")).unwrap().wait().unwrap();
+        assert_eq!(m.offset().is_some(), offset_known, "{acks:?}");
+        p.close(Duration::from_secs(5)).unwrap();
+    }
+    // With acks=0 the write happened all the same.
+    assert_eq!(c.records("t", 0).len(), 3);
+}
+
+#[test]
+fn callbacks_flush_and_metrics() {
+    let c = cluster(1, "t", 2);
+    let p = Producer::new(config(&c).linger(Duration::from_secs(10)).build().unwrap()).unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    for i in 0..100u32 {
+        let d = done.clone();
+        p.send_with_callback(Record::new("t").key(&i).value("v"), move |r| {
+            assert!(r.is_ok());
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    // linger.ms is 10 s: only flush makes them go now.
+    p.flush_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), 100);
+    let m = p.metrics();
+    assert_eq!(m.records_sent, 100);
+    assert_eq!(m.records_queued, 0);
+    assert_eq!(m.buffer_used, 0);
+    assert!(m.requests >= 1 && m.batches_sent >= 1);
+    assert!(m.avg_records_per_batch > 1.0);
+}
+
+#[test]
+fn handle_is_a_future() {
+    let c = cluster(1, "t", 1);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    let h = p.send(Record::new("t").value("async")).unwrap();
+    let m = block_on(h).unwrap();
+    assert_eq!(m.offset(), Some(0));
+}
+
+/// A minimal executor: polls with a thread-unparking waker.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park_timeout(Duration::from_secs(1)),
+        }
+    }
+}
+
+#[test]
+fn every_codec_round_trips_through_the_broker() {
+    use kafka_sync::protocol::compression::Compression;
+    let c = cluster(1, "t", 1);
+    let codecs: Vec<Compression> = Compression::ALL.into_iter().filter(|c| c.is_available()).collect();
+    for codec in &codecs {
+        let p = Producer::new(config(&c).compression(*codec).build().unwrap()).unwrap();
+        let hs: Vec<_> =
+            (0..50).map(|i| p.send(Record::new("t").value(&format!("{codec}-{i}"))).unwrap()).collect();
+        for h in hs {
+            h.wait().unwrap();
+        }
+    }
+    let stored = c.records("t", 0);
+    assert_eq!(stored.len(), 50 * codecs.len());
+    for codec in &codecs {
+        let v: Vec<_> = stored.iter().filter(|r| r.compression == *codec).collect();
+        assert_eq!(v.len(), 50, "{codec}");
+        assert_eq!(v[7].value.as_deref(), Some(format!("{codec}-7").as_bytes()));
+    }
+}
+
+#[test]
+fn partitions_for_reports_leaders() {
+    let c = cluster(3, "t", 5);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    let parts = p.partitions_for("t").unwrap();
+    assert_eq!(parts.len(), 5);
+    for info in parts {
+        assert_eq!(info.leader, c.leader("t", info.partition));
+    }
+}
