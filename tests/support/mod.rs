@@ -204,6 +204,18 @@ pub fn tansu_path() -> Result<PathBuf, String> {
 ///
 /// Dropping it kills the process and reaps it. If the dropping thread is
 /// panicking, the tail of the broker's log is printed to stderr.
+///
+/// What tansu 0.6.0 does, as seen from librdkafka 2.12 here:
+/// - ApiVersions advertises Produce v0-v11, Metadata v0-v12, InitProducerId
+///   v0-v5, CreateTopics v0-v7, DeleteTopics v0-v6, ApiVersions v0-v4.
+/// - One broker, node id 111; no replication.
+/// - Metadata with `allow_auto_topic_creation` creates an unknown topic (with 4
+///   partitions); create topics explicitly to control the count.
+/// - ListOffsets(latest) answers the base offset of the last batch + 1 instead of
+///   the high watermark; Fetch answers carry the right high watermark (see
+///   [`read_to_end`]).
+/// - `tansu topic create` of an existing topic exits 1 ("Topic with this name
+///   already exists"), so [`Tansu::create_topic`] returns `Err` then.
 #[derive(Debug)]
 pub struct Tansu {
     child: Child,
