@@ -132,11 +132,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
-// Temporary: delivery.rs, error.rs and record.rs hold internals for the producer,
-// which is being written on another branch; until it uses them they are dead code,
-// and `cargo clippy --all-targets --all-features -- -D warnings` (.ci/run) fails.
-// Remove this line when the producer lands.
-#![allow(dead_code)]
 
 pub mod admin;
 pub mod config;

@@ -29,7 +29,7 @@ fn eight_threads_share_one_producer() {
                     let value = format!("{t}:{i}");
                     hs.push(p.send(Record::new("t").key(&key).value(&value)).unwrap());
                 }
-                hs.into_iter().map(|h| h.wait().unwrap()).count()
+                hs.into_iter().filter_map(|h| h.wait().ok()).count()
             })
         })
         .collect();

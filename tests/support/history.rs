@@ -180,7 +180,9 @@ impl History {
             v.sort_by_key(|s| s.seq);
             let mut prev: Option<(u64, i64)> = None;
             for s in v.iter() {
-                let Some(first) = seen.get(&s.id).and_then(|v| v.iter().map(|r| r.offset).min()) else { continue };
+                let Some(first) = seen.get(&s.id).and_then(|v| v.iter().map(|r| r.offset).min()) else {
+                    continue;
+                };
                 if let Some((pid, po)) = prev {
                     if first < po {
                         r.reordered.push((pid, s.id));

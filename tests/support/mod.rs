@@ -36,6 +36,9 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod history;
+pub mod proxy;
+
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -210,7 +210,8 @@ impl ChaosProxy {
                 }
                 let Ok(client) = conn else { continue };
                 let s2 = s.clone();
-                let _ = std::thread::Builder::new().name("chaos-conn".into()).spawn(move || serve(s2, client));
+                let _ =
+                    std::thread::Builder::new().name("chaos-conn".into()).spawn(move || serve(s2, client));
             }
         })?;
         Ok(Self { addr, shared, accept: Some(accept) })
@@ -281,13 +282,13 @@ fn serve(s: Arc<Shared>, client: TcpStream) {
         }
     }
     let close_both = {
-        let c = client.try_clone();
-        let u = upstream.try_clone();
+        let c = client.try_clone().ok().map(Arc::new);
+        let u = upstream.try_clone().ok().map(Arc::new);
         move || {
-            if let Ok(c) = &c {
+            if let Some(c) = &c {
                 let _ = c.shutdown(Shutdown::Both);
             }
-            if let Ok(u) = &u {
+            if let Some(u) = &u {
                 let _ = u.shutdown(Shutdown::Both);
             }
         }
@@ -336,7 +337,8 @@ fn serve(s: Arc<Shared>, client: TcpStream) {
     let (mut cl_r, mut up_w) = (client, upstream);
     while let Ok(frame) = read_frame(&mut cl_r) {
         s.counts.requests.fetch_add(1, Ordering::Relaxed);
-        let api_key = i16::from_be_bytes([frame.get(4).copied().unwrap_or(0), frame.get(5).copied().unwrap_or(0)]);
+        let api_key =
+            i16::from_be_bytes([frame.get(4).copied().unwrap_or(0), frame.get(5).copied().unwrap_or(0)]);
         let fate = s.fate(api_key);
         if fate == Fate::CutBeforeForward {
             s.counts.cut_before_forward.fetch_add(1, Ordering::Relaxed);
