@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::accumulator::{Batch, DrainPolicy, Payload, Readiness};
-use super::connection::Connection;
+use super::connection::{note_trailing_bytes, Connection};
 use super::metadata::ClusterView;
 use super::{backoff, earliest, Rng, SharedState};
 use crate::delivery::{BatchSlot, Resolution};
@@ -561,7 +561,7 @@ impl BrokerThread {
                 ResponseHeader::decode(&mut d, ProduceRequest::response_header_version(front.version))
                     .and_then(|h| {
                         let body = ProduceResponse::decode(&mut d, front.version)?;
-                        d.finish()?;
+                        note_trailing_bytes(ProduceRequest::API_KEY, front.version, d.remaining());
                         Ok((h, body))
                     })
             };

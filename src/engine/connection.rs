@@ -204,14 +204,25 @@ impl Connection {
     fn handshake(&mut self) -> Result<(), ConnError> {
         let ours = ApiVersionsRequest::VERSIONS.max;
         let mut version = ours;
-        for _ in 0..2 {
+        for _ in 0..3 {
             let deadline = Instant::now() + self.opts.request_timeout;
             let resp: ApiVersionsResponse = {
                 let corr = self.send_request(&ApiVersionsRequest::default(), version)?;
                 let range = self.read_response_to(corr, deadline)?;
                 let mut d = Decoder::new(&self.rbuf[range]);
                 ResponseHeader::decode(&mut d, 0)?;
-                ApiVersionsResponse::decode_fallback(d.rest(), version)?
+                let body = d.rest();
+                match ApiVersionsResponse::decode_fallback(body, version) {
+                    Ok(r) => r,
+                    // UNSUPPORTED_VERSION with a body that is neither v0 nor
+                    // the version asked for (librdkafka's mock cluster writes
+                    // such a hybrid): retry at v0, which every broker knows.
+                    Err(_) if version > 0 && Decoder::new(body).i16() == Ok(UNSUPPORTED_VERSION) => {
+                        version = 0;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             };
             if resp.error_code == UNSUPPORTED_VERSION {
                 // The broker answered in v0 with its own ApiVersions range: retry within it.
@@ -277,7 +288,7 @@ impl Connection {
         let mut d = Decoder::new(&self.rbuf[range]);
         ResponseHeader::decode(&mut d, R::response_header_version(version))?;
         let body = R::Response::decode(&mut d, version)?;
-        d.finish()?;
+        note_trailing_bytes(R::API_KEY, version, d.remaining());
         Ok(body)
     }
 
@@ -383,6 +394,16 @@ impl Connection {
     /// Closes the socket in both directions (the peer sees EOF at once).
     pub fn shutdown(&self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Bytes after a completely decoded response body are ignored, as the Java
+/// client and librdkafka do (for forward compatibility; librdkafka's own mock
+/// cluster writes an extra byte after flexible-version bodies). The public
+/// codec (`protocol::frame::decode_response`) stays strict.
+pub(crate) fn note_trailing_bytes(api_key: i16, version: i16, n: usize) {
+    if n > 0 {
+        log::debug!("ignored {n} bytes after the body of an API {api_key} v{version} response");
     }
 }
 

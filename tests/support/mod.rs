@@ -652,3 +652,27 @@ fn assign_from_start(c: &BaseConsumer, topic: &str, deadline: Instant) -> Result
     c.assign(&tpl).map_err(|e| format!("assign {topic}: {e}"))?;
     Ok(partitions)
 }
+
+/// Sends the library's `log` output to stderr when `KAFKA_SYNC_LOG` is set
+/// (`error`, `warn`, `info`, `debug` or `trace`). Call at the start of a test.
+pub fn init_log() {
+    struct L(log::LevelFilter);
+    impl log::Log for L {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= self.0
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("[{:?} {} {}] {}", std::thread::current().name().unwrap_or("?"), r.level(), r.target(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    let Ok(level) = std::env::var("KAFKA_SYNC_LOG") else { return };
+    let level = level.parse().unwrap_or(log::LevelFilter::Debug);
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let logger: &'static L = Box::leak(Box::new(L(level)));
+        let _ = log::set_logger(logger).map(|()| log::set_max_level(level));
+    });
+}
