@@ -179,8 +179,7 @@ fn produce_splits_keys_and_adds_headers() {
     assert_eq!(r.code(), 0, "{r:?}");
     assert!(r.stderr.contains("4 records sent, 0 failed"), "{r:?}");
 
-    let mut got: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
-        all_records(&cluster, "orders").into_iter().map(|r| (r.key, r.value)).collect();
+    let mut got: Vec<_> = all_records(&cluster, "orders").into_iter().map(|r| (r.key, r.value)).collect();
     got.sort();
     let some = |s: &str| Some(s.as_bytes().to_vec());
     assert_eq!(

@@ -655,7 +655,8 @@ impl Ticker {
 }
 
 /// Flushes and closes, logging what goes wrong: every record's outcome is
-/// known when `close` returns, whatever it returns.
+/// known, and every callback has run, when `close` returns, whatever it
+/// returns.
 fn finish(producer: Producer) {
     if let Err(e) = producer.flush() {
         log::warn!("flush: {e}");
@@ -835,17 +836,23 @@ fn perf(m: &ArgMatches) -> Result<ExitCode, Failure> {
             pace(start, i + 1, rate);
         }
     }
-    // Every record's outcome, then the numbers, as the Java tool does.
+    // Every record's outcome, then the numbers, as the Java tool does. Only
+    // `close` guarantees that every callback has run (it joins the threads
+    // that run them; `flush` returns once the records are resolved, which
+    // can be just before their callbacks run).
     if let Err(e) = producer.flush() {
         log::warn!("flush: {e}");
     }
+    let elapsed = start.elapsed();
     reporter.stop();
-    let total = stats.lock().total_line(start.elapsed());
-    print_line(&total);
-    if m.get_flag("print_metrics") {
-        print_line(&format!("{:#?}", producer.metrics()));
+    let metrics = m.get_flag("print_metrics").then(|| producer.metrics());
+    if let Err(e) = producer.close(CLOSE_TIMEOUT) {
+        log::warn!("close: {e}");
     }
-    finish(producer);
+    print_line(&stats.lock().total_line(elapsed));
+    if let Some(metrics) = metrics {
+        print_line(&format!("{metrics:#?}"));
+    }
     let failed = stats.tally.failed_count();
     if failed > 0 {
         stats.tally.print_failures();
