@@ -177,7 +177,8 @@ fn produce_splits_keys_and_adds_headers() {
     let input = b"k1:v1\nk2:v:2\nno key here\n\n";
     let r = run(&["produce", "-b", &b, "-t", "orders", "-K", ":", "-H", "trace=abc", "-H", "src=cli"], input);
     assert_eq!(r.code(), 0, "{r:?}");
-    assert!(r.stderr.contains("4 records sent, 0 failed"), "{r:?}");
+    // Key and value bytes: 2+2, 2+3, 0+11, 0+0.
+    assert!(r.stderr.contains("4 records sent, 0 failed, 20 bytes"), "{r:?}");
 
     let mut got: Vec<_> = all_records(&cluster, "orders").into_iter().map(|r| (r.key, r.value)).collect();
     got.sort();
@@ -234,6 +235,25 @@ fn produce_reads_files_in_order_and_dash_is_stdin() {
     assert_eq!(r.code(), 0, "{r:?}");
     let values: Vec<Vec<u8>> = cluster.records("files", 0).into_iter().map(|r| r.value.unwrap()).collect();
     assert_eq!(values, [&b"a1"[..], b"a2", b"stdin", b"b1", b"b2-no-newline"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn properties_come_from_a_file_and_x_including_bootstrap_servers() {
+    let cluster = cluster_with("props", 1);
+    let dir = temp_dir("props");
+    let file = dir.join("producer.properties");
+    std::fs::write(&file, "# a Java producer config\ncompression.type=snappy\nacks: 1\n").unwrap();
+    let bootstrap = format!("bootstrap.servers={}", cluster.bootstrap_servers());
+    let r = run(&["produce", "-t", "props", "-F", file.to_str().unwrap(), "-X", &bootstrap], b"v\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stderr.contains("embedded"), "-X bootstrap.servers counts as -b: {r:?}");
+    assert_eq!(cluster.records("props", 0)[0].compression, Compression::Snappy);
+
+    std::fs::write(&file, "no.such.key=1\n").unwrap();
+    let r = run(&["produce", "-t", "props", "-F", file.to_str().unwrap()], b"");
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(r.stderr.contains("producer.properties:1: `no.such.key` is not a producer property"), "{r:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -552,8 +552,6 @@ fn leak_topic(m: &ArgMatches) -> &'static str {
 /// Outcomes of the records of one run, updated from the producer's threads.
 #[derive(Default)]
 struct Tally {
-    /// Records `send` accepted.
-    accepted: AtomicU64,
     /// Records acknowledged.
     delivered: AtomicU64,
     /// Key and value bytes of the acknowledged records.
@@ -743,21 +741,17 @@ fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
             if let Some(p) = partition {
                 record = record.partition(p);
             }
-            let bytes = (record.key.as_ref().map_or(0, Vec::len) + line.len()) as u64;
+            let bytes =
+                (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64;
             let t = tally.clone();
             let sent = producer.send_with_callback(record, move |result| match result {
                 Ok(_) => t.delivered(bytes),
                 Err(e) => t.failed(e.to_string()),
             });
-            match sent {
-                Ok(()) => {
-                    tally.accepted.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    if let Some(reason) = tally.refused(e, &cluster) {
-                        stopped = Some(format!("stopped at input record {read}: {reason}"));
-                        break 'inputs;
-                    }
+            if let Err(e) = sent {
+                if let Some(reason) = tally.refused(e, &cluster) {
+                    stopped = Some(format!("stopped at input record {read}: {reason}"));
+                    break 'inputs;
                 }
             }
         }
