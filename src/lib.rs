@@ -128,6 +128,26 @@
 //! | `lz4` | LZ4 compression (pure-Rust `lz4_flex`) |
 //! | `zstd` | zstd compression (`zstd`, the reference C library) |
 //! | `proptest` | `protocol::strategies`: proptest strategies for every wire type |
+//! | `mock` | `mock::MockCluster`: an in-process Kafka cluster with fault injection |
+//! | `cli` | the `kafka-sync` command-line tool (implies `mock`; adds `clap`, which needs Rust 1.85) |
+//!
+//! # Command line
+//!
+//! `cargo install kafka-sync --features cli` installs `kafka-sync`, a tool in
+//! the manner of kcat and Kafka's own scripts:
+//!
+//! ```text
+//! kafka-sync produce -b HOST:PORT -t TOPIC [-K SEP] [-H NAME=VALUE]... [-p N] [-z CODEC] [-X KEY=VALUE]... [FILE]...
+//! kafka-sync perf -b HOST:PORT -t TOPIC --num-records N --record-size S [--throughput R] [-X KEY=VALUE]...
+//! kafka-sync topic create NAME [--partitions P] [--replication R] | topic list | topic delete NAME
+//! ```
+//!
+//! `produce` sends one record per input line and exits with 1 if any
+//! failed; `perf` prints what `kafka-producer-perf-test` prints. Without
+//! `-b` they run against an embedded mock cluster, so
+//! `kafka-sync perf -t test --num-records 1000000 --record-size 100` works on
+//! a machine with no broker. `examples/quickstart.rs` is the smallest
+//! program to copy (`cargo run --example quickstart --features mock`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

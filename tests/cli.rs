@@ -1,0 +1,498 @@
+//! The `kafka-sync` binary, run as a user runs it: against its embedded mock
+//! cluster (no `-b`), or against a `MockCluster` started here and passed
+//! with `-b`, so that what arrived can be read back.
+//!
+//! Every run is bounded: a child still running after [`LIMIT`] is killed
+//! and the test fails.
+#![cfg(feature = "cli")]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kafka_sync::mock::{MockCluster, StoredRecord};
+use kafka_sync::protocol::compression::Compression;
+use kafka_sync::Header;
+use regex::Regex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-sync");
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// What a run printed and how it ended.
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.status.code().expect("exited, not killed by a signal")
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.status, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary with `args` and `stdin`, killing it after [`LIMIT`].
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kafka-sync");
+    let input = stdin.to_vec();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = thread::spawn(move || {
+        let _ = pipe.write_all(&input); // the child may exit without reading
+    });
+    let out = reader(&mut child, true);
+    let err = reader(&mut child, false);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for kafka-sync") {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kafka-sync {args:?} still running after {LIMIT:?}: killed");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    writer.join().unwrap();
+    Run { status, stdout: out.join().unwrap(), stderr: err.join().unwrap(), elapsed: started.elapsed() }
+}
+
+fn reader(child: &mut Child, stdout: bool) -> thread::JoinHandle<String> {
+    let mut pipe: Box<dyn Read + Send> =
+        if stdout { Box::new(child.stdout.take().unwrap()) } else { Box::new(child.stderr.take().unwrap()) };
+    thread::spawn(move || {
+        let mut s = String::new();
+        pipe.read_to_string(&mut s).unwrap();
+        s
+    })
+}
+
+fn cluster_with(topic: &str, partitions: i32) -> MockCluster {
+    let cluster = MockCluster::start(1).unwrap();
+    cluster.create_topic(topic, partitions, 1).unwrap();
+    cluster
+}
+
+fn all_records(cluster: &MockCluster, topic: &str) -> Vec<StoredRecord> {
+    let n = cluster.partition_count(topic).unwrap();
+    (0..n).flat_map(|p| cluster.records(topic, p)).collect()
+}
+
+fn header(key: &str, value: &str) -> Header {
+    Header { key: key.into(), value: Some(value.as_bytes().to_vec()) }
+}
+
+// ---- perf ------------------------------------------------------------------
+
+/// The final line of `kafka-producer-perf-test` (Kafka's
+/// `ProducerPerformance.Stats.printTotal`): `%d records sent, %f records/sec
+/// (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %d ms 50th, %d ms
+/// 95th, %d ms 99th, %d ms 99.9th.`
+const TOTAL_LINE: &str = r"^(\d+) records sent, \d+\.\d{6} records/sec \(\d+\.\d{2} MB/sec\), \d+\.\d{2} ms avg latency, \d+\.\d{2} ms max latency, \d+ ms 50th, \d+ ms 95th, \d+ ms 99th, \d+ ms 99\.9th\.$";
+
+/// Its progress line (`printWindow`): `%d records sent, %.1f records/sec
+/// (%.2f MB/sec), %.1f ms avg latency, %.1f ms max latency.`
+const WINDOW_LINE: &str = r"^\d+ records sent, \d+\.\d records/sec \(\d+\.\d{2} MB/sec\), \d+\.\d ms avg latency, \d+\.\d ms max latency\.$";
+
+#[test]
+fn perf_on_the_embedded_mock_prints_the_java_tools_final_line() {
+    let r = run(&["perf", "-t", "perf-test", "--num-records", "20000", "--record-size", "100"], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    let last = r.stdout.lines().last().expect("a final line");
+    let caps = Regex::new(TOTAL_LINE).unwrap().captures(last).unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(&caps[1], "20000", "every record is acknowledged: {r:?}");
+    assert!(r.stderr.contains("no -b given: using an embedded mock cluster at 127.0.0.1:"), "{r:?}");
+    assert!(r.stderr.contains("(data is not persisted)"), "{r:?}");
+}
+
+#[test]
+fn perf_throttles_and_prints_progress_lines() {
+    // 2000 records at 4000/s: half a second, with a line every 100 ms.
+    let r = run(
+        &[
+            "perf",
+            "-t",
+            "slow",
+            "--num-records",
+            "2000",
+            "--record-size",
+            "10",
+            "--throughput",
+            "4000",
+            "--reporting-interval",
+            "100",
+        ],
+        b"",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.elapsed >= Duration::from_millis(450), "not throttled: {r:?}");
+    let window = Regex::new(WINDOW_LINE).unwrap();
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let (last, progress) = lines.split_last().unwrap();
+    assert!(progress.len() >= 2, "expected progress lines: {r:?}");
+    assert!(progress.iter().all(|l| window.is_match(l)), "{r:?}");
+    assert!(Regex::new(TOTAL_LINE).unwrap().is_match(last), "{r:?}");
+}
+
+#[test]
+fn perf_against_a_given_cluster_writes_the_records_there() {
+    let cluster = cluster_with("bench", 2);
+    let b = cluster.bootstrap_servers();
+    let r = run(
+        &["perf", "-b", &b, "-t", "bench", "--num-records", "500", "--record-size", "64", "-X", "acks=1"],
+        b"",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stderr.contains("embedded"), "{r:?}");
+    let records = all_records(&cluster, "bench");
+    assert_eq!(records.len(), 500);
+    assert!(records.iter().all(|r| r.value.as_ref().is_some_and(|v| v.len() == 64)));
+}
+
+// ---- produce ---------------------------------------------------------------
+
+#[test]
+fn produce_splits_keys_and_adds_headers() {
+    let cluster = cluster_with("orders", 3);
+    let b = cluster.bootstrap_servers();
+    let input = b"k1:v1\nk2:v:2\nno key here\n\n";
+    let r = run(&["produce", "-b", &b, "-t", "orders", "-K", ":", "-H", "trace=abc", "-H", "src=cli"], input);
+    assert_eq!(r.code(), 0, "{r:?}");
+    // Key and value bytes: 2+2, 2+3, 0+11, 0+0.
+    assert!(r.stderr.contains("4 records sent, 0 failed, 20 bytes"), "{r:?}");
+
+    let mut got: Vec<_> = all_records(&cluster, "orders").into_iter().map(|r| (r.key, r.value)).collect();
+    got.sort();
+    let some = |s: &str| Some(s.as_bytes().to_vec());
+    assert_eq!(
+        got,
+        [(None, some("")), (None, some("no key here")), (some("k1"), some("v1")), (some("k2"), some("v:2"))]
+    );
+    for rec in all_records(&cluster, "orders") {
+        assert_eq!(rec.headers, [header("trace", "abc"), header("src", "cli")]);
+    }
+}
+
+#[test]
+fn produce_to_a_fixed_partition_keeps_line_order() {
+    let cluster = cluster_with("fixed", 3);
+    let b = cluster.bootstrap_servers();
+    let lines: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    let r = run(&["produce", "-b", &b, "-t", "fixed", "-p", "2"], lines.as_bytes());
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(cluster.records("fixed", 0).is_empty() && cluster.records("fixed", 1).is_empty());
+    let values: Vec<String> = cluster
+        .records("fixed", 2)
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    assert_eq!(values, (0..100).map(|i| format!("line {i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn produce_compresses_with_gzip() {
+    let cluster = cluster_with("zipped", 1);
+    let b = cluster.bootstrap_servers();
+    let r = run(&["produce", "-b", &b, "-t", "zipped", "-z", "gzip"], b"one\ntwo\nthree\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    let records = cluster.records("zipped", 0);
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.compression == Compression::Gzip), "{records:?}");
+    assert_eq!(records[2].value.as_deref(), Some(&b"three"[..]));
+}
+
+#[test]
+fn produce_reads_files_in_order_and_dash_is_stdin() {
+    let cluster = cluster_with("files", 1);
+    let b = cluster.bootstrap_servers();
+    let dir = temp_dir("files");
+    let (f1, f2) = (dir.join("a.txt"), dir.join("b.txt"));
+    std::fs::write(&f1, "a1\na2\n").unwrap();
+    std::fs::write(&f2, "b1\nb2-no-newline").unwrap();
+    let r = run(
+        &["produce", "-b", &b, "-t", "files", f1.to_str().unwrap(), "-", f2.to_str().unwrap()],
+        b"stdin\n",
+    );
+    assert_eq!(r.code(), 0, "{r:?}");
+    let values: Vec<Vec<u8>> = cluster.records("files", 0).into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(values, [&b"a1"[..], b"a2", b"stdin", b"b1", b"b2-no-newline"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn properties_come_from_a_file_and_x_including_bootstrap_servers() {
+    let cluster = cluster_with("props", 1);
+    let dir = temp_dir("props");
+    let file = dir.join("producer.properties");
+    std::fs::write(&file, "# a Java producer config\ncompression.type=snappy\nacks: 1\n").unwrap();
+    let bootstrap = format!("bootstrap.servers={}", cluster.bootstrap_servers());
+    let r = run(&["produce", "-t", "props", "-F", file.to_str().unwrap(), "-X", &bootstrap], b"v\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stderr.contains("embedded"), "-X bootstrap.servers counts as -b: {r:?}");
+    assert_eq!(cluster.records("props", 0)[0].compression, Compression::Snappy);
+
+    std::fs::write(&file, "no.such.key=1\n").unwrap();
+    let r = run(&["produce", "-t", "props", "-F", file.to_str().unwrap()], b"");
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(r.stderr.contains("producer.properties:1: `no.such.key` is not a producer property"), "{r:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn produce_without_b_uses_the_embedded_mock() {
+    let r = run(&["produce", "-t", "local"], b"hello\nworld\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("no -b given: using an embedded mock cluster"), "{r:?}");
+    assert!(r.stderr.contains("2 records sent, 0 failed, 10 bytes"), "{r:?}");
+}
+
+#[test]
+fn a_missing_input_file_fails_before_connecting() {
+    let r = run(&["produce", "-t", "x", "/no/such/file"], b"");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("cannot open /no/such/file"), "{r:?}");
+    assert!(!r.stderr.contains("embedded"), "{r:?}");
+}
+
+// ---- failures --------------------------------------------------------------
+
+#[test]
+fn a_partition_out_of_range_fails_every_record_with_exit_1() {
+    let cluster = cluster_with("small", 3);
+    let b = cluster.bootstrap_servers();
+    let r = run(&["produce", "-b", &b, "-t", "small", "-p", "99"], b"a\nb\nc\n");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("0 records sent, 3 failed"), "{r:?}");
+    assert!(r.stderr.contains("3 records failed:"), "{r:?}");
+    assert!(
+        r.stderr.contains("3 x send failed: partition 99 is out of range: the topic has 3 partitions"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn records_larger_than_max_request_size_fail_and_the_rest_are_sent() {
+    let cluster = cluster_with("big", 1);
+    let b = cluster.bootstrap_servers();
+    let input = format!("small\n{}\nsmall again\n", "x".repeat(2000));
+    let r = run(&["produce", "-b", &b, "-t", "big", "-X", "max.request.size=1000"], input.as_bytes());
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("2 records sent, 1 failed"), "{r:?}");
+    assert!(r.stderr.contains("1 x send failed: record of "), "{r:?}");
+    assert!(r.stderr.contains("larger than the limit of 1000 bytes"), "{r:?}");
+    assert_eq!(cluster.records("big", 0).len(), 2);
+}
+
+#[test]
+fn records_the_broker_rejects_are_counted_by_reason() {
+    let cluster = cluster_with("strict", 1);
+    cluster.set_max_message_bytes(500);
+    let b = cluster.bootstrap_servers();
+    let input = format!("ok\n{}\n", "y".repeat(1000));
+    // linger.ms=0 and one request in flight: one batch per record, so that
+    // only the large one is rejected.
+    let r = run(
+        &[
+            "produce",
+            "-b",
+            &b,
+            "-t",
+            "strict",
+            "-X",
+            "linger.ms=0",
+            "-X",
+            "max.in.flight.requests.per.connection=1",
+        ],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("1 record sent, 1 failed"), "{r:?}");
+    assert!(r.stderr.contains("1 x record too large: batch of "), "{r:?}");
+    assert!(r.stderr.contains("larger than max.message.bytes 500"), "{r:?}");
+}
+
+#[test]
+fn an_unreachable_broker_fails_quickly_with_exit_1() {
+    let port = unused_port();
+    let b = format!("127.0.0.1:{port}");
+    let r = run(
+        &[
+            "produce",
+            "-b",
+            &b,
+            "-t",
+            "nowhere",
+            "-X",
+            "max.block.ms=500",
+            "-X",
+            "delivery.timeout.ms=1500",
+            "-X",
+            "request.timeout.ms=1000",
+            "-X",
+            "linger.ms=0",
+        ],
+        b"a\nb\nc\n",
+    );
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.elapsed < Duration::from_secs(10), "{r:?}");
+    assert!(r.stderr.contains("0 records sent, 1 failed"), "{r:?}");
+    assert!(r.stderr.contains("topic not present in metadata"), "{r:?}");
+    assert!(r.stderr.contains(&format!("is the cluster at {b} reachable")), "{r:?}");
+}
+
+#[test]
+fn perf_against_an_unreachable_broker_fails_quickly_with_exit_1() {
+    let b = format!("127.0.0.1:{}", unused_port());
+    let r = run(
+        &[
+            "perf",
+            "-b",
+            &b,
+            "-t",
+            "t",
+            "--num-records",
+            "10",
+            "--record-size",
+            "10",
+            "-X",
+            "max.block.ms=500",
+        ],
+        b"",
+    );
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.elapsed < Duration::from_secs(10), "{r:?}");
+    assert!(r.stdout.starts_with("0 records sent, "), "{r:?}");
+}
+
+// ---- usage errors ----------------------------------------------------------
+
+#[test]
+fn an_unknown_flag_exits_2_with_usage() {
+    let r = run(&["produce", "-t", "x", "--frobnicate"], b"");
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(r.stderr.contains("unexpected argument '--frobnicate'"), "{r:?}");
+    assert!(r.stderr.contains("Usage: kafka-sync produce"), "{r:?}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for (args, says) in [
+        (&["produce"][..], "--topic <TOPIC>"),
+        (&["frob"][..], "unrecognized subcommand 'frob'"),
+        (&["perf", "-t", "x", "--num-records", "many", "--record-size", "1"][..], "invalid value 'many'"),
+        (&["perf", "-t", "x", "--num-records", "1"][..], "--record-size <BYTES>"),
+        (&["produce", "-t", "x", "-p"][..], "a value is required for '--partition <N>'"),
+        (&["produce", "-t", "x", "-z", "brotli"][..], "invalid value 'brotli'"),
+        (&["produce", "-t", "x", "-H", "novalue"][..], "expected NAME=VALUE"),
+        (&["topic", "create"][..], "<NAME>"),
+        (
+            &["perf", "-t", "x", "--num-records", "1", "--record-size", "1", "--throughput", "0"][..],
+            "-1 for no limit",
+        ),
+    ] {
+        let r = run(args, b"");
+        assert_eq!(r.code(), 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?} should say {says:?}: {r:?}");
+        assert!(r.stderr.contains("Usage: kafka-sync"), "{args:?}: {r:?}");
+    }
+}
+
+#[test]
+fn a_bad_property_exits_2_naming_the_key() {
+    let r = run(&["produce", "-t", "x", "-X", "no.such.key=1"], b"a\n");
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(r.stderr.contains("`no.such.key` is not a producer property"), "{r:?}");
+    assert!(r.stderr.contains("Usage: kafka-sync produce"), "{r:?}");
+
+    // Consistency checks run before anything starts, too.
+    let r =
+        run(&["perf", "-t", "x", "--num-records", "1", "--record-size", "1", "-X", "buffer.memory=10"], b"");
+    assert_eq!(r.code(), 2, "{r:?}");
+    assert!(r.stderr.contains("`buffer.memory` = 10 is out of range"), "{r:?}");
+    assert!(!r.stderr.contains("embedded"), "{r:?}");
+}
+
+#[test]
+fn help_exits_0_on_stdout() {
+    let r = run(&["--help"], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    for sub in ["produce", "perf", "topic"] {
+        assert!(r.stdout.contains(sub), "{r:?}");
+    }
+}
+
+// ---- topic -----------------------------------------------------------------
+
+#[test]
+fn topic_create_list_delete() {
+    let cluster = MockCluster::start(3).unwrap();
+    let b = cluster.bootstrap_servers();
+
+    let r = run(&["topic", "create", "events", "--partitions", "6", "--replication", "2", "-b", &b], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert_eq!(r.stdout, "Created topic events.\n");
+    assert_eq!(cluster.partition_count("events"), Some(6));
+
+    let r = run(&["-b", &b, "topic", "create", "audit"], b""); // broker defaults
+    assert_eq!(r.code(), 0, "{r:?}");
+
+    let r = run(&["-b", &b, "topic", "list"], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert_eq!(r.stdout, "audit\nevents\n");
+    let r = run(&["-b", &b, "topic", "list", "--long"], b"");
+    assert!(r.stdout.contains("events\t6 partitions\n"), "{r:?}");
+
+    let r = run(&["-b", &b, "topic", "create", "events", "--partitions", "1"], b"");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("cannot create topic \"events\""), "{r:?}");
+    assert!(r.stderr.contains("TOPIC_ALREADY_EXISTS"), "{r:?}");
+
+    let r = run(&["-b", &b, "topic", "delete", "events"], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert_eq!(r.stdout, "Deleted topic events.\n");
+    assert_eq!(cluster.topics(), ["audit"]);
+
+    let r = run(&["-b", &b, "topic", "delete", "events"], b"");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{r:?}");
+}
+
+#[test]
+fn topic_list_against_an_unreachable_broker_exits_1() {
+    let b = format!("127.0.0.1:{}", unused_port());
+    let r = run(&["-b", &b, "topic", "list"], b"");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("cannot list topics: no broker reachable"), "{r:?}");
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+/// A port nothing listens on (bound, then released).
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kafka-sync-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
