@@ -38,7 +38,8 @@ fn produce(p: &Arc<Producer>, topic: &str, threads: u32, n: u32, keyed: bool) ->
                 let mut hs = Vec::new();
                 for i in 0..n {
                     let value = format!("{t}:{i}");
-                    let mut r = Record::new(topic.clone()).value(&value).header("thread", &t).header("seq", &i);
+                    let mut r =
+                        Record::new(topic.clone()).value(&value).header("thread", &t).header("seq", &i);
                     if keyed {
                         r = r.key(&format!("key-{}", (t * 7 + i) % 23));
                     }
@@ -70,7 +71,10 @@ fn verify(read: &[ConsumedRecord], acked: &HashMap<String, (i32, i64)>, partitio
         let (t, i): (u32, u32) = (t.parse().unwrap(), i.parse().unwrap());
         assert_eq!(
             r.headers,
-            vec![("thread".to_owned(), Some(t.to_be_bytes().to_vec())), ("seq".to_owned(), Some(i.to_be_bytes().to_vec()))]
+            vec![
+                ("thread".to_owned(), Some(t.to_be_bytes().to_vec())),
+                ("seq".to_owned(), Some(i.to_be_bytes().to_vec()))
+            ]
         );
         if keyed {
             let key = r.key.clone().unwrap();
@@ -105,7 +109,9 @@ fn tansu_keyed_and_unkeyed_every_codec() {
 #[test]
 fn librdkafka_mock_cluster_three_brokers() {
     support::init_log();
-    let Some(mock) = require_broker("librdkafka_mock_cluster_three_brokers", RdMock::start(3)) else { return };
+    let Some(mock) = require_broker("librdkafka_mock_cluster_three_brokers", RdMock::start(3)) else {
+        return;
+    };
     for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
         let topic = format!("interop-{codec}");
         mock.create_topic(&topic, 6, 3).unwrap();
@@ -125,6 +131,7 @@ fn tansu_eight_threads_idempotent() {
     tansu.create_topic("threads", 4).unwrap();
     let p = Arc::new(producer(&tansu.bootstrap(), Compression::None, true));
     let acked = produce(&p, "threads", 8, 2500, true);
-    let read = read_to_end(&tansu.bootstrap(), "threads", Duration::from_secs(60)).unwrap_or_else(|(e, _)| panic!("{e}"));
+    let read = read_to_end(&tansu.bootstrap(), "threads", Duration::from_secs(60))
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
     verify(&read, &acked, 4, true);
 }

@@ -663,7 +663,13 @@ pub fn init_log() {
         }
         fn log(&self, r: &log::Record) {
             if self.enabled(r.metadata()) {
-                eprintln!("[{:?} {} {}] {}", std::thread::current().name().unwrap_or("?"), r.level(), r.target(), r.args());
+                eprintln!(
+                    "[{:?} {} {}] {}",
+                    std::thread::current().name().unwrap_or("?"),
+                    r.level(),
+                    r.target(),
+                    r.args()
+                );
             }
         }
         fn flush(&self) {}
