@@ -335,7 +335,7 @@ impl Producer {
     /// A snapshot of the producer's metrics.
     pub fn metrics(&self) -> ProducerMetrics {
         let s = &self.shared;
-        s.metrics.snapshot(s.acc.pool.used(), s.acc.pool.total(), s.cfg.batch_size)
+        s.metrics.snapshot(s.acc.pool.used(), s.acc.pool.total(), s.cfg.batch_size, s.idem.generations())
     }
 
     /// Number of broker I/O threads started so far.

@@ -19,7 +19,10 @@
 //!    instant something else falls due: a linger expiry, a backoff end, a
 //!    request or delivery deadline) if requests are in flight, otherwise on
 //!    its wake-up condvar until a sender, the metadata thread or such a
-//!    deadline wakes it. Idle, it blocks without a timeout: no spinning.
+//!    deadline wakes it. A blocking read cannot see new records, so while
+//!    requests are in flight and the pipeline has room it also looks again
+//!    every `linger.ms` (at least 1 ms). Idle (nothing queued, nothing in
+//!    flight), it blocks without a timeout: no spinning, no polling.
 //!
 //! Responses on a connection arrive in request order, so each one answers
 //! the oldest in-flight request; a correlation id that does not match is a
@@ -296,7 +299,16 @@ impl BrokerThread {
             }
             if !self.in_flight.is_empty() && self.conn.is_some() {
                 let oldest = self.in_flight.front().map(|f| f.deadline);
-                self.read_responses(earliest(next, oldest));
+                let mut until = earliest(next, oldest);
+                if self.in_flight.len() < self.shared.cfg.max_in_flight {
+                    // A blocking read does not notice new records: while the
+                    // pipeline has room, look again every linger.ms (at least
+                    // 1 ms) so that newly ready batches need not wait for the
+                    // next response. Idle threads never do this.
+                    let poll = self.shared.cfg.linger.max(Duration::from_millis(1));
+                    until = earliest(until, Some(Instant::now() + poll));
+                }
+                self.read_responses(until);
             } else {
                 self.wake.wait_until(next);
             }

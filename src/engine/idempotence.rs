@@ -102,7 +102,6 @@ impl Idempotence {
     }
 
     /// How many producer ids have been installed.
-    #[cfg(test)]
     pub fn generations(&self) -> u64 {
         self.generations.load(Ordering::Relaxed)
     }

@@ -165,7 +165,13 @@ impl Metrics {
         *self.errors.lock().entry(code.0).or_insert(0) += 1;
     }
 
-    pub fn snapshot(&self, buffer_used: usize, buffer_total: usize, batch_size: usize) -> ProducerMetrics {
+    pub fn snapshot(
+        &self,
+        buffer_used: usize,
+        buffer_total: usize,
+        batch_size: usize,
+        producer_ids: u64,
+    ) -> ProducerMetrics {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let elapsed = self.started.elapsed();
         let acked = r(&self.records_acked);
@@ -200,6 +206,7 @@ impl Metrics {
             buffer_total,
             retries: r(&self.retries),
             errors: self.errors.lock().iter().map(|(c, n)| (KafkaCode(*c), *n)).collect(),
+            producer_ids,
         }
     }
 }
@@ -261,6 +268,9 @@ pub struct ProducerMetrics {
     pub retries: u64,
     /// Error codes brokers returned, with counts.
     pub errors: Vec<(KafkaCode, u64)>,
+    /// Idempotent producer ids obtained (1 normally; each reset after a
+    /// sequence error adds one; 0 without idempotence).
+    pub producer_ids: u64,
 }
 
 #[cfg(test)]

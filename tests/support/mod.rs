@@ -36,6 +36,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod drive;
 pub mod history;
 pub mod proxy;
 
@@ -242,7 +243,7 @@ impl Tansu {
         // tansu does; then tansu exits at once and we try another port.
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Self::start_on(&binary, free_loopback_port()?) {
+            match Self::start_on(&binary, free_loopback_port()?, None) {
                 Ok(t) => return Ok(t),
                 Err(e) => last_err = e,
             }
@@ -250,18 +251,35 @@ impl Tansu {
         Err(last_err)
     }
 
-    fn start_on(binary: &Path, port: u16) -> Result<Tansu, String> {
+    /// Like [`Tansu::start`], but the broker advertises `127.0.0.1:advertised`
+    /// (a proxy in front of it) in metadata, so that every connection a
+    /// client makes after bootstrap goes through that port.
+    pub fn start_advertising(advertised: u16) -> Result<Tansu, String> {
+        let binary = tansu_path()?;
+        check_tansu_version(&binary)?;
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            match Self::start_on(&binary, free_loopback_port()?, Some(advertised)) {
+                Ok(t) => return Ok(t),
+                Err(e) => last_err = e,
+            }
+        }
+        Err(last_err)
+    }
+
+    fn start_on(binary: &Path, port: u16, advertised: Option<u16>) -> Result<Tansu, String> {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let log = log_dir().join(format!("tansu-{}-{n}-{port}.log", std::process::id()));
         let log_file = File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let log_err = log_file.try_clone().map_err(|e| format!("cannot dup log file: {e}"))?;
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised_url = format!("tcp://127.0.0.1:{}", advertised.unwrap_or(port));
         let mut cmd = Command::new(binary);
         cmd.arg("broker")
             .arg("--storage-engine=memory://tansu/")
             .arg(format!("--listener-url={url}"))
-            .arg(format!("--advertised-listener-url={url}"))
+            .arg(format!("--advertised-listener-url={advertised_url}"))
             .arg(format!("--cluster-id=kafka-sync-test-{port}"))
             // tansu reads its settings from these too; flags win, but an OTLP
             // endpoint in the environment would make it export telemetry.

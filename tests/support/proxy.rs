@@ -37,6 +37,9 @@ pub enum Fate {
     /// Forward the request; hold the response this long (past the client's
     /// request timeout), then close without forwarding it.
     Stall(Duration),
+    /// Forward only the first half of the request (the broker sees a frame
+    /// that never completes), stay silent this long, then close.
+    PartialThenStall(Duration),
 }
 
 /// Probabilities (per request) of each fault, and bounds.
@@ -50,6 +53,7 @@ pub struct FaultPlan {
     pub delay_max: Duration,
     pub stall: f64,
     pub stall_for: Duration,
+    pub partial_then_stall: f64,
     /// Stop injecting after this many faults (delays not counted).
     pub max_faults: u64,
     /// Only requests of this API key are subject to faults (None: all but
@@ -69,6 +73,7 @@ impl FaultPlan {
             delay_max: Duration::ZERO,
             stall: 0.0,
             stall_for: Duration::ZERO,
+            partial_then_stall: 0.0,
             max_faults: 0,
             only_api: None,
         }
@@ -85,6 +90,7 @@ pub struct FaultCounts {
     pub cut_mid_response: AtomicU64,
     pub delayed: AtomicU64,
     pub stalled: AtomicU64,
+    pub partial: AtomicU64,
 }
 
 impl FaultCounts {
@@ -93,19 +99,21 @@ impl FaultCounts {
             + self.cut_before_response.load(Ordering::Relaxed)
             + self.cut_mid_response.load(Ordering::Relaxed)
             + self.stalled.load(Ordering::Relaxed)
+            + self.partial.load(Ordering::Relaxed)
     }
 
     pub fn summary(&self) -> String {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "connections {}, requests {}, cut before forward {}, cut before response {}, cut mid-response {}, delayed {}, stalled {}",
+            "connections {}, requests {}, cut before forward {}, cut before response {}, cut mid-response {}, delayed {}, stalled {}, partial requests {}",
             l(&self.connections),
             l(&self.requests),
             l(&self.cut_before_forward),
             l(&self.cut_before_response),
             l(&self.cut_mid_response),
             l(&self.delayed),
-            l(&self.stalled)
+            l(&self.stalled),
+            l(&self.partial)
         )
     }
 }
@@ -155,6 +163,8 @@ impl Shared {
             Fate::CutMidResponse
         } else if pick(plan.stall) {
             Fate::Stall(plan.stall_for)
+        } else if pick(plan.partial_then_stall) {
+            Fate::PartialThenStall(plan.stall_for)
         } else if pick(plan.delay) {
             let ms = (rng.next_f64() * plan.delay_max.as_millis() as f64) as u64;
             Fate::Delay(Duration::from_millis(ms))
@@ -325,7 +335,7 @@ fn serve(s: Arc<Shared>, client: TcpStream) {
                     std::thread::sleep(d);
                     break;
                 }
-                Fate::CutBeforeForward => unreachable!("never queued"),
+                Fate::CutBeforeForward | Fate::PartialThenStall(_) => unreachable!("never queued"),
             }
             if cl_w.write_all(&frame).is_err() {
                 break;
@@ -342,6 +352,12 @@ fn serve(s: Arc<Shared>, client: TcpStream) {
         let fate = s.fate(api_key);
         if fate == Fate::CutBeforeForward {
             s.counts.cut_before_forward.fetch_add(1, Ordering::Relaxed);
+            break;
+        }
+        if let Fate::PartialThenStall(d) = fate {
+            s.counts.partial.fetch_add(1, Ordering::Relaxed);
+            let _ = up_w.write_all(&frame[..frame.len() / 2]);
+            std::thread::sleep(d);
             break;
         }
         if up_w.write_all(&frame).is_err() {
