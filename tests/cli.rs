@@ -496,3 +496,70 @@ fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The CLI against tansu, a broker nobody here wrote; what it produced is
+/// read back with librdkafka's consumer.
+#[path = "support/mod.rs"]
+mod support;
+
+mod against_tansu {
+    use super::*;
+
+    #[test]
+    fn produce_perf_and_topics_against_tansu() {
+        let Some(tansu) =
+            support::require_broker("produce_perf_and_topics_against_tansu", support::Tansu::start())
+        else {
+            return;
+        };
+        let b = tansu.bootstrap();
+        // topic create / list / delete
+        let r = run(&["-b", &b, "topic", "create", "cli-t", "--partitions", "3", "--replication", "1"], b"");
+        assert_eq!(r.code(), 0, "{r:?}");
+        let r = run(&["-b", &b, "topic", "list"], b"");
+        assert_eq!(r.code(), 0, "{r:?}");
+        assert!(r.stdout.lines().any(|l| l.trim().starts_with("cli-t")), "{r:?}");
+        let r = run(&["-b", &b, "topic", "create", "cli-t", "--partitions", "3"], b"");
+        assert_eq!(r.code(), 1, "creating it twice fails: {r:?}");
+        assert!(r.stderr.contains("TOPIC_ALREADY_EXISTS"), "{r:?}");
+        // produce: keys, headers, then read back independently
+        let input = b"k1:one\nk2:two\nk3:three\nk1:four\n";
+        let r =
+            run(&["-b", &b, "produce", "-t", "cli-t", "-K", ":", "-H", "source=cli", "-z", "gzip"], input);
+        assert_eq!(r.code(), 0, "{r:?}");
+        let got = support::read_back(&b, "cli-t", 4, Duration::from_secs(30));
+        assert_eq!(got.len(), 4);
+        let mut pairs: Vec<(String, String)> = got
+            .iter()
+            .map(|c| {
+                assert_eq!(c.headers, vec![("source".to_owned(), Some(b"cli".to_vec()))]);
+                let key = String::from_utf8(c.key.clone().unwrap()).unwrap();
+                let part = kafka_sync::partitioner::partition_for_key(key.as_bytes(), 3);
+                assert_eq!(c.partition, part, "murmur2 placement of {key}");
+                (key, String::from_utf8(c.value.clone().unwrap()).unwrap())
+            })
+            .collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            vec![
+                ("k1".into(), "four".into()),
+                ("k1".into(), "one".into()),
+                ("k2".into(), "two".into()),
+                ("k3".into(), "three".into())
+            ]
+        );
+        // perf: the Java tool's final line
+        let r =
+            run(&["-b", &b, "perf", "-t", "cli-perf", "--num-records", "20000", "--record-size", "100"], b"");
+        assert_eq!(r.code(), 0, "{r:?}");
+        let re = Regex::new(r"^20000 records sent, [0-9.]+ records/sec \([0-9.]+ MB/sec\), [0-9.]+ ms avg latency, [0-9.]+ ms max latency, [0-9]+ ms 50th, [0-9]+ ms 95th, [0-9]+ ms 99th, [0-9]+ ms 99.9th\.$").unwrap();
+        assert!(r.stdout.lines().any(|l| re.is_match(l)), "{r:?}");
+        // a failure: partition out of range -> exit 1 naming why
+        let r = run(&["-b", &b, "produce", "-t", "cli-t", "-p", "99"], b"x\ny\n");
+        assert_eq!(r.code(), 1, "{r:?}");
+        assert!(r.stderr.contains("2 failed") || r.stderr.contains("partition"), "{r:?}");
+        let r = run(&["-b", &b, "topic", "delete", "cli-t"], b"");
+        assert_eq!(r.code(), 0, "{r:?}");
+    }
+}
