@@ -69,3 +69,43 @@ pub fn assert_round_trip<M: Message>(m: &M, version: i16) {
     d.finish().expect("no trailing bytes");
     assert_eq!(&back, m, "round trip at version {version}");
 }
+
+/// Property tests every message module runs: requests and responses
+/// round-trip at every version, and arbitrary bytes never make a decoder
+/// panic. `$strategies` is the module with `request(version)` and
+/// `response(version)`.
+#[cfg(test)]
+macro_rules! message_proptests {
+    ($req:ty, $resp:ty, $strategies:path) => {
+        #[cfg(test)]
+        mod message_proptests {
+            use super::*;
+            use crate::protocol::primitives::Decoder;
+            use crate::protocol::strategies::{assert_round_trip, versions_of};
+            use crate::protocol::Message;
+            use proptest::prelude::*;
+            use $strategies as strategies;
+
+            proptest! {
+                #[test]
+                fn request_round_trips((v, m) in versions_of::<$req>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
+                    assert_round_trip(&m, v);
+                }
+
+                #[test]
+                fn response_round_trips((v, m) in versions_of::<$resp>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
+                    assert_round_trip(&m, v);
+                }
+
+                /// Any bytes: decoding fails or succeeds, never panics.
+                #[test]
+                fn decoders_never_panic(v in versions_of::<$resp>(), b in proptest::collection::vec(any::<u8>(), 0..256)) {
+                    let _ = <$req>::decode(&mut Decoder::new(&b), v);
+                    let _ = <$resp>::decode(&mut Decoder::new(&b), v);
+                }
+            }
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use message_proptests;

@@ -432,20 +432,4 @@ pub mod strategies {
 }
 
 #[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<ApiVersionsRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<ApiVersionsResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
-    }
-}
+crate::protocol::strategies::message_proptests!(ApiVersionsRequest, ApiVersionsResponse, super::strategies);

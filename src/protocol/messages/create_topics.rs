@@ -572,27 +572,4 @@ pub mod strategies {
 }
 
 #[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<CreateTopicsRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<CreateTopicsResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        /// Any bytes: decoding fails or succeeds, never panics.
-        #[test]
-        fn decoders_never_panic(v in versions_of::<CreateTopicsResponse>(), b in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let _ = CreateTopicsRequest::decode(&mut Decoder::new(&b), v);
-            let _ = CreateTopicsResponse::decode(&mut Decoder::new(&b), v);
-        }
-    }
-}
+crate::protocol::strategies::message_proptests!(CreateTopicsRequest, CreateTopicsResponse, super::strategies);

@@ -363,27 +363,4 @@ pub mod strategies {
 }
 
 #[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<DeleteTopicsRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<DeleteTopicsResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        /// Any bytes: decoding fails or succeeds, never panics.
-        #[test]
-        fn decoders_never_panic(v in versions_of::<DeleteTopicsResponse>(), b in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let _ = DeleteTopicsRequest::decode(&mut Decoder::new(&b), v);
-            let _ = DeleteTopicsResponse::decode(&mut Decoder::new(&b), v);
-        }
-    }
-}
+crate::protocol::strategies::message_proptests!(DeleteTopicsRequest, DeleteTopicsResponse, super::strategies);

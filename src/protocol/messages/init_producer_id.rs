@@ -312,26 +312,8 @@ pub mod strategies {
 }
 
 #[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<InitProducerIdRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<InitProducerIdResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn decoding_garbage_never_panics(v in versions_of::<InitProducerIdRequest>(), bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = InitProducerIdRequest::decode(&mut Decoder::new(&bytes), v);
-            let _ = InitProducerIdResponse::decode(&mut Decoder::new(&bytes), v);
-        }
-    }
-}
+crate::protocol::strategies::message_proptests!(
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    super::strategies
+);

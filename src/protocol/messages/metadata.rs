@@ -910,26 +910,4 @@ pub mod strategies {
 }
 
 #[cfg(test)]
-mod proptests {
-    use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<MetadataRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<MetadataResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
-
-        #[test]
-        fn decoding_garbage_never_panics(v in versions_of::<MetadataResponse>(), bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = MetadataResponse::decode(&mut Decoder::new(&bytes), v);
-            let _ = MetadataRequest::decode(&mut Decoder::new(&bytes), v);
-        }
-    }
-}
+crate::protocol::strategies::message_proptests!(MetadataRequest, MetadataResponse, super::strategies);

@@ -790,21 +790,16 @@ pub mod strategies {
 }
 
 #[cfg(test)]
+crate::protocol::strategies::message_proptests!(ProduceRequest, ProduceResponse, super::strategies);
+
+#[cfg(test)]
 mod proptests {
     use super::*;
-    use crate::protocol::strategies::{assert_round_trip, versions_of};
+    use crate::protocol::strategies::versions_of;
     use proptest::prelude::*;
 
     proptest! {
-        #[test]
-        fn request_round_trips((v, m) in versions_of::<ProduceRequest>().prop_flat_map(|v| (Just(v), strategies::request(v)))) {
-            assert_round_trip(&m, v);
-        }
 
-        #[test]
-        fn response_round_trips((v, m) in versions_of::<ProduceResponse>().prop_flat_map(|v| (Just(v), strategies::response(v)))) {
-            assert_round_trip(&m, v);
-        }
 
         /// The hot-path encoder writes exactly what the owned encoder writes.
         #[test]
@@ -830,11 +825,5 @@ mod proptests {
             prop_assert_eq!(parts, owned);
         }
 
-        /// Any bytes: decoding fails or succeeds, never panics.
-        #[test]
-        fn decoders_never_panic(v in versions_of::<ProduceResponse>(), b in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let _ = ProduceRequest::decode(&mut Decoder::new(&b), v);
-            let _ = ProduceResponse::decode(&mut Decoder::new(&b), v);
-        }
     }
 }
