@@ -46,6 +46,10 @@ pub(crate) const STRIPES: usize = 64;
 /// Size of a record batch's header (everything before the first record).
 pub(crate) const BATCH_OVERHEAD: usize = 61;
 
+/// Most bytes of capacity the recycled-buffer pool keeps (beyond
+/// `buffer.memory`, which counts only queued records).
+pub(crate) const RECYCLE_LIMIT: usize = 4 << 20;
+
 /// Distance between the ordinals of consecutive batches of a partition. The
 /// gap leaves room for the halves of split batches (see [`Batch::split_depth`]).
 pub(crate) const ORDINAL_STEP: u128 = 1 << 64;
@@ -376,8 +380,8 @@ impl MemoryPool {
 pub(crate) struct Accumulator {
     stripes: Box<[Mutex<Stripe>]>,
     pub pool: MemoryPool,
-    /// Recycled batch buffers.
-    buffers: Mutex<Vec<Vec<u8>>>,
+    /// Recycled batch buffers, and their total capacity.
+    buffers: Mutex<(Vec<Vec<u8>>, usize)>,
     /// Batches not yet resolved, for `flush`.
     incomplete: Mutex<HashMap<u64, Arc<BatchSlot>>>,
     next_batch_id: AtomicU64,
@@ -392,7 +396,7 @@ impl Accumulator {
         Self {
             stripes: (0..STRIPES).map(|_| Mutex::new(Stripe::default())).collect(),
             pool: MemoryPool::new(buffer_memory),
-            buffers: Mutex::new(Vec::new()),
+            buffers: Mutex::new((Vec::new(), 0)),
             incomplete: Mutex::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
             flushes: AtomicUsize::new(0),
@@ -431,18 +435,28 @@ impl Accumulator {
     }
 
     fn take_buffer(&self) -> Vec<u8> {
-        self.buffers.lock().pop().unwrap_or_else(|| Vec::with_capacity(self.batch_size.min(1 << 20)))
+        let mut g = self.buffers.lock();
+        match g.0.pop() {
+            Some(b) => {
+                g.1 -= b.capacity();
+                b
+            }
+            None => Vec::with_capacity(self.batch_size.min(1 << 20)),
+        }
     }
 
-    /// Gives a sealed batch's buffer back for reuse.
+    /// Gives a sealed batch's buffer back for reuse. The pool keeps
+    /// ordinary-sized buffers only, up to [`RECYCLE_LIMIT`] bytes in all.
     pub fn recycle(&self, mut buf: Vec<u8>) {
-        // Keep only ordinary-sized buffers, and not too many of them.
-        if buf.capacity() <= 2 * self.batch_size.max(BATCH_OVERHEAD) {
-            buf.clear();
-            let mut b = self.buffers.lock();
-            if b.len() < 256 {
-                b.push(buf);
-            }
+        let cap = buf.capacity();
+        if cap == 0 || cap > 2 * self.batch_size.max(BATCH_OVERHEAD) {
+            return;
+        }
+        buf.clear();
+        let mut g = self.buffers.lock();
+        if g.1 + cap <= RECYCLE_LIMIT {
+            g.1 += cap;
+            g.0.push(buf);
         }
     }
 
