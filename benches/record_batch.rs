@@ -27,8 +27,8 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kafka_protocol::indexmap::IndexMap;
 use kafka_protocol::records::{
-    Compression as KpCompression, Record as KpRecord, RecordBatchEncoder, RecordEncodeOptions,
-    TimestampType as KpTimestampType,
+    Compression as KpCompression, Record as KpRecord, RecordBatchDecoder, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType as KpTimestampType,
 };
 use kafka_sync::protocol::compression::Compression;
 use kafka_sync::protocol::record_batch::{BatchParams, RecordBatch, RecordBatchWriter};
@@ -104,7 +104,10 @@ fn kp_records(values: &[Vec<u8>]) -> Vec<KpRecord> {
             producer_epoch: -1,
             timestamp_type: KpTimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            // kafka-protocol starts a new batch wherever `offset - sequence`
+            // changes, so sequence -1 on every record would make one batch per
+            // record: number them to get a single batch, like ours.
+            sequence: i as i32,
             timestamp: BASE_TIMESTAMP + (i as i64 >> 4),
             key: None,
             value: Some(Bytes::from(v.clone())),
@@ -127,7 +130,10 @@ fn bench_encode(c: &mut Criterion) {
     for codec in codecs() {
         let (mut buf, mut scratch) = (Vec::new(), Vec::new());
         let ours = encode_ours(&values, codec, &mut buf, &mut scratch);
-        let peer = encode_theirs(&theirs, codec, &mut BytesMut::new());
+        let mut peer_buf = BytesMut::new();
+        let peer = encode_theirs(&theirs, codec, &mut peer_buf);
+        let peer_batches = RecordBatchDecoder::decode_batch_info(&mut peer_buf.freeze()).expect("peer batch");
+        assert_eq!(peer_batches.len(), 1, "kafka-protocol wrote one batch");
         eprintln!(
             "{codec}: {RECORDS} x {VALUE_SIZE}-byte values -> {ours} bytes (kafka-protocol: {peer} bytes)"
         );

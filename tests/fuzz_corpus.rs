@@ -118,7 +118,8 @@ fn seeds_decode() {
             continue;
         }
         if name.starts_with("seed-stream-") {
-            let codec = Compression::ALL.into_iter().find(|c| name.contains(&format!("-{}-", c.name()))).unwrap();
+            let codec =
+                Compression::ALL.into_iter().find(|c| name.contains(&format!("-{}-", c.name()))).unwrap();
             let mut out = Vec::new();
             kafka_sync::protocol::compression::decompress(codec, &bytes, fuzzing::LIMIT, &mut out)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -416,7 +417,8 @@ fn write_seed_corpus() {
     // decode_record_batch: batches of every codec, as the writer and the
     // owned model encode them, and bare compressed streams.
     let dir = fresh_seed_dir("decode_record_batch");
-    let idempotent = BatchParams { producer_id: 4242, producer_epoch: 3, base_sequence: 100, ..Default::default() };
+    let idempotent =
+        BatchParams { producer_id: 4242, producer_epoch: 3, base_sequence: 100, ..Default::default() };
     let transactional = BatchParams { is_transactional: true, ..idempotent };
     for codec in Compression::ALL {
         let c = codec.name();

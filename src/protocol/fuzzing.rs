@@ -11,7 +11,7 @@
 //!   every byte, and re-encodes to the same bytes again;
 //! - documented limits: decompression never returns more than its cap and
 //!   leaves its output untouched on error; a batch header's size is covered by
-//!   the input; [`set_producer_state`] changes only the fields it names.
+//!   the input; [`set_producer_state`](record_batch::set_producer_state) changes only the fields it names.
 //!
 //! Encoding errors are not panics: the encoders may reject values the
 //! decoders accept (e.g. lengths over `i32::MAX`), which is not a bug.
@@ -37,11 +37,8 @@ pub fn select_api(data: &[u8]) -> Option<(i16, i16, &[u8])> {
     let raw_key = i16::from_be_bytes([head[0], head[1]]);
     let raw_version = i16::from_be_bytes([head[2], head[3]]);
     let keys = messages::API_KEYS;
-    let api_key = if keys.contains(&raw_key) {
-        raw_key
-    } else {
-        keys[usize::from(raw_key as u16) % keys.len()]
-    };
+    let api_key =
+        if keys.contains(&raw_key) { raw_key } else { keys[usize::from(raw_key as u16) % keys.len()] };
     let range = messages::supported_versions(api_key)?;
     let version = if range.contains(raw_version) {
         raw_version
@@ -104,7 +101,8 @@ pub fn decode_request(data: &[u8]) {
     assert_eq!(wire, again, "request encoding is not deterministic (key {api_key} v{version})");
 
     if let RequestBody::Produce(p) = &body {
-        for records in p.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref()) {
+        for records in p.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref())
+        {
             decode_record_batch(records);
         }
     }
@@ -170,17 +168,16 @@ fn check_header(data: &[u8], h: &BatchHeader) {
     // set_producer_state rewrites exactly the producer fields and a valid CRC.
     let mut batch = data[..total].to_vec();
     let (pid, epoch, seq) = (h.producer_id ^ 0x5a5a, h.producer_epoch.wrapping_add(1), h.base_sequence ^ 7);
-    record_batch::set_producer_state(&mut batch, pid, epoch, seq).expect("set_producer_state on a valid batch");
+    record_batch::set_producer_state(&mut batch, pid, epoch, seq)
+        .expect("set_producer_state on a valid batch");
     let after = BatchHeader::read(&batch).expect("a batch with rewritten producer state reads back");
-    let expected = BatchHeader {
-        producer_id: pid,
-        producer_epoch: epoch,
-        base_sequence: seq,
-        crc: after.crc,
-        ..*h
-    };
+    let expected =
+        BatchHeader { producer_id: pid, producer_epoch: epoch, base_sequence: seq, crc: after.crc, ..*h };
     assert_eq!(after, expected, "set_producer_state changed other fields");
-    assert_eq!(&batch[ATTRIBUTES_OFFSET..record_batch::PRODUCER_ID_OFFSET], &data[ATTRIBUTES_OFFSET..record_batch::PRODUCER_ID_OFFSET]);
+    assert_eq!(
+        &batch[ATTRIBUTES_OFFSET..record_batch::PRODUCER_ID_OFFSET],
+        &data[ATTRIBUTES_OFFSET..record_batch::PRODUCER_ID_OFFSET]
+    );
     assert_eq!(&batch[record_batch::RECORD_COUNT_OFFSET..], &data[record_batch::RECORD_COUNT_OFFSET..total]);
 }
 
