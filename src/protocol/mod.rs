@@ -40,6 +40,8 @@
 pub mod compression;
 pub mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod messages;
 pub mod primitives;
