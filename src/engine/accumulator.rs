@@ -434,7 +434,8 @@ impl Accumulator {
         }
     }
 
-    fn take_buffer(&self) -> Vec<u8> {
+    /// A buffer for a new batch (or a compressed one): recycled if one is free.
+    pub fn take_buffer(&self) -> Vec<u8> {
         let mut g = self.buffers.lock();
         match g.0.pop() {
             Some(b) => {

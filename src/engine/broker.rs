@@ -450,8 +450,18 @@ impl BrokerThread {
                     base_sequence: b.base_sequence,
                     ..BatchParams::default()
                 };
-                let bytes =
-                    w.finish(&params, cfg.compression, cfg.compression_level).map_err(|e| e.to_string())?;
+                let bytes = if cfg.compression == Compression::None {
+                    w.finish(&params, cfg.compression, cfg.compression_level)
+                } else {
+                    // Compress into a recycled buffer and recycle the
+                    // uncompressed one: no allocation per batch.
+                    let mut scratch = self.shared.acc.take_buffer();
+                    let r =
+                        w.finish_with_scratch(&params, cfg.compression, cfg.compression_level, &mut scratch);
+                    self.shared.acc.recycle(scratch);
+                    r
+                }
+                .map_err(|e| e.to_string())?;
                 b.payload = Payload::Sealed(bytes);
             }
             Payload::Sealed(mut bytes) => {
