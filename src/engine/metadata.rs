@@ -318,7 +318,11 @@ impl MetadataThread {
                 match self.refresh(shared, &wanted) {
                     Ok(()) => last_refresh = Some(Instant::now()),
                     Err(e) => {
-                        log::warn!("metadata refresh failed: {e}");
+                        if shared.run.is_closing() {
+                            log::debug!("metadata refresh failed while closing: {e}");
+                        } else {
+                            log::warn!("metadata refresh failed: {e}");
+                        }
                         shared.meta.control.lock().refresh = true;
                         ok = false;
                     }
@@ -326,7 +330,11 @@ impl MetadataThread {
             }
             if ok && do_pid && shared.idem.needs_producer_id() {
                 if let Err(e) = self.init_producer_id(shared) {
-                    log::warn!("InitProducerId failed: {e}");
+                    if shared.run.is_closing() {
+                        log::debug!("InitProducerId failed while closing: {e}");
+                    } else {
+                        log::warn!("InitProducerId failed: {e}");
+                    }
                     ok = false;
                 }
             }
