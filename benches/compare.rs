@@ -11,7 +11,8 @@
 //! (`KAFKA_SYNC_TANSU="$(.ci/tansu.sh)"`); without it the tansu rows are
 //! skipped (in CI, with `CI` set, the run fails instead).
 //!
-//! The table is printed as markdown and written to `target/bench/compare.md`.
+//! The table is printed as markdown and written to `target/bench/compare.md`
+//! (`target/bench/compare-quick.md` with `--quick`).
 //!
 //! # What runs
 //!
@@ -140,7 +141,8 @@ usage: cargo bench --all-features --bench compare -- [OPTIONS]
   --linger-ms N         linger.ms for both clients (default 5)
   --batch-size N        batch.size in bytes for both clients (default 65536)
   --buffer-memory N     buffer.memory / queue.buffering.max.kbytes*1024 (default 33554432)
-  --out PATH            where the markdown goes (default target/bench/compare.md)
+  --out PATH            where the markdown goes (default target/bench/compare.md;
+                        target/bench/compare-quick.md with --quick)
   --rd-poll-every N     librdkafka: poll(0) after every N sends (default 1000, as rdkafka_performance)
   --rd-set KEY=VALUE    an extra librdkafka property (repeatable), applied last
   --ks-set KEY=VALUE    an extra kafka-sync property (repeatable), applied last
@@ -289,6 +291,7 @@ impl Options {
         let mut explicit_codecs = false;
         let mut explicit_sizes = false;
         let mut explicit_reps = false;
+        let mut explicit_out = false;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
@@ -343,7 +346,10 @@ impl Options {
                 "--linger-ms" => o.linger_ms = parse_num(a, &value()?)?,
                 "--batch-size" => o.batch_size = parse_num(a, &value()?)? as usize,
                 "--buffer-memory" => o.buffer_memory = parse_num(a, &value()?)? as usize,
-                "--out" => o.out = PathBuf::from(value()?),
+                "--out" => {
+                    explicit_out = true;
+                    o.out = PathBuf::from(value()?)
+                }
                 "--rd-poll-every" => o.rd_poll_every = parse_num(a, &value()?)?.max(1),
                 "--rd-set" => o.rd_extra.push(key_value(&value()?)?),
                 "--ks-set" => o.ks_extra.push(key_value(&value()?)?),
@@ -362,6 +368,9 @@ impl Options {
                     [Compression::None, Compression::Lz4].into_iter().filter(|c| c.is_available()).collect();
             }
             o.records.get_or_insert(200_000);
+            if !explicit_out {
+                o.out = target_dir().join("bench/compare-quick.md");
+            }
             if !explicit_reps {
                 o.reps = 1;
             }
