@@ -1,0 +1,1294 @@
+//! kafka-sync against librdkafka, on the same broker, in the same run.
+//!
+//! ```text
+//! cargo bench --all-features --bench compare                 # full run (about 5 minutes on 2 cores)
+//! cargo bench --all-features --bench compare -- --quick      # smoke run (seconds)
+//! cargo bench --all-features --bench compare -- --brokers tansu --sizes 100 --codecs none,zstd --reps 5
+//! cargo bench --all-features --bench compare -- --help
+//! ```
+//!
+//! tansu comes from `$KAFKA_SYNC_TANSU` or the cache `.ci/tansu.sh` fills
+//! (`KAFKA_SYNC_TANSU="$(.ci/tansu.sh)"`); without it the tansu rows are
+//! skipped (in CI, with `CI` set, the run fails instead).
+//!
+//! The table is printed as markdown and written to `target/bench/compare.md`
+//! (`target/bench/compare-quick.md` with `--quick`).
+//!
+//! # What runs
+//!
+//! For every broker (a tansu 0.6.0 process the bench starts, and librdkafka's
+//! mock cluster with 3 brokers hosted in this process) and every workload
+//! (value size x codec), the same records go through two clients:
+//!
+//! - **kafka-sync**: `Producer::send_with_callback` for every record (`send`
+//!   blocks while `buffer.memory` is full), then `flush`;
+//! - **librdkafka** (2.12, through `rdkafka`'s `BaseProducer`): `send`; on
+//!   `QueueFull`, `poll(10 ms)` and retry; `poll(0)` after every 1000th send
+//!   (as librdkafka's own `rdkafka_performance` does; `--rd-poll-every N` to
+//!   change: measured here, polling after every send costs librdkafka about
+//!   20% of its throughput, every 10th to 1000th send all do about the
+//!   same); `flush` at the end. The delivery callback of a
+//!   `ProducerContext` sees every record (the opaque is a sample index, so
+//!   there is no allocation per record on this side).
+//! - optionally **kafka-sync-nocb** (`--clients kafka-sync,kafka-sync-nocb,librdkafka`):
+//!   kafka-sync with `send` and the handle dropped for untimed records, to
+//!   show what a callback per record costs.
+//!
+//! Each client runs in a child process (this binary, re-executed with
+//! `--child`), so the CPU time and peak RSS it reports are its own: user+sys
+//! from `/proc/self/stat` (from before the producer is created to after it is
+//! closed) and `VmHWM` from `/proc/self/status`. The broker runs elsewhere
+//! (tansu: its own process; the mock cluster: this parent process). A fresh
+//! broker is started per workload and each client run gets a fresh topic, so
+//! neither client inherits the other's log. The order of the two clients
+//! alternates from one workload (and repetition) to the next.
+//!
+//! Settings, identical for both clients (see `Settings`): acks=all,
+//! idempotence on, `linger.ms`, `batch.size` (librdkafka's `batch.size` is
+//! also bytes per partition batch; `batch.num.messages` is raised so the byte
+//! limit is the one that binds), at most 5 requests in flight,
+//! `max.request.size` / `message.max.bytes` 1 MiB, the buffer limit
+//! (`buffer.memory` vs `queue.buffering.max.kbytes`, with
+//! `queue.buffering.max.messages` raised so bytes bind), the codec at its
+//! default level. Topics have 3 partitions; records have **null keys** (the
+//! usual throughput test): kafka-sync places them with the uniform sticky
+//! partitioner (switching after `batch.size` bytes), librdkafka with its
+//! sticky partitioning for null keys (`sticky.partitioning.linger.ms`,
+//! default twice `linger.ms`). Values are JSON-like text with varying fields
+//! (compressible about 2-4x, not all zeros), from a pool of 4096 distinct
+//! values.
+//!
+//! # What is reported
+//!
+//! Per client: records/s and MB/s (value bytes, 10^6 bytes, from the first
+//! send until every delivery report ran; before that, each client sends one
+//! warm-up record and waits for it, so connections, metadata and the
+//! producer id are in place for both), CPU seconds per million records,
+//! peak RSS, and p50/p99 delivery latency (from the call to `send`, including
+//! any wait for buffer space, to the delivery report; every 10th record is
+//! timed); then the ratio kafka-sync / librdkafka for each. Delivery errors
+//! are counted and must be 0. Each number is the median over `--reps`
+//! repetitions (default 3). `--rd-set KEY=VALUE` and `--ks-set KEY=VALUE`
+//! add settings to one client (the table header lists them).
+//!
+//! The machine matters: on 2 cores the client, its I/O threads and the broker
+//! share the CPU, and librdkafka's numbers move more from run to run than
+//! kafka-sync's (more threads to schedule); repetitions and alternation are
+//! there for that.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use kafka_sync::protocol::compression::Compression;
+
+/// How often a record's delivery latency is measured: every `SAMPLE_EVERY`th.
+const SAMPLE_EVERY: u64 = 10;
+/// Distinct values in the payload pool.
+const POOL: usize = 4096;
+/// The longest one client run may take, process start to exit.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest the warm-up record (sent and awaited before the clock
+/// starts) may take.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a client's final flush may take.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(180);
+/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/self/stat` (100 on
+/// every mainstream architecture).
+const USER_HZ: f64 = 100.0;
+/// Partitions per topic.
+const PARTITIONS: i32 = 3;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return child::main(&args[1..]);
+    }
+    match Options::parse(&args) {
+        Ok(Some(opts)) => parent(&opts),
+        Ok(None) => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("compare: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo bench --all-features --bench compare -- [OPTIONS]
+
+  --quick               smoke run: 200000 records of 100 bytes, codecs none and lz4
+  --brokers LIST        tansu,rdmock (default both)
+  --sizes LIST          value sizes in bytes (default 100,1024)
+  --codecs LIST         none,gzip,snappy,lz4,zstd (default all available)
+  --clients LIST        kafka-sync,librdkafka (default both); also kafka-sync-nocb:
+                        kafka-sync without a callback per record
+  --records N           records per run (default 1000000 for values up to 100 bytes,
+                        300000 above)
+  --reps N              runs per client and workload; medians are reported (default 3;
+                        1 with --quick)
+  --linger-ms N         linger.ms for both clients (default 5)
+  --batch-size N        batch.size in bytes for both clients (default 65536)
+  --buffer-memory N     buffer.memory / queue.buffering.max.kbytes*1024 (default 33554432)
+  --out PATH            where the markdown goes (default target/bench/compare.md;
+                        target/bench/compare-quick.md with --quick)
+  --rd-poll-every N     librdkafka: poll(0) after every N sends (default 1000, as rdkafka_performance)
+  --rd-set KEY=VALUE    an extra librdkafka property (repeatable), applied last
+  --ks-set KEY=VALUE    an extra kafka-sync property (repeatable), applied last
+";
+
+// ---------------------------------------------------------------------------
+// Settings and options
+// ---------------------------------------------------------------------------
+
+/// What one client run does; passed to the child as `key=value` arguments.
+#[derive(Debug, Clone)]
+struct Settings {
+    bootstrap: String,
+    topic: String,
+    records: u64,
+    size: usize,
+    codec: Compression,
+    linger_ms: u64,
+    batch_size: usize,
+    buffer_memory: usize,
+    /// librdkafka: `poll(0)` after every this many sends.
+    rd_poll_every: u64,
+    /// Extra librdkafka properties (`--rd-set`), applied last.
+    rd_extra: Vec<(String, String)>,
+    /// Extra kafka-sync properties (`--ks-set`), applied last.
+    ks_extra: Vec<(String, String)>,
+}
+
+impl Settings {
+    fn to_args(&self) -> Vec<String> {
+        let extra = |prefix: &str, kv: &[(String, String)]| -> Vec<String> {
+            kv.iter().map(|(k, v)| format!("{prefix}{k}={v}")).collect()
+        };
+        let mut args = vec![
+            format!("bootstrap={}", self.bootstrap),
+            format!("topic={}", self.topic),
+            format!("records={}", self.records),
+            format!("size={}", self.size),
+            format!("codec={}", self.codec.name()),
+            format!("linger_ms={}", self.linger_ms),
+            format!("batch_size={}", self.batch_size),
+            format!("buffer_memory={}", self.buffer_memory),
+            format!("rd_poll_every={}", self.rd_poll_every),
+        ];
+        args.extend(extra("rd.", &self.rd_extra));
+        args.extend(extra("ks.", &self.ks_extra));
+        args
+    }
+
+    fn from_args(args: &[String]) -> Result<Settings, String> {
+        let mut m = BTreeMap::new();
+        let (mut rd_extra, mut ks_extra) = (Vec::new(), Vec::new());
+        for a in args {
+            let (k, v) = a.split_once('=').ok_or_else(|| format!("expected key=value, got {a:?}"))?;
+            if let Some(k) = k.strip_prefix("rd.") {
+                rd_extra.push((k.to_string(), v.to_string()));
+            } else if let Some(k) = k.strip_prefix("ks.") {
+                ks_extra.push((k.to_string(), v.to_string()));
+            } else {
+                m.insert(k.to_string(), v.to_string());
+            }
+        }
+        let get = |k: &str| m.get(k).cloned().ok_or_else(|| format!("missing {k}="));
+        let num = |k: &str| -> Result<u64, String> { get(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        Ok(Settings {
+            bootstrap: get("bootstrap")?,
+            topic: get("topic")?,
+            records: num("records")?,
+            size: num("size")? as usize,
+            codec: Compression::from_name(&get("codec")?).ok_or("unknown codec")?,
+            linger_ms: num("linger_ms")?,
+            batch_size: num("batch_size")? as usize,
+            buffer_memory: num("buffer_memory")? as usize,
+            rd_poll_every: num("rd_poll_every")?.max(1),
+            rd_extra,
+            ks_extra,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Broker {
+    Tansu,
+    RdMock,
+}
+
+impl Broker {
+    fn name(self) -> &'static str {
+        match self {
+            Broker::Tansu => "tansu",
+            Broker::RdMock => "rdmock",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            Broker::Tansu => "tansu 0.6 (1 broker, separate process)",
+            Broker::RdMock => "librdkafka mock (3 brokers, in the parent)",
+        }
+    }
+}
+
+/// The clients a run compares by default.
+const CLIENTS: [&str; 2] = ["kafka-sync", "librdkafka"];
+/// Every client `--clients` accepts: `kafka-sync-nocb` is kafka-sync without
+/// a callback per record (handles dropped; outcomes from its metrics).
+const ALL_CLIENTS: [&str; 3] = ["kafka-sync", "librdkafka", "kafka-sync-nocb"];
+
+#[derive(Debug)]
+struct Options {
+    brokers: Vec<Broker>,
+    sizes: Vec<usize>,
+    codecs: Vec<Compression>,
+    clients: Vec<&'static str>,
+    records: Option<u64>,
+    reps: usize,
+    linger_ms: u64,
+    batch_size: usize,
+    buffer_memory: usize,
+    out: PathBuf,
+    quick: bool,
+    rd_poll_every: u64,
+    rd_extra: Vec<(String, String)>,
+    ks_extra: Vec<(String, String)>,
+}
+
+impl Options {
+    /// `Ok(None)` for `--help`.
+    fn parse(args: &[String]) -> Result<Option<Options>, String> {
+        let available: Vec<Compression> = Compression::ALL.into_iter().filter(|c| c.is_available()).collect();
+        let mut o = Options {
+            brokers: vec![Broker::Tansu, Broker::RdMock],
+            sizes: vec![100, 1024],
+            codecs: available.clone(),
+            clients: CLIENTS.to_vec(),
+            records: None,
+            reps: 3,
+            linger_ms: 5,
+            batch_size: 65_536,
+            buffer_memory: 32 * 1024 * 1024,
+            out: target_dir().join("bench/compare.md"),
+            quick: false,
+            rd_poll_every: 1000,
+            rd_extra: Vec::new(),
+            ks_extra: Vec::new(),
+        };
+        let mut explicit_codecs = false;
+        let mut explicit_sizes = false;
+        let mut explicit_reps = false;
+        let mut explicit_out = false;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+            match a.as_str() {
+                // cargo bench passes --bench to harness=false targets.
+                "--bench" => {}
+                "-h" | "--help" => return Ok(None),
+                "--quick" => o.quick = true,
+                "--brokers" => {
+                    o.brokers = list(&value()?)
+                        .map(|b| match b {
+                            "tansu" => Ok(Broker::Tansu),
+                            "rdmock" | "mock" => Ok(Broker::RdMock),
+                            _ => Err(format!("unknown broker {b:?} (tansu, rdmock)")),
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                "--sizes" => {
+                    explicit_sizes = true;
+                    o.sizes = list(&value()?)
+                        .map(|s| s.parse().map_err(|e| format!("--sizes {s:?}: {e}")))
+                        .collect::<Result<_, _>>()?
+                }
+                "--codecs" => {
+                    explicit_codecs = true;
+                    o.codecs = list(&value()?)
+                        .map(|c| {
+                            let codec =
+                                Compression::from_name(c).ok_or_else(|| format!("unknown codec {c:?}"))?;
+                            if codec.is_available() {
+                                Ok(codec)
+                            } else {
+                                Err(format!("codec {c} needs its feature: use --all-features"))
+                            }
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                "--clients" => {
+                    o.clients = list(&value()?)
+                        .map(|c| {
+                            ALL_CLIENTS.iter().find(|k| **k == c).copied().ok_or_else(|| {
+                                format!("unknown client {c:?} (kafka-sync, librdkafka, kafka-sync-nocb)")
+                            })
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                "--records" => o.records = Some(parse_num(a, &value()?)?),
+                "--reps" => {
+                    explicit_reps = true;
+                    o.reps = parse_num(a, &value()?)?.max(1) as usize
+                }
+                "--linger-ms" => o.linger_ms = parse_num(a, &value()?)?,
+                "--batch-size" => o.batch_size = parse_num(a, &value()?)? as usize,
+                "--buffer-memory" => o.buffer_memory = parse_num(a, &value()?)? as usize,
+                "--out" => {
+                    explicit_out = true;
+                    o.out = PathBuf::from(value()?)
+                }
+                "--rd-poll-every" => o.rd_poll_every = parse_num(a, &value()?)?.max(1),
+                "--rd-set" => o.rd_extra.push(key_value(&value()?)?),
+                "--ks-set" => o.ks_extra.push(key_value(&value()?)?),
+                other if other.starts_with('-') => return Err(format!("unknown option {other}")),
+                // A positional argument (cargo bench passes filters through):
+                // ignored, the options above pick workloads.
+                _ => {}
+            }
+        }
+        if o.quick {
+            if !explicit_sizes {
+                o.sizes = vec![100];
+            }
+            if !explicit_codecs {
+                o.codecs =
+                    [Compression::None, Compression::Lz4].into_iter().filter(|c| c.is_available()).collect();
+            }
+            o.records.get_or_insert(200_000);
+            if !explicit_out {
+                o.out = target_dir().join("bench/compare-quick.md");
+            }
+            if !explicit_reps {
+                o.reps = 1;
+            }
+        }
+        if o.brokers.is_empty() || o.sizes.is_empty() || o.codecs.is_empty() || o.clients.is_empty() {
+            return Err("nothing to run".into());
+        }
+        Ok(Some(o))
+    }
+
+    fn records_for(&self, size: usize) -> u64 {
+        self.records.unwrap_or(if size <= 100 { 1_000_000 } else { 300_000 })
+    }
+}
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+fn parse_num(opt: &str, v: &str) -> Result<u64, String> {
+    v.replace('_', "").parse().map_err(|e| format!("{opt} {v:?}: {e}"))
+}
+
+/// The cargo target directory (the parent of `CARGO_TARGET_TMPDIR`).
+fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().map(Path::to_path_buf).unwrap_or_else(|| tmp.to_path_buf())
+}
+
+// ---------------------------------------------------------------------------
+// What a child reports
+// ---------------------------------------------------------------------------
+
+/// One client run's measurements, as the child prints them (one line of
+/// flat JSON after `RESULT `).
+#[derive(Debug, Clone, Default)]
+struct RunResult {
+    client: String,
+    records: u64,
+    value_bytes: u64,
+    delivered: u64,
+    errors: u64,
+    /// First send to last delivery report.
+    elapsed_s: f64,
+    cpu_user_s: f64,
+    cpu_sys_s: f64,
+    rss_start_kib: u64,
+    rss_peak_kib: u64,
+    latency_samples: u64,
+    p50_us: u64,
+    p99_us: u64,
+    /// Times `send` was refused with QueueFull (librdkafka only).
+    queue_full: u64,
+    first_error: String,
+}
+
+impl RunResult {
+    fn to_line(&self) -> String {
+        format!(
+            "RESULT {{\"client\":\"{}\",\"records\":{},\"value_bytes\":{},\"delivered\":{},\"errors\":{},\
+             \"elapsed_s\":{:.6},\"cpu_user_s\":{:.2},\"cpu_sys_s\":{:.2},\"rss_start_kib\":{},\
+             \"rss_peak_kib\":{},\"latency_samples\":{},\"p50_us\":{},\"p99_us\":{},\"queue_full\":{},\
+             \"first_error\":\"{}\"}}",
+            self.client,
+            self.records,
+            self.value_bytes,
+            self.delivered,
+            self.errors,
+            self.elapsed_s,
+            self.cpu_user_s,
+            self.cpu_sys_s,
+            self.rss_start_kib,
+            self.rss_peak_kib,
+            self.latency_samples,
+            self.p50_us,
+            self.p99_us,
+            self.queue_full,
+            self.first_error.replace(['"', '\\', '\n'], "'"),
+        )
+    }
+
+    /// Parses what [`to_line`](Self::to_line) wrote: flat JSON with string
+    /// values free of quotes and backslashes.
+    fn parse(line: &str) -> Result<RunResult, String> {
+        let body = line
+            .strip_prefix("RESULT ")
+            .and_then(|l| l.trim().strip_prefix('{'))
+            .and_then(|l| l.strip_suffix('}'))
+            .ok_or_else(|| format!("not a result line: {line:?}"))?;
+        let mut m = BTreeMap::new();
+        let mut rest = body;
+        while !rest.is_empty() {
+            let rest_k = rest.strip_prefix('"').ok_or("expected a key")?;
+            let (k, after) = rest_k.split_once("\":").ok_or("expected \"key\":")?;
+            let (v, after) = if let Some(s) = after.strip_prefix('"') {
+                let (v, a) = s.split_once('"').ok_or("unterminated string")?;
+                (v, a)
+            } else {
+                let end = after.find(',').unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            };
+            m.insert(k, v);
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+        let s = |k: &str| m.get(k).copied().ok_or_else(|| format!("missing {k}"));
+        let u = |k: &str| -> Result<u64, String> { s(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        let f = |k: &str| -> Result<f64, String> { s(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        Ok(RunResult {
+            client: s("client")?.to_string(),
+            records: u("records")?,
+            value_bytes: u("value_bytes")?,
+            delivered: u("delivered")?,
+            errors: u("errors")?,
+            elapsed_s: f("elapsed_s")?,
+            cpu_user_s: f("cpu_user_s")?,
+            cpu_sys_s: f("cpu_sys_s")?,
+            rss_start_kib: u("rss_start_kib")?,
+            rss_peak_kib: u("rss_peak_kib")?,
+            latency_samples: u("latency_samples")?,
+            p50_us: u("p50_us")?,
+            p99_us: u("p99_us")?,
+            queue_full: u("queue_full")?,
+            first_error: s("first_error")?.to_string(),
+        })
+    }
+
+    fn records_per_s(&self) -> f64 {
+        self.records as f64 / self.elapsed_s
+    }
+    fn mb_per_s(&self) -> f64 {
+        self.value_bytes as f64 / 1e6 / self.elapsed_s
+    }
+    fn cpu_s_per_m(&self) -> f64 {
+        (self.cpu_user_s + self.cpu_sys_s) / (self.records as f64 / 1e6)
+    }
+    fn rss_mib(&self) -> f64 {
+        self.rss_peak_kib as f64 / 1024.0
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The parent: brokers, children, table
+// ---------------------------------------------------------------------------
+
+/// A broker for one workload, stopped on drop.
+enum RunningBroker {
+    Tansu(support::Tansu),
+    RdMock(support::RdMock),
+}
+
+impl RunningBroker {
+    fn start(b: Broker) -> Result<RunningBroker, String> {
+        match b {
+            Broker::Tansu => support::Tansu::start().map(RunningBroker::Tansu),
+            Broker::RdMock => support::RdMock::start(3).map(RunningBroker::RdMock),
+        }
+    }
+    fn bootstrap(&self) -> String {
+        match self {
+            RunningBroker::Tansu(t) => t.bootstrap(),
+            RunningBroker::RdMock(m) => m.bootstrap(),
+        }
+    }
+    fn create_topic(&self, name: &str) -> Result<(), String> {
+        match self {
+            RunningBroker::Tansu(t) => t.create_topic(name, PARTITIONS),
+            RunningBroker::RdMock(m) => m.create_topic(name, PARTITIONS, 3),
+        }
+    }
+}
+
+/// One row of the table: a broker, a workload, and each client's runs.
+#[derive(Debug)]
+struct Row {
+    broker: Broker,
+    size: usize,
+    codec: Compression,
+    records: u64,
+    runs: BTreeMap<&'static str, Vec<RunResult>>,
+    failures: Vec<String>,
+}
+
+fn parent(o: &Options) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("compare: cannot find this executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    let (_, rd_version) = rdkafka::util::get_rdkafka_version();
+    eprintln!(
+        "compare: kafka-sync {} vs librdkafka {rd_version}; brokers {:?}, sizes {:?}, codecs {:?}, reps {}",
+        env!("CARGO_PKG_VERSION"),
+        o.brokers.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        o.sizes,
+        o.codecs.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        o.reps
+    );
+    let mut rows = Vec::new();
+    let mut turn = 0usize;
+    let mut skipped = Vec::new();
+    for &broker in &o.brokers {
+        for &size in &o.sizes {
+            for &codec in &o.codecs {
+                let records = o.records_for(size);
+                let mut row =
+                    Row { broker, size, codec, records, runs: BTreeMap::new(), failures: Vec::new() };
+                // A fresh broker per workload: bounded memory, no inherited log.
+                let running = match RunningBroker::start(broker) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let why = format!("{}: cannot start: {e}", broker.name());
+                        eprintln!("compare: SKIP {why}");
+                        if support::in_ci() {
+                            eprintln!("compare: CI is set, failing");
+                            return ExitCode::FAILURE;
+                        }
+                        skipped.push(why);
+                        break;
+                    }
+                };
+                for rep in 0..o.reps {
+                    // Alternate who goes first, so drift hits both clients.
+                    let mut order = o.clients.clone();
+                    if turn % 2 == 1 {
+                        order.reverse();
+                    }
+                    turn += 1;
+                    for client in order {
+                        let topic = format!("bench-{client}-{size}-{}-{rep}", codec.name());
+                        let settings = Settings {
+                            bootstrap: running.bootstrap(),
+                            topic: topic.clone(),
+                            records,
+                            size,
+                            codec,
+                            linger_ms: o.linger_ms,
+                            batch_size: o.batch_size,
+                            buffer_memory: o.buffer_memory,
+                            rd_poll_every: o.rd_poll_every,
+                            rd_extra: o.rd_extra.clone(),
+                            ks_extra: o.ks_extra.clone(),
+                        };
+                        let outcome =
+                            running.create_topic(&topic).and_then(|()| run_child(&exe, client, &settings));
+                        match outcome {
+                            Ok(r) => {
+                                eprintln!(
+                                    "  {:>6} {:>5} B {:>6} {:<10}  {:>10.0} rec/s  {:>7.1} MB/s  {:>5.2} CPU s/M  \
+                                     {:>6.1} MiB  p50 {:>7.1} ms  p99 {:>7.1} ms  errors {}",
+                                    broker.name(),
+                                    size,
+                                    codec.name(),
+                                    client,
+                                    r.records_per_s(),
+                                    r.mb_per_s(),
+                                    r.cpu_s_per_m(),
+                                    r.rss_mib(),
+                                    r.p50_us as f64 / 1e3,
+                                    r.p99_us as f64 / 1e3,
+                                    r.errors
+                                );
+                                row.runs.entry(client).or_default().push(r);
+                            }
+                            Err(e) => {
+                                eprintln!(
+                                    "  {} {size} B {} {client}: FAILED: {e}",
+                                    broker.name(),
+                                    codec.name()
+                                );
+                                row.failures.push(format!("{client}: {e}"));
+                            }
+                        }
+                    }
+                }
+                drop(running);
+                rows.push(row);
+            }
+        }
+    }
+    let md = render(o, &rows, &skipped, &rd_version, started.elapsed());
+    println!("\n{md}");
+    if let Some(dir) = o.out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(&o.out, &md) {
+        Ok(()) => eprintln!("compare: table written to {}", o.out.display()),
+        Err(e) => eprintln!("compare: cannot write {}: {e}", o.out.display()),
+    }
+    let bad = rows.iter().any(|r| {
+        !r.failures.is_empty() || r.runs.values().flatten().any(|x| x.errors > 0 || x.delivered != x.records)
+    });
+    if bad {
+        eprintln!("compare: some runs failed or had delivery errors (see the table)");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs one client in a child process and parses its result line.
+fn run_child(exe: &Path, client: &str, s: &Settings) -> Result<RunResult, String> {
+    let mut child = Command::new(exe)
+        .arg("--child")
+        .arg(client)
+        .args(s.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start child: {e}"))?;
+    let out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_reader = thread::spawn(move || {
+        BufReader::new(out).lines().map_while(Result::ok).find(|l| l.starts_with("RESULT "))
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    let status = loop {
+        match child.try_wait().map_err(|e| format!("waiting for child: {e}"))? {
+            Some(st) => break st,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("did not finish within {CHILD_TIMEOUT:?}"));
+            }
+            None => thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let line = out_reader.join().ok().flatten();
+    let stderr = err_reader.join().unwrap_or_default();
+    let tail: String = {
+        let t = stderr.trim();
+        t[t.len().saturating_sub(1500)..].to_string()
+    };
+    match line {
+        Some(l) if status.success() => RunResult::parse(&l),
+        Some(l) => Err(format!("exited with {status}: {l}; stderr: {tail}")),
+        None => Err(format!("exited with {status} without a result; stderr: {tail}")),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The medians over repetitions of the numbers in the table.
+#[derive(Debug, Clone, Copy)]
+struct Summary {
+    rps: f64,
+    mbps: f64,
+    cpu_per_m: f64,
+    rss_mib: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    missing: u64,
+}
+
+fn summarize(runs: &[RunResult]) -> Summary {
+    let m = |f: &dyn Fn(&RunResult) -> f64| median(runs.iter().map(f).collect());
+    Summary {
+        rps: m(&|r| r.records_per_s()),
+        mbps: m(&|r| r.mb_per_s()),
+        cpu_per_m: m(&|r| r.cpu_s_per_m()),
+        rss_mib: m(&|r| r.rss_mib()),
+        p50_ms: m(&|r| r.p50_us as f64 / 1e3),
+        p99_ms: m(&|r| r.p99_us as f64 / 1e3),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        missing: runs.iter().map(|r| r.records - r.delivered.min(r.records)).sum(),
+    }
+}
+
+fn render(o: &Options, rows: &[Row], skipped: &[String], rd_version: &str, took: Duration) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "### kafka-sync vs librdkafka {rd_version}\n");
+    let _ = writeln!(
+        s,
+        "acks=all, idempotence on, linger.ms={}, batch.size={}, buffer {} MiB, 3 partitions, null keys, \
+         JSON-like values; kafka-sync: a callback per record; librdkafka: delivery report per record, \
+         poll(0) every 1000 sends. {} rep(s), medians; {} cores; {:.0} s in all. \
+         CPU = the client process' user+sys per million records; latency = send to delivery report \
+         (every {SAMPLE_EVERY}th record). ratio = kafka-sync / librdkafka (> 1 is better for kafka-sync \
+         in records/s and MB/s, < 1 is better for CPU, RSS and latency).\n",
+        o.linger_ms,
+        o.batch_size,
+        o.buffer_memory / (1024 * 1024),
+        o.reps,
+        thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        took.as_secs_f64()
+    );
+    let mut extra = Vec::new();
+    if o.rd_poll_every != 1000 {
+        extra.push(format!("librdkafka polls every {} sends", o.rd_poll_every));
+    }
+    extra.extend(o.rd_extra.iter().map(|(k, v)| format!("librdkafka {k}={v}")));
+    extra.extend(o.ks_extra.iter().map(|(k, v)| format!("kafka-sync {k}={v}")));
+    if !extra.is_empty() {
+        let _ = writeln!(s, "Extra settings: {}.\n", extra.join(", "));
+    }
+    let _ = writeln!(
+        s,
+        "| broker | value | codec | records | client | records/s | MB/s | CPU s / M rec | peak RSS MiB | p50 ms | p99 ms | errors |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let mut sums = BTreeMap::new();
+        for (client, runs) in &r.runs {
+            sums.insert(*client, summarize(runs));
+        }
+        for client in &o.clients {
+            let Some(x) = sums.get(client) else {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} B | {} | {} | {client} | failed | | | | | | |",
+                    r.broker.name(),
+                    r.size,
+                    r.codec.name(),
+                    r.records
+                );
+                continue;
+            };
+            let errs = if x.missing > 0 {
+                format!("{} ({} missing)", x.errors, x.missing)
+            } else {
+                x.errors.to_string()
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} B | {} | {} | {client} | {:.0} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {errs} |",
+                r.broker.name(),
+                r.size,
+                r.codec.name(),
+                r.records,
+                x.rps,
+                x.mbps,
+                x.cpu_per_m,
+                x.rss_mib,
+                x.p50_ms,
+                x.p99_ms
+            );
+        }
+        if let (Some(k), Some(l)) = (sums.get("kafka-sync"), sums.get("librdkafka")) {
+            let _ = writeln!(
+                s,
+                "| | | | | **ratio** | **{:.2}** | **{:.2}** | **{:.2}** | **{:.2}** | **{:.2}** | **{:.2}** | |",
+                k.rps / l.rps,
+                k.mbps / l.mbps,
+                k.cpu_per_m / l.cpu_per_m,
+                k.rss_mib / l.rss_mib,
+                k.p50_ms / l.p50_ms,
+                k.p99_ms / l.p99_ms
+            );
+        }
+    }
+    let _ = writeln!(s, "\nBrokers: {}.", o.brokers.iter().map(|b| b.label()).collect::<Vec<_>>().join("; "));
+    // The targets the project set itself (reported, not asserted).
+    let rss_limit = o.buffer_memory as f64 / (1024.0 * 1024.0) + 32.0;
+    let mut t = String::new();
+    for r in rows {
+        let (Some(k), Some(l)) = (r.runs.get("kafka-sync"), r.runs.get("librdkafka")) else { continue };
+        let (k, l) = (summarize(k), summarize(l));
+        let w = format!("{} {} B {}", r.broker.name(), r.size, r.codec.name());
+        let mark = |ok: bool| if ok { "met" } else { "**not met**" };
+        if r.codec == Compression::None && r.size <= 100 {
+            let x = k.rps / l.rps;
+            let _ = writeln!(t, "- {w}: records/s >= 1.5x librdkafka: {x:.2}x, {}", mark(x >= 1.5));
+            let c = k.cpu_per_m / l.cpu_per_m;
+            let _ = writeln!(
+                t,
+                "- {w}: CPU per record <= 1/3 of librdkafka's: {c:.2}x, {}",
+                mark(c <= 1.0 / 3.0)
+            );
+        } else if r.codec != Compression::None {
+            let x = k.rps / l.rps;
+            let _ = writeln!(t, "- {w}: records/s >= librdkafka's: {x:.2}x, {}", mark(x >= 1.0));
+        }
+        let _ = writeln!(
+            t,
+            "- {w}: peak RSS <= buffer.memory + 32 MiB ({rss_limit:.0} MiB): {:.1} MiB, {}",
+            k.rss_mib,
+            mark(k.rss_mib <= rss_limit)
+        );
+    }
+    if !t.is_empty() {
+        let _ = writeln!(s, "\nTargets (kafka-sync):\n\n{t}");
+    }
+    for r in rows {
+        for f in &r.failures {
+            let _ = writeln!(s, "- FAILED {} {} B {}: {f}", r.broker.name(), r.size, r.codec.name());
+        }
+    }
+    for k in skipped {
+        let _ = writeln!(s, "- SKIPPED {k}");
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------
+// The child: one client, one run
+// ---------------------------------------------------------------------------
+
+mod child {
+    use super::*;
+
+    use std::sync::atomic::AtomicU64;
+
+    use kafka_sync::{Acks, Producer, ProducerConfig, Record};
+    use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+    use rdkafka::ClientContext;
+
+    pub fn main(args: &[String]) -> ExitCode {
+        let Some((client, rest)) = args.split_first() else {
+            eprintln!("--child needs a client");
+            return ExitCode::from(2);
+        };
+        let settings = match Settings::from_args(rest) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("--child: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let outcome = match client.as_str() {
+            "kafka-sync" => run_kafka_sync(&settings, true),
+            "kafka-sync-nocb" => run_kafka_sync(&settings, false),
+            "librdkafka" => run_librdkafka(&settings),
+            other => Err(format!("unknown client {other}")),
+        };
+        match outcome {
+            Ok(mut r) => {
+                r.client = client.clone();
+                println!("{}", r.to_line());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{client}: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Counters shared with delivery callbacks. Leaked, so callbacks need no
+    /// reference counting (the process ends after one run).
+    struct Stats {
+        ok: AtomicU64,
+        errors: AtomicU64,
+        first_error: parking_lot::Mutex<Option<String>>,
+        /// The base of `sent_ns`.
+        epoch: Instant,
+        /// Send time of sample i in ns after `epoch` (librdkafka's opaque
+        /// carries only the index).
+        sent_ns: Vec<AtomicU64>,
+        /// Latency of sample i in ns; 0 until measured.
+        latency_ns: Vec<AtomicU64>,
+    }
+
+    impl Stats {
+        fn leak(records: u64) -> &'static Stats {
+            let samples = records.div_ceil(SAMPLE_EVERY) as usize;
+            Box::leak(Box::new(Stats {
+                ok: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                first_error: parking_lot::Mutex::new(None),
+                epoch: Instant::now(),
+                sent_ns: (0..samples).map(|_| AtomicU64::new(0)).collect(),
+                latency_ns: (0..samples).map(|_| AtomicU64::new(0)).collect(),
+            }))
+        }
+        fn now_ns(&self) -> u64 {
+            self.epoch.elapsed().as_nanos() as u64
+        }
+        fn error(&self, e: String) {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            self.first_error.lock().get_or_insert(e);
+        }
+        fn done(&self) -> u64 {
+            self.ok.load(Ordering::Acquire) + self.errors.load(Ordering::Acquire)
+        }
+        /// Waits until `n` delivery reports ran (flush may return just before
+        /// the last callbacks finish).
+        fn wait_done(&self, n: u64, timeout: Duration) -> Result<(), String> {
+            let deadline = Instant::now() + timeout;
+            while self.done() < n {
+                if Instant::now() >= deadline {
+                    return Err(format!("{} of {n} delivery reports after {timeout:?}", self.done()));
+                }
+                thread::sleep(Duration::from_micros(200));
+            }
+            Ok(())
+        }
+        fn percentiles(&self) -> (u64, u64, u64) {
+            let mut v: Vec<u64> =
+                self.latency_ns.iter().map(|a| a.load(Ordering::Relaxed)).filter(|&x| x > 0).collect();
+            v.sort_unstable();
+            let at = |q: f64| -> u64 {
+                if v.is_empty() {
+                    0
+                } else {
+                    v[((v.len() - 1) as f64 * q).round() as usize] / 1000
+                }
+            };
+            (v.len() as u64, at(0.50), at(0.99))
+        }
+    }
+
+    /// `n` distinct JSON-like values of exactly `size` bytes with varying
+    /// fields: compressible, but not trivially.
+    fn payloads(n: usize, size: usize) -> Vec<Vec<u8>> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        (0..n)
+            .map(|i| {
+                let mut v = Vec::with_capacity(size + 128);
+                let mut j = 0;
+                while v.len() < size {
+                    let r = next();
+                    let _ = write!(
+                        Bytes(&mut v),
+                        r#"{{"id":{i},"seq":{j},"user":"u{:05}","amount":{}.{:02},"region":"eu-{}","ok":{}}}"#,
+                        r % 100_000,
+                        (r >> 20) % 10_000,
+                        (r >> 40) % 100,
+                        (r >> 50) % 4,
+                        r % 3 == 0
+                    );
+                    j += 1;
+                }
+                v.truncate(size);
+                v
+            })
+            .collect()
+    }
+
+    /// `fmt::Write` into a byte vector.
+    struct Bytes<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Bytes<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+
+    /// This process' user and system CPU seconds so far (all threads, live
+    /// and exited), from `/proc/self/stat`.
+    fn cpu_times() -> (f64, f64) {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // The command name (field 2) may hold spaces; fields after it are plain.
+        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // `after` starts at field 3 (state): utime is field 14, stime 15.
+        let tick = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) as f64 / USER_HZ;
+        (tick(11), tick(12))
+    }
+
+    /// A `/proc/self/status` field in KiB (`VmHWM`: peak RSS, `VmRSS`: now).
+    fn status_kib(field: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    struct Measure {
+        cpu0: (f64, f64),
+        rss_start_kib: u64,
+    }
+
+    impl Measure {
+        fn start() -> Measure {
+            Measure { cpu0: cpu_times(), rss_start_kib: status_kib("VmRSS") }
+        }
+        fn finish(self, s: &Settings, stats: &Stats, elapsed: Duration, queue_full: u64) -> RunResult {
+            let cpu1 = cpu_times();
+            let (samples, p50, p99) = stats.percentiles();
+            RunResult {
+                client: String::new(),
+                records: s.records,
+                value_bytes: s.records * s.size as u64,
+                delivered: stats.ok.load(Ordering::Acquire),
+                errors: stats.errors.load(Ordering::Acquire),
+                elapsed_s: elapsed.as_secs_f64(),
+                cpu_user_s: cpu1.0 - self.cpu0.0,
+                cpu_sys_s: cpu1.1 - self.cpu0.1,
+                rss_start_kib: self.rss_start_kib,
+                rss_peak_kib: status_kib("VmHWM"),
+                latency_samples: samples,
+                p50_us: p50,
+                p99_us: p99,
+                queue_full,
+                first_error: stats.first_error.lock().clone().unwrap_or_default(),
+            }
+        }
+    }
+
+    /// kafka-sync. With `callbacks`, every record gets a delivery callback
+    /// (like librdkafka's delivery report); without, only the timed records
+    /// do, the others' handles are dropped and the outcome counts come from
+    /// `Producer::metrics` after `close` (client `kafka-sync-nocb`).
+    fn run_kafka_sync(s: &Settings, callbacks: bool) -> Result<RunResult, String> {
+        let pool = payloads(POOL, s.size);
+        let stats = Stats::leak(s.records);
+        let topic: &'static str = Box::leak(s.topic.clone().into_boxed_str());
+        let m = Measure::start();
+        let config = ProducerConfig::builder()
+            .bootstrap_servers(&s.bootstrap)
+            .acks(Acks::All)
+            .enable_idempotence(true)
+            .linger(Duration::from_millis(s.linger_ms))
+            .batch_size(s.batch_size)
+            .buffer_memory(s.buffer_memory)
+            .max_in_flight(5)
+            .max_request_size(1024 * 1024)
+            .compression(s.codec)
+            .max_block(Duration::from_secs(60))
+            .set_all(s.ks_extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .build()
+            .map_err(|e| format!("config: {e}"))?;
+        let producer = Producer::new(config).map_err(|e| format!("producer: {e}"))?;
+        // Warm up as for librdkafka: one record delivered (connections,
+        // metadata, producer id) before the clock starts.
+        producer
+            .send(Record::new(topic).value(&pool[0]))
+            .map_err(|e| format!("warm-up send: {e}"))?
+            .wait_timeout(WARM_UP_TIMEOUT)
+            .ok_or("warm-up record not delivered in time")?
+            .map_err(|e| format!("warm-up record: {e}"))?;
+        let start = Instant::now();
+        for i in 0..s.records {
+            let value = pool[(i % POOL as u64) as usize].clone();
+            let record = Record::new(topic).value_vec(value);
+            let sample = (i % SAMPLE_EVERY == 0).then(|| ((i / SAMPLE_EVERY) as usize, Instant::now()));
+            if !callbacks && sample.is_none() {
+                drop(producer.send(record).map_err(|e| format!("send {i}: {e}"))?);
+                continue;
+            }
+            producer
+                .send_with_callback(record, move |result| {
+                    match result {
+                        Ok(_) => {
+                            stats.ok.fetch_add(1, Ordering::Release);
+                        }
+                        Err(e) => stats.error(e.to_string()),
+                    }
+                    if let Some((idx, t0)) = sample {
+                        stats.latency_ns[idx]
+                            .store((t0.elapsed().as_nanos() as u64).max(1), Ordering::Relaxed);
+                    }
+                })
+                .map_err(|e| format!("send {i}: {e}"))?;
+        }
+        producer.flush_timeout(FLUSH_TIMEOUT).map_err(|e| format!("flush: {e}"))?;
+        if callbacks {
+            stats.wait_done(s.records, Duration::from_secs(10))?;
+        }
+        let elapsed = start.elapsed();
+        producer.close(Duration::from_secs(30)).map_err(|e| format!("close: {e}"))?;
+        if !callbacks {
+            let metrics = producer.metrics();
+            stats.ok.store(metrics.records_sent, Ordering::Release);
+            stats.errors.store(metrics.records_failed, Ordering::Release);
+        }
+        drop(producer);
+        Ok(m.finish(s, stats, elapsed, 0))
+    }
+
+    /// librdkafka's delivery reports land here (on the thread that polls).
+    struct Ctx {
+        stats: &'static Stats,
+        /// The warm-up record's outcome, once known.
+        warm_up: parking_lot::Mutex<Option<Result<(), String>>>,
+    }
+
+    /// The opaque of librdkafka's warm-up record.
+    const WARM_UP: usize = usize::MAX;
+
+    impl ClientContext for Ctx {
+        /// librdkafka's log lines (warnings, and `--rd-set debug=...`) to stderr,
+        /// which the parent shows when a run fails.
+        fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+            let t = self.stats.epoch.elapsed().as_secs_f64();
+            eprintln!("{t:9.6} librdkafka {level:?} {fac}: {message}");
+        }
+    }
+
+    impl ProducerContext for Ctx {
+        /// 0: not timed; i + 1: latency sample i; [`WARM_UP`]: the warm-up record.
+        type DeliveryOpaque = usize;
+
+        fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+            let st = self.stats;
+            if opaque == WARM_UP {
+                let outcome = match result {
+                    Ok(_) => Ok(()),
+                    Err((e, _)) => Err(e.to_string()),
+                };
+                *self.warm_up.lock() = Some(outcome);
+                return;
+            }
+            match result {
+                Ok(_) => {
+                    st.ok.fetch_add(1, Ordering::Release);
+                }
+                Err((e, _)) => st.error(e.to_string()),
+            }
+            if opaque > 0 {
+                let idx = opaque - 1;
+                let sent = st.sent_ns[idx].load(Ordering::Relaxed);
+                st.latency_ns[idx].store(st.now_ns().saturating_sub(sent).max(1), Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn run_librdkafka(s: &Settings) -> Result<RunResult, String> {
+        let pool = payloads(POOL, s.size);
+        let stats = Stats::leak(s.records);
+        let m = Measure::start();
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &s.bootstrap)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", s.linger_ms.to_string())
+            .set("batch.size", s.batch_size.to_string())
+            // Let bytes (batch.size) bind, not the message count (default 10000).
+            .set("batch.num.messages", "1000000")
+            .set("queue.buffering.max.kbytes", (s.buffer_memory / 1024).to_string())
+            // Let bytes bind, not the message count (default 100000).
+            .set("queue.buffering.max.messages", "2147483647")
+            .set("max.in.flight.requests.per.connection", "5")
+            .set("message.max.bytes", (1024 * 1024).to_string())
+            .set("compression.codec", s.codec.name());
+        for (k, v) in &s.rd_extra {
+            config.set(k, v);
+        }
+        // rdkafka sets librdkafka's log level from the `log` crate's (off here).
+        let debug = s.rd_extra.iter().any(|(k, _)| k == "debug");
+        config.set_log_level(if debug { RDKafkaLogLevel::Debug } else { RDKafkaLogLevel::Warning });
+        let producer: BaseProducer<Ctx> = config
+            .create_with_context(Ctx { stats, warm_up: parking_lot::Mutex::new(None) })
+            .map_err(|e| format!("producer: {e}"))?;
+        // Warm up: one record delivered (connections, metadata, producer id)
+        // before the clock starts; librdkafka gets its producer id
+        // asynchronously, and records sent before it wait for it.
+        producer
+            .send(BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, WARM_UP).payload(&pool[0]))
+            .map_err(|(e, _)| format!("warm-up send: {e}"))?;
+        let deadline = Instant::now() + WARM_UP_TIMEOUT;
+        loop {
+            producer.poll(Duration::from_millis(10));
+            if let Some(outcome) = producer.context().warm_up.lock().take() {
+                outcome.map_err(|e| format!("warm-up record: {e}"))?;
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err("warm-up record not delivered in time".into());
+            }
+        }
+        let start = Instant::now();
+        let mut queue_full = 0u64;
+        for i in 0..s.records {
+            let value = &pool[(i % POOL as u64) as usize];
+            let opaque = if i % SAMPLE_EVERY == 0 {
+                let idx = (i / SAMPLE_EVERY) as usize;
+                stats.sent_ns[idx].store(stats.now_ns(), Ordering::Relaxed);
+                idx + 1
+            } else {
+                0
+            };
+            let mut record = BaseRecord::<(), [u8], usize>::with_opaque_to(&s.topic, opaque).payload(value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        queue_full += 1;
+                        record = r;
+                        producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(format!("send {i}: {e}")),
+                }
+            }
+            if (i + 1) % s.rd_poll_every == 0 {
+                producer.poll(Duration::ZERO);
+            }
+        }
+        producer.flush(FLUSH_TIMEOUT).map_err(|e| format!("flush: {e}"))?;
+        stats.wait_done(s.records, Duration::from_secs(10))?;
+        let elapsed = start.elapsed();
+        drop(producer);
+        Ok(m.finish(s, stats, elapsed, queue_full))
+    }
+}
