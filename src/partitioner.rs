@@ -449,10 +449,21 @@ fn with_topic_state<S, R>(
 /// longer current are dropped.
 #[derive(Debug)]
 struct Sticky {
+    /// Unique per instance (never reused), for the per-thread cache.
+    id: u64,
     /// Switch after this many bytes (at least 1).
     batch_size: u32,
-    topics: RwLock<HashMap<Box<str>, AtomicU64>>,
+    topics: RwLock<HashMap<Box<str>, Arc<AtomicU64>>>,
     rng: SplitMix64,
+}
+
+/// A cached sticky state: (the `Sticky` instance's id, the topic, its state).
+type CachedState = Option<(u64, Box<str>, Arc<AtomicU64>)>;
+
+thread_local! {
+    /// The last sticky state this thread used. Saves a lock and a hashed
+    /// lookup per record for a thread that keeps sending to one topic.
+    static STICKY_CACHE: std::cell::RefCell<CachedState> = const { std::cell::RefCell::new(None) };
 }
 
 const NO_PARTITION: u32 = u32::MAX;
@@ -468,16 +479,43 @@ fn unpack(word: u64) -> (u32, u32) {
 impl Sticky {
     fn new(batch_size: usize, rng: SplitMix64) -> Self {
         let batch_size = u32::try_from(batch_size).unwrap_or(u32::MAX).max(1);
-        Sticky { batch_size, topics: RwLock::new(HashMap::new()), rng }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Sticky { id, batch_size, topics: RwLock::new(HashMap::new()), rng }
+    }
+
+    /// The topic's state: from this thread's cache, else the shared map.
+    fn state(&self, topic: &str, create: bool) -> Option<Arc<AtomicU64>> {
+        let cached = STICKY_CACHE.with(|c| {
+            let c = c.try_borrow().ok()?;
+            let (id, t, s) = c.as_ref()?;
+            (*id == self.id && &**t == topic).then(|| s.clone())
+        });
+        if cached.is_some() {
+            return cached;
+        }
+        let found = self.topics.read().get(topic).cloned();
+        let state = match found {
+            Some(s) => s,
+            None if create => self
+                .topics
+                .write()
+                .entry(topic.into())
+                .or_insert_with(|| Arc::new(AtomicU64::new(pack(NO_PARTITION, 0))))
+                .clone(),
+            None => return None,
+        };
+        STICKY_CACHE.with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = Some((self.id, topic.into(), state.clone()));
+            }
+        });
+        Some(state)
     }
 
     fn partition(&self, topic: &str, partitions: Partitions<'_>) -> i32 {
-        with_topic_state(
-            &self.topics,
-            topic,
-            || AtomicU64::new(pack(NO_PARTITION, 0)),
-            |state| self.current_or_switch(state, partitions),
-        )
+        let state = self.state(topic, true).expect("created on demand");
+        self.current_or_switch(&state, partitions)
     }
 
     fn current_or_switch(&self, state: &AtomicU64, partitions: Partitions<'_>) -> i32 {
@@ -507,8 +545,7 @@ impl Sticky {
     fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
         let Ok(partition) = u32::try_from(partition) else { return };
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        let topics = self.topics.read();
-        let Some(state) = topics.get(topic) else { return };
+        let Some(state) = self.state(topic, false) else { return };
         let mut word = state.load(Ordering::Relaxed);
         loop {
             let (current, so_far) = unpack(word);

@@ -19,7 +19,7 @@ use crate::engine::accumulator::{Accumulator, AppendInput, BATCH_OVERHEAD};
 use crate::engine::broker::{self, Brokers};
 use crate::engine::connection::SocketRegistry;
 use crate::engine::idempotence::Idempotence;
-use crate::engine::metadata::{self, Metadata};
+use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
 use crate::engine::metrics::{Metrics, ProducerMetrics};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
@@ -27,6 +27,11 @@ use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::{now_millis, Record, RecordMetadata};
 use crate::DeliveryError;
+
+/// Bytes counted in `buffer.memory` for a registered callback, beside its
+/// closure: its entry in the batch's callback list and the allocation's
+/// overhead.
+const CALLBACK_OVERHEAD: usize = 96;
 
 /// How long `Drop` lets a producer drain before it fails what is left.
 pub const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,8 +108,7 @@ impl Producer {
     /// whether the record is certainly not in the log or possibly is
     /// ([`DeliveryError::persistence`](crate::DeliveryError::persistence)).
     pub fn send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
-        let d = self.shared.cfg.max_block;
-        self.send_inner(record, Some(deadline_after(d)), d)
+        self.send_inner(record, Some(self.shared.cfg.max_block), 0)
     }
 
     /// Like [`send`](Self::send), but never blocks: fails with
@@ -112,7 +116,7 @@ impl Producer {
     /// yet (a fetch is started) and [`SendErrorKind::BufferFull`] if
     /// `buffer.memory` is full.
     pub fn try_send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
-        self.send_inner(record, None, Duration::ZERO)
+        self.send_inner(record, None, 0)
     }
 
     /// Like [`send`](Self::send), blocking at most `timeout` instead of `max.block.ms`.
@@ -121,7 +125,7 @@ impl Producer {
         record: Record,
         timeout: Duration,
     ) -> Result<DeliveryHandle, SendError<Record>> {
-        self.send_inner(record, Some(deadline_after(timeout)), timeout)
+        self.send_inner(record, Some(timeout), 0)
     }
 
     /// Sends a record and calls `f` with its outcome once it is known.
@@ -137,18 +141,27 @@ impl Producer {
     where
         F: FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
     {
-        let h = self.send(record)?;
+        // The callback's bookkeeping lives as long as the record is queued:
+        // count it in buffer.memory with the record (its box, and its entry
+        // in the batch's list).
+        let extra = std::mem::size_of::<F>() + CALLBACK_OVERHEAD;
+        let h = self.send_inner(record, Some(self.shared.cfg.max_block), extra)?;
         h.on_complete(Box::new(f));
         Ok(())
     }
 
+    /// The send path. `wait` is how long it may block (`None`: not at all);
+    /// `extra` bytes of per-record bookkeeping (a callback) are counted in
+    /// `buffer.memory` with the record. Reads the clock once per record in
+    /// the common case: deadlines are computed only when it has to wait.
     fn send_inner(
         &self,
         record: Record,
-        deadline: Option<Instant>,
-        waited: Duration,
+        wait: Option<Duration>,
+        extra: usize,
     ) -> Result<DeliveryHandle, SendError<Record>> {
         let shared = &self.shared;
+        let waited = wait.unwrap_or_default();
         if self.closed.load(Ordering::Acquire) || shared.run.is_closing() {
             return Err(SendError::new(SendErrorKind::Closed, record));
         }
@@ -173,38 +186,51 @@ impl Producer {
                 record,
             ));
         }
-        let topic = match shared.meta.wait_topic(&record.topic, deadline) {
-            Ok(t) => t,
-            Err(_) => return Err(SendError::new(SendErrorKind::UnknownTopic, record).waited(waited)),
-        };
-        let count = topic.partitions.len() as i32;
-        if count == 0 {
-            return Err(SendError::new(SendErrorKind::UnknownTopic, record).waited(waited));
-        }
-        let (partition, chosen) = match record.partition {
-            Some(p) => (p, false),
-            None => {
-                let p = self.partitioner.partition(
-                    &record.topic,
-                    record.key.as_deref(),
-                    record.value.as_deref(),
-                    Partitions::new(count, &topic.available),
-                );
-                (p, true)
+        let mut deadline: Option<Instant> = None;
+        let mut deadline = || *deadline.get_or_insert_with(|| deadline_after(waited));
+        // The partition: the record's own, or the partitioner's, looked up in
+        // this thread's cached view of the topic (no lock in the common case).
+        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), SendErrorKind> {
+            let count = t.partitions.len() as i32;
+            if count == 0 {
+                return Err(SendErrorKind::UnknownTopic);
+            }
+            let (partition, chosen) = match record.partition {
+                Some(p) => (p, false),
+                None => (
+                    self.partitioner.partition(
+                        &record.topic,
+                        record.key.as_deref(),
+                        record.value.as_deref(),
+                        Partitions::new(count, &t.available),
+                    ),
+                    true,
+                ),
+            };
+            match t.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) {
+                Some(pm) => Ok((partition, *pm, chosen)),
+                None => Err(SendErrorKind::InvalidPartition { partition, partitions: count }),
             }
         };
-        if partition < 0 || partition >= count {
-            return Err(SendError::new(
-                SendErrorKind::InvalidPartition { partition, partitions: count },
-                record,
-            ));
+        let chosen = match shared.meta.with_topic(&record.topic, choose) {
+            Some(r) => r,
+            None => match shared.meta.wait_topic(&record.topic, wait.map(|_| deadline())) {
+                Ok(t) => choose(&t),
+                Err(_) => Err(SendErrorKind::UnknownTopic),
+            },
+        };
+        let (partition, pm, chosen) = match chosen {
+            Ok(c) => c,
+            Err(k @ SendErrorKind::UnknownTopic) => return Err(SendError::new(k, record).waited(waited)),
+            Err(k) => return Err(SendError::new(k, record)),
+        };
+        let reserved = size + BATCH_OVERHEAD + extra;
+        if !shared.acc.pool.try_reserve(reserved) {
+            let on_wait = || shared.brokers.wake_all();
+            if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait) {
+                return Err(SendError::new(SendErrorKind::BufferFull, record).waited(waited));
+            }
         }
-        let reserved = size + BATCH_OVERHEAD;
-        let on_wait = || shared.brokers.wake_all();
-        if !shared.acc.pool.reserve(reserved, deadline, on_wait) {
-            return Err(SendError::new(SendErrorKind::BufferFull, record).waited(waited));
-        }
-        let pm = topic.partitions[partition as usize];
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
         let input = AppendInput {
             timestamp,
@@ -213,7 +239,7 @@ impl Producer {
             headers: &record.headers,
             reserved,
         };
-        let appended = shared.acc.append(pm.queue, &input, Instant::now());
+        let appended = shared.acc.append(pm.queue, &input, None);
         shared.acc.pool.release(appended.unused_reservation);
         shared.metrics.record_appended();
         if appended.wake {

@@ -436,13 +436,18 @@ impl Accumulator {
 
     /// A buffer for a new batch (or a compressed one): recycled if one is free.
     pub fn take_buffer(&self) -> Vec<u8> {
+        let want = self.batch_size.min(1 << 20);
         let mut g = self.buffers.lock();
         match g.0.pop() {
-            Some(b) => {
+            Some(mut b) => {
                 g.1 -= b.capacity();
+                drop(g);
+                // A recycled compressed buffer may be small: size it once
+                // now rather than growing it by doubling while appending.
+                b.reserve(want);
                 b
             }
-            None => Vec::with_capacity(self.batch_size.min(1 << 20)),
+            None => Vec::with_capacity(want),
         }
     }
 
@@ -462,8 +467,10 @@ impl Accumulator {
     }
 
     /// Appends a record to partition `q`'s open batch, opening a new batch
-    /// when it would not fit. The caller reserved `rec.reserved` bytes.
-    pub fn append(&self, q: QueueRef, rec: &AppendInput<'_>, now: Instant) -> Appended {
+    /// when it would not fit. The caller reserved `rec.reserved` bytes. `now`
+    /// is the creation time for a new batch (`None`: read the clock, only if
+    /// a batch is opened).
+    pub fn append(&self, q: QueueRef, rec: &AppendInput<'_>, now: Option<Instant>) -> Appended {
         // Take a buffer before locking, in case a new batch is needed.
         let mut spare: Option<Vec<u8>> = None;
         // Whether an earlier pass of the loop closed a full batch.
@@ -509,6 +516,7 @@ impl Accumulator {
             let slot = BatchSlot::new(pq.topic.clone(), pq.partition);
             let ordinal = pq.next_ordinal;
             pq.next_ordinal += ORDINAL_STEP;
+            let now = now.unwrap_or_else(Instant::now);
             let mut batch = Batch {
                 slot: slot.clone(),
                 queue: q,
@@ -812,7 +820,7 @@ mod tests {
         let t0 = Instant::now();
         let p = policy();
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Idle);
-        let r = a.append(q, &rec(b"hello"), t0);
+        let r = a.append(q, &rec(b"hello"), Some(t0));
         assert!(r.wake, "first record wakes the broker thread");
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::At(t0 + Duration::from_millis(5)));
         assert_eq!(
@@ -821,7 +829,7 @@ mod tests {
         );
         assert_eq!(a.readiness(q, t0 + Duration::from_millis(5), false, &p, None), Readiness::Ready);
         assert_eq!(a.readiness(q, t0, true, &p, None), Readiness::Ready, "flush forces");
-        let second = a.append(q, &rec(b"world"), t0);
+        let second = a.append(q, &rec(b"world"), Some(t0));
         assert!(!second.wake, "no wake for a record joining a lingering batch");
         let mut failed = Vec::new();
         let b = a.drain(q, t0 + p.linger, false, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -837,7 +845,7 @@ mod tests {
         let v = [7u8; 60];
         let mut wakes = 0;
         for _ in 0..6 {
-            wakes += a.append(q, &rec(&v), t0).wake as usize;
+            wakes += a.append(q, &rec(&v), Some(t0)).wake as usize;
         }
         // 61-byte header + ~68 bytes per record: two records per batch.
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Ready);
@@ -859,9 +867,9 @@ mod tests {
     fn oversize_record_gets_its_own_batch() {
         let (a, q) = acc(100);
         let t0 = Instant::now();
-        a.append(q, &rec(b"small"), t0);
+        a.append(q, &rec(b"small"), Some(t0));
         let big = vec![1u8; 500];
-        a.append(q, &rec(&big), t0);
+        a.append(q, &rec(&big), Some(t0));
         let mut failed = Vec::new();
         let p = policy();
         let b1 = a.drain(q, t0, true, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -876,7 +884,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), t0);
+            a.append(q, &rec(&v), Some(t0));
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let pid = Some((7, 0));
@@ -913,7 +921,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), t0);
+            a.append(q, &rec(&v), Some(t0));
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let mut failed = Vec::new();
@@ -936,7 +944,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..2 {
-            a.append(q, &rec(&v), t0);
+            a.append(q, &rec(&v), Some(t0));
         }
         let p = DrainPolicy { strict_order: true, ..policy() };
         let mut failed = Vec::new();
@@ -951,8 +959,8 @@ mod tests {
         let a = Accumulator::new(100, 1 << 20, Duration::from_millis(50));
         let q = a.add_partition(&Arc::from("t"), 0);
         let t0 = Instant::now();
-        a.append(q, &rec(b"x"), t0);
-        a.append(q, &rec(b"y"), t0 + Duration::from_millis(30));
+        a.append(q, &rec(b"x"), Some(t0));
+        a.append(q, &rec(b"y"), Some(t0 + Duration::from_millis(30)));
         let mut out = Vec::new();
         a.take_expired(q, t0 + Duration::from_millis(49), false, &mut out);
         assert!(out.is_empty());

@@ -100,9 +100,18 @@ struct Control {
     stop: bool,
 }
 
+thread_local! {
+    /// The last topic this thread looked up: (the id of the `Metadata` it
+    /// came from, that view's version, the topic).
+    static TOPIC_CACHE: std::cell::RefCell<Option<(u64, u64, Arc<TopicMeta>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The shared cluster view and the refresh machinery.
 #[derive(Debug)]
 pub(crate) struct Metadata {
+    /// Unique per producer (never reused), for the per-thread topic cache.
+    id: u64,
     view: RwLock<Arc<ClusterView>>,
     version: AtomicU64,
     control: Mutex<Control>,
@@ -114,7 +123,9 @@ pub(crate) struct Metadata {
 
 impl Metadata {
     pub fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             view: RwLock::new(Arc::new(ClusterView::default())),
             version: AtomicU64::new(0),
             control: Mutex::new(Control::default()),
@@ -136,6 +147,36 @@ impl Metadata {
     /// A topic if it is known.
     pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
         self.view.read().topics.get(name).cloned()
+    }
+
+    /// Runs `f` on topic `name` if it is known, through a per-thread cache of
+    /// the last topic looked up (checked against this view's version), so
+    /// that a thread sending to one topic takes no lock, hashes nothing and
+    /// touches no shared reference count per record.
+    pub fn with_topic<R>(&self, name: &str, f: impl FnOnce(&TopicMeta) -> R) -> Option<R> {
+        let version = self.version();
+        let mut f = Some(f);
+        let hit = TOPIC_CACHE.with(|c| {
+            let c = c.try_borrow().ok()?;
+            let (owner, v, t) = c.as_ref()?;
+            if *owner == self.id && *v == version && &*t.name == name {
+                f.take().map(|f| f(t))
+            } else {
+                None
+            }
+        });
+        if hit.is_some() {
+            return hit;
+        }
+        let t = self.topic(name)?;
+        TOPIC_CACHE.with(|c| {
+            // A partitioner that sends from inside `partition` finds the
+            // cache borrowed: it just goes without.
+            if let Ok(mut c) = c.try_borrow_mut() {
+                *c = Some((self.id, version, t.clone()));
+            }
+        });
+        f.take().map(|f| f(&t))
     }
 
     /// Asks the metadata thread for a refresh.
