@@ -191,3 +191,25 @@ fn partitions_for_reports_leaders() {
         assert_eq!(info.leader, c.leader("t", info.partition));
     }
 }
+
+#[test]
+fn follows_partition_count_changes() {
+    let c = cluster(2, "grow", 2);
+    let p = Producer::new(config(&c).metadata_max_age(Duration::from_millis(200)).build().unwrap()).unwrap();
+    assert_eq!(p.partitions_for("grow").unwrap().len(), 2);
+    let e = p.send(Record::new("grow").value("v").partition(3)).unwrap_err();
+    assert!(matches!(e.kind(), kafka_sync::SendErrorKind::InvalidPartition { partitions: 2, .. }));
+    c.add_partitions("grow", 4).unwrap();
+    // The periodic refresh (metadata.max.age.ms) picks the new partitions up.
+    let t0 = std::time::Instant::now();
+    while p.partitions_for("grow").unwrap().len() < 4 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "never saw the new partitions");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let m = p.send(Record::new("grow").value("new").partition(3)).unwrap().wait().unwrap();
+    assert_eq!((m.partition(), m.offset()), (3, Some(0)));
+    assert_eq!(c.records("grow", 3).len(), 1);
+    // Keyed records now spread over four partitions, as Java's would.
+    let m = p.send(Record::new("grow").key("k").value("v")).unwrap().wait().unwrap();
+    assert_eq!(m.partition(), partition_for_key(b"k", 4));
+}

@@ -443,6 +443,13 @@ impl MockCluster {
         Ok(())
     }
 
+    /// Grows `name` to `count` partitions, as Kafka's CreatePartitions does
+    /// (partitions are never removed). Fails with `INVALID_PARTITIONS` unless
+    /// `count` is larger than the current count.
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<(), MockError> {
+        Ok(self.shared.state.lock().add_partitions(name, count)?)
+    }
+
     /// Deletes a topic, its records and its producer states. Fails with
     /// `UNKNOWN_TOPIC_OR_PARTITION` if there is no such topic.
     pub fn delete_topic(&self, name: &str) -> Result<(), MockError> {

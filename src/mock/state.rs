@@ -361,6 +361,34 @@ impl ClusterState {
         Ok((id, partitions, replication))
     }
 
+    /// Grows a topic to `count` partitions (as Kafka's CreatePartitions does;
+    /// partitions are never removed). New partitions' replicas are assigned
+    /// round-robin like those of a new topic, with the topic's replication.
+    pub(crate) fn add_partitions(&mut self, name: &str, count: i32) -> Result<(), Rejection> {
+        let ids = self.broker_ids();
+        let topic = self.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
+        let have = topic.partitions.len();
+        if count as usize <= have || count > MAX_PARTITIONS {
+            return Err((
+                KafkaCode::INVALID_PARTITIONS,
+                format!("topic '{name}' has {have} partitions; cannot change to {count}"),
+            ));
+        }
+        let replication = topic.partitions.first().map_or(1, |p| p.replicas.len());
+        for p in have..count as usize {
+            let replicas: Vec<i32> = (0..replication).map(|j| ids[(p + j) % ids.len()]).collect();
+            topic.partitions.push(Partition {
+                leader: replicas[0],
+                leader_epoch: 0,
+                replicas,
+                log: Vec::new(),
+                log_end_offset: 0,
+                producers: ProducerStates::default(),
+            });
+        }
+        Ok(())
+    }
+
     /// Deletes a topic with its records and producer states.
     pub(crate) fn delete_topic(&mut self, name: &str) -> Result<(), Rejection> {
         match self.topics.remove(name) {
