@@ -213,3 +213,28 @@ fn follows_partition_count_changes() {
     let m = p.send(Record::new("grow").key("k").value("v")).unwrap().wait().unwrap();
     assert_eq!(m.partition(), partition_for_key(b"k", 4));
 }
+
+#[test]
+fn callbacks_may_try_send_and_a_panicking_one_is_contained() {
+    let c = cluster(1, "t", 1);
+    let p = Arc::new(Producer::new(config(&c).build().unwrap()).unwrap());
+    p.partitions_for("t").unwrap();
+    // A panic in one callback does not take the I/O thread down.
+    p.send_with_callback(Record::new("t").value("boom"), |_| panic!("callback panics on purpose")).unwrap();
+    // A callback may send (without blocking: try_send), e.g. to chain records.
+    let chained = Arc::new(std::sync::Mutex::new(None));
+    let (p2, slot) = (p.clone(), chained.clone());
+    p.send_with_callback(Record::new("t").value("first"), move |r| {
+        assert!(r.is_ok());
+        *slot.lock().unwrap() =
+            Some(p2.try_send(Record::new("t").value("second")).map_err(|e| e.to_string()));
+    })
+    .unwrap();
+    p.flush_timeout(Duration::from_secs(10)).unwrap();
+    let second = chained.lock().unwrap().take().expect("the callback ran before flush returned");
+    second.expect("try_send from a callback").wait().unwrap();
+    let values: Vec<_> = c.records("t", 0).into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(values, vec![b"boom".to_vec(), b"first".to_vec(), b"second".to_vec()]);
+    // The producer still works after the panic.
+    p.send(Record::new("t").value("after")).unwrap().wait().unwrap();
+}
