@@ -62,12 +62,29 @@ pub fn bytes() -> impl Strategy<Value = Vec<u8>> {
 /// # Panics
 /// On any difference: it is an assertion for tests.
 pub fn assert_round_trip<M: Message>(m: &M, version: i16) {
+    let back: M = decode_exact(&encode_to_vec(m, version), version);
+    assert_eq!(&back, m, "round trip at version {version}");
+}
+
+/// Encodes `m` at `version` into a new vector.
+///
+/// # Panics
+/// If encoding fails: it is a helper for tests.
+pub fn encode_to_vec<M: Message>(m: &M, version: i16) -> Vec<u8> {
     let mut buf = Vec::new();
     m.encode(&mut buf, version).expect("encode");
-    let mut d = Decoder::new(&buf);
-    let back = M::decode(&mut d, version).expect("decode");
+    buf
+}
+
+/// Decodes a whole `M` at `version` from `bytes`, with no trailing bytes.
+///
+/// # Panics
+/// If decoding fails or bytes are left over: it is a helper for tests.
+pub fn decode_exact<M: Message>(bytes: &[u8], version: i16) -> M {
+    let mut d = Decoder::new(bytes);
+    let m = M::decode(&mut d, version).expect("decode");
     d.finish().expect("no trailing bytes");
-    assert_eq!(&back, m, "round trip at version {version}");
+    m
 }
 
 /// Property tests every message module runs: requests and responses

@@ -523,18 +523,7 @@ impl Message for MetadataResponse {
 mod tests {
     use super::*;
 
-    fn encode<M: Message>(m: &M, v: i16) -> Vec<u8> {
-        let mut b = Vec::new();
-        m.encode(&mut b, v).unwrap();
-        b
-    }
-
-    fn decode<M: Message>(b: &[u8], v: i16) -> M {
-        let mut d = Decoder::new(b);
-        let m = M::decode(&mut d, v).unwrap();
-        d.finish().unwrap();
-        m
-    }
+    use crate::protocol::strategies::{decode_exact as decode, encode_to_vec as encode};
 
     #[test]
     fn v1_request_golden_bytes() {
