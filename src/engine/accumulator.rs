@@ -111,6 +111,11 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// The batch's topic.
+    pub fn slot_topic(&self) -> &str {
+        self.slot.topic()
+    }
+
     /// The batch's size on the wire as far as it is known: sealed bytes, or
     /// the uncompressed size (an upper bound for compressible data).
     pub fn estimated_size(&self) -> usize {

@@ -409,7 +409,7 @@ impl BrokerThread {
                             finish(&shared, b, Resolution::Failed(err));
                             continue;
                         }
-                        room = room.saturating_sub(b.sealed_len());
+                        room = room.saturating_sub(b.estimated_size());
                         batches.push(b);
                     }
                     Err(Readiness::At(t)) => next = earliest(next, Some(t)),
@@ -915,21 +915,5 @@ impl BrokerThread {
             }
         }
         self.fail_all_queued(DeliveryErrorKind::Closed, "producer closed before the batch was sent");
-    }
-}
-
-impl Batch {
-    /// The batch's topic.
-    pub(crate) fn slot_topic(&self) -> &str {
-        self.slot.topic()
-    }
-
-    /// Bytes of the sealed batch (or its uncompressed size if not sealed).
-    pub(crate) fn sealed_len(&self) -> usize {
-        match &self.payload {
-            Payload::Sealed(v) => v.len(),
-            Payload::Open(w) => w.size_in_bytes(),
-            Payload::Empty => 0,
-        }
     }
 }
