@@ -62,6 +62,9 @@
 //! | `max.request.size` | `message.max.bytes` | [`max_request_size`](ProducerConfigBuilder::max_request_size) | 1048576 |
 //! | `partitioner` | | [`partitioner`](ProducerConfigBuilder::partitioner) | `murmur2_random` |
 //! | `metadata.max.age.ms` | | [`metadata_max_age`](ProducerConfigBuilder::metadata_max_age) | 300000 |
+//! | `metadata.max.idle.ms` | | [`metadata_max_idle`](ProducerConfigBuilder::metadata_max_idle) | 300000 |
+//! | `allow.auto.create.topics` | | [`allow_auto_create_topics`](ProducerConfigBuilder::allow_auto_create_topics) | `true` |
+//! | `connections.max.idle.ms` | | [`connections_max_idle`](ProducerConfigBuilder::connections_max_idle) | 540000 |
 //! | `reconnect.backoff.ms` | | [`reconnect_backoff`](ProducerConfigBuilder::reconnect_backoff) | 50 |
 //! | `reconnect.backoff.max.ms` | | [`reconnect_backoff_max`](ProducerConfigBuilder::reconnect_backoff_max) | 1000 |
 //! | `socket.connection.setup.timeout.ms` | | [`socket_connection_setup_timeout`](ProducerConfigBuilder::socket_connection_setup_timeout) | 10000 |
@@ -294,6 +297,9 @@ pub struct ProducerConfig {
     max_request_size: usize,
     partitioner: Arc<dyn Partitioner>,
     metadata_max_age: Duration,
+    metadata_max_idle: Duration,
+    allow_auto_create_topics: bool,
+    connections_max_idle: Duration,
     reconnect_backoff: Duration,
     reconnect_backoff_max: Duration,
     socket_connection_setup_timeout: Duration,
@@ -428,6 +434,24 @@ impl ProducerConfig {
         self.metadata_max_age
     }
 
+    /// `metadata.max.idle.ms`: a topic not sent to for this long leaves the
+    /// metadata requests (it is fetched again on its next send).
+    pub fn metadata_max_idle(&self) -> Duration {
+        self.metadata_max_idle
+    }
+
+    /// `allow.auto.create.topics`: whether metadata requests let the broker
+    /// create a topic it does not know (if its `auto.create.topics.enable` is on).
+    pub fn allow_auto_create_topics(&self) -> bool {
+        self.allow_auto_create_topics
+    }
+
+    /// `connections.max.idle.ms`: a connection unused for this long is closed
+    /// by the producer (before the broker's own idle limit drops it).
+    pub fn connections_max_idle(&self) -> Duration {
+        self.connections_max_idle
+    }
+
     /// `reconnect.backoff.ms`: the first wait before reconnecting to a broker;
     /// grows per failure up to [`Self::reconnect_backoff_max`]. Never above it.
     pub fn reconnect_backoff(&self) -> Duration {
@@ -478,6 +502,9 @@ enum Key {
     MaxRequestSize,
     Partitioner,
     MetadataMaxAge,
+    MetadataMaxIdle,
+    AllowAutoCreateTopics,
+    ConnectionsMaxIdle,
     ReconnectBackoff,
     ReconnectBackoffMax,
     SetupTimeout,
@@ -510,6 +537,9 @@ const PROPERTIES: &[(&str, Key)] = &[
     ("max.request.size", Key::MaxRequestSize),
     ("partitioner", Key::Partitioner),
     ("metadata.max.age.ms", Key::MetadataMaxAge),
+    ("metadata.max.idle.ms", Key::MetadataMaxIdle),
+    ("allow.auto.create.topics", Key::AllowAutoCreateTopics),
+    ("connections.max.idle.ms", Key::ConnectionsMaxIdle),
     ("reconnect.backoff.ms", Key::ReconnectBackoff),
     ("reconnect.backoff.max.ms", Key::ReconnectBackoffMax),
     ("socket.connection.setup.timeout.ms", Key::SetupTimeout),
@@ -605,6 +635,9 @@ pub struct ProducerConfigBuilder {
     max_request_size: Option<Set<usize>>,
     partitioner: Option<Set<PartitionerChoice>>,
     metadata_max_age: Option<Set<Duration>>,
+    metadata_max_idle: Option<Set<Duration>>,
+    allow_auto_create_topics: Option<Set<bool>>,
+    connections_max_idle: Option<Set<Duration>>,
     reconnect_backoff: Option<Set<Duration>>,
     reconnect_backoff_max: Option<Set<Duration>>,
     socket_connection_setup_timeout: Option<Set<Duration>>,
@@ -630,6 +663,8 @@ mod default {
     pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(30_000);
     pub const MAX_REQUEST_SIZE: usize = 1024 * 1024;
     pub const METADATA_MAX_AGE: Duration = Duration::from_millis(300_000);
+    pub const METADATA_MAX_IDLE: Duration = Duration::from_millis(300_000);
+    pub const CONNECTIONS_MAX_IDLE: Duration = Duration::from_millis(540_000);
     pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
     pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1_000);
     pub const SETUP_TIMEOUT: Duration = Duration::from_millis(10_000);
@@ -806,6 +841,35 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// `metadata.max.idle.ms`: a topic the producer has not sent to for this
+    /// long is dropped from its metadata requests; its next send fetches it
+    /// again (waiting up to `max.block.ms`). At least 5000 ms, as in Java.
+    /// In milliseconds. Defaults to 300000 ms (5 min).
+    pub fn metadata_max_idle(mut self, idle: Duration) -> Self {
+        self.metadata_max_idle = set("metadata.max.idle.ms", idle);
+        self
+    }
+
+    /// `allow.auto.create.topics`: whether the producer's metadata requests
+    /// allow the broker to create a topic it does not know (the broker must
+    /// also have `auto.create.topics.enable`). Turn it off so that a deleted
+    /// topic is not recreated by a producer still sending to it.
+    /// Defaults to `true`, as in Java.
+    pub fn allow_auto_create_topics(mut self, allow: bool) -> Self {
+        self.allow_auto_create_topics = set("allow.auto.create.topics", allow);
+        self
+    }
+
+    /// `connections.max.idle.ms`: a broker connection with nothing sent or
+    /// received for this long is closed by the producer, so that it is not
+    /// used after the broker's own idle limit (`connections.max.idle.ms` on
+    /// the broker, 600000 ms by default) dropped it. In milliseconds.
+    /// Defaults to 540000 ms (9 min), as in Java.
+    pub fn connections_max_idle(mut self, idle: Duration) -> Self {
+        self.connections_max_idle = set("connections.max.idle.ms", idle);
+        self
+    }
+
     /// `reconnect.backoff.ms`: the wait before reconnecting to a broker after a
     /// failure; grows per consecutive failure up to `reconnect.backoff.max.ms`.
     /// In milliseconds. Defaults to 50 ms.
@@ -917,6 +981,9 @@ impl ProducerConfigBuilder {
                 self.partitioner = set(name, PartitionerChoice::Builtin(builtin));
             }
             Key::MetadataMaxAge => self.metadata_max_age = set(name, parse_ms(name, value)?),
+            Key::MetadataMaxIdle => self.metadata_max_idle = set(name, parse_ms(name, value)?),
+            Key::AllowAutoCreateTopics => self.allow_auto_create_topics = set(name, parse_bool(name, value)?),
+            Key::ConnectionsMaxIdle => self.connections_max_idle = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoff => self.reconnect_backoff = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoffMax => self.reconnect_backoff_max = set(name, parse_ms(name, value)?),
             Key::SetupTimeout => self.socket_connection_setup_timeout = set(name, parse_ms(name, value)?),
@@ -1003,6 +1070,9 @@ impl ProducerConfigBuilder {
             default::RECONNECT_BACKOFF_MAX,
             true,
         )?;
+        check_ms(&self.metadata_max_idle, 5000, INT_MAX)?;
+        let metadata_max_idle = value_or(&self.metadata_max_idle, default::METADATA_MAX_IDLE);
+        check_ms(&self.connections_max_idle, 1, u64::MAX)?;
         check_ms(&self.socket_connection_setup_timeout, 1, u64::MAX)?;
         let (socket_connection_setup_timeout, socket_connection_setup_timeout_max) = backoff_pair(
             &self.socket_connection_setup_timeout,
@@ -1056,6 +1126,9 @@ impl ProducerConfigBuilder {
             max_request_size,
             partitioner,
             metadata_max_age: value_or(&self.metadata_max_age, default::METADATA_MAX_AGE),
+            metadata_max_idle,
+            allow_auto_create_topics: value_or(&self.allow_auto_create_topics, true),
+            connections_max_idle: value_or(&self.connections_max_idle, default::CONNECTIONS_MAX_IDLE),
             reconnect_backoff,
             reconnect_backoff_max,
             socket_connection_setup_timeout,

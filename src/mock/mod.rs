@@ -92,6 +92,8 @@
 //!
 //! - [`push_request_errors`](MockCluster::push_request_errors): answer with
 //!   these error codes.
+//! - [`push_errors_after_processing`](MockCluster::push_errors_after_processing):
+//!   append first, then answer with these error codes.
 //! - [`drop_connection`](MockCluster::drop_connection): close the connection
 //!   before processing, or after processing without answering (the
 //!   ambiguous case: the data **is** stored).
@@ -579,6 +581,17 @@ impl MockCluster {
     /// ```
     pub fn push_request_errors(&self, api_key: i16, errors: &[KafkaCode]) {
         self.shared.state.lock().inject(api_key, errors.iter().map(|&c| Injection::Error(c)));
+    }
+
+    /// Queues error codes for the next requests of `api_key`, like
+    /// [`push_request_errors`](Self::push_request_errors), but each request
+    /// is **processed first**: a Produce is appended, then answered with the
+    /// code for every partition that took it. This is what Kafka does with
+    /// `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, or `REQUEST_TIMED_OUT` when
+    /// acks=all replication does not finish in time: the data is in the log
+    /// although the answer is an error.
+    pub fn push_errors_after_processing(&self, api_key: i16, errors: &[KafkaCode]) {
+        self.shared.state.lock().inject(api_key, errors.iter().map(|c| Injection::ErrorAfterProcessing(*c)));
     }
 
     /// Makes the next request of `api_key`, on any broker, lose its

@@ -77,6 +77,10 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) enum Injection {
     /// Answer with this error code instead of processing.
     Error(KafkaCode),
+    /// Process (a Produce **is** appended), then answer with this error code
+    /// for every partition that succeeded, as Kafka does with
+    /// `NOT_ENOUGH_REPLICAS_AFTER_APPEND` or an acks=all `REQUEST_TIMED_OUT`.
+    ErrorAfterProcessing(KafkaCode),
     /// Close the connection before or after processing, without answering.
     Drop(DropPoint),
     /// Never answer, before or after processing; the connection stays open.
@@ -566,6 +570,7 @@ impl ClusterState {
             Some(Injection::Drop(DropPoint::BeforeProcessing)) => return Plan::silent(Then::Close),
             Some(Injection::Stall(DropPoint::BeforeProcessing)) => return Plan::silent(Then::Stall),
             Some(Injection::Error(code)) => error = Some(code),
+            Some(Injection::ErrorAfterProcessing(_)) => {}
             Some(Injection::Delay(d)) => plan.delay += d,
             Some(Injection::Malformed(m)) => plan.malformed = Some(m),
             Some(
@@ -585,6 +590,15 @@ impl ClusterState {
         };
         plan.reply = reply;
         plan.then = then;
+        if let (Some(Injection::ErrorAfterProcessing(code)), Some(r)) = (&injection, plan.reply.as_mut()) {
+            if let ResponseBody::Produce(resp) = &mut r.body {
+                for p in resp.responses.iter_mut().flat_map(|t| t.partition_responses.iter_mut()) {
+                    if p.error_code == 0 {
+                        *p = partition_error(p.index, *code, "injected error after the append");
+                    }
+                }
+            }
+        }
         match injection {
             Some(Injection::Drop(DropPoint::AfterProcessing)) => Plan::silent(Then::Close),
             Some(Injection::Stall(DropPoint::AfterProcessing)) => Plan::silent(Then::Stall),
