@@ -176,7 +176,10 @@ impl BatchSlot {
             std::mem::take(&mut g.wakers)
         };
         for wk in wakers {
-            wk.wake();
+            // A user's waker that panics must not take the I/O thread down.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wk.wake())).is_err() {
+                log::error!("a task waker panicked while a delivery resolved; the panic was contained");
+            }
         }
         true
     }

@@ -162,9 +162,10 @@ impl Producer {
     ) -> Result<DeliveryHandle, SendError<Record>> {
         let shared = &self.shared;
         let waited = wait.unwrap_or_default();
-        if self.closed.load(Ordering::Acquire) || shared.run.is_closing() {
+        // Counted until this function returns: `close` waits for it.
+        let Some(_guard) = shared.run.enter_send() else {
             return Err(SendError::new(SendErrorKind::Closed, record));
-        }
+        };
         if let Some(e) = shared.run.fatal() {
             return Err(SendError::new(SendErrorKind::Fatal(e.clone()), record));
         }
@@ -191,6 +192,7 @@ impl Producer {
         // The partition: the record's own, or the partitioner's, looked up in
         // this thread's cached view of the topic (no lock in the common case).
         let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), SendErrorKind> {
+            t.mark_used();
             let count = t.partitions.len() as i32;
             if count == 0 {
                 return Err(SendErrorKind::UnknownTopic);
@@ -212,22 +214,37 @@ impl Producer {
                 None => Err(SendErrorKind::InvalidPartition { partition, partitions: count }),
             }
         };
-        let chosen = match shared.meta.with_topic(&record.topic, choose) {
+        let mut chosen = match shared.meta.with_topic(&record.topic, choose) {
             Some(r) => r,
             None => match shared.meta.wait_topic(&record.topic, wait.map(|_| deadline())) {
                 Ok(t) => choose(&t),
                 Err(_) => Err(SendErrorKind::UnknownTopic),
             },
         };
+        if let (Err(SendErrorKind::InvalidPartition { partition, .. }), Some(_)) = (&chosen, wait) {
+            // A partition beyond the known count may be new: wait (up to
+            // max.block.ms) for metadata that shows it, as Java does.
+            let want = usize::try_from(*partition).unwrap_or(usize::MAX);
+            if let Ok(t) =
+                shared.meta.wait_topic_where(&record.topic, Some(deadline()), |t| t.partitions.len() > want)
+            {
+                chosen = choose(&t);
+            }
+        }
         let (partition, pm, chosen) = match chosen {
             Ok(c) => c,
+            Err(_) if shared.run.is_closing() => return Err(SendError::new(SendErrorKind::Closed, record)),
             Err(k @ SendErrorKind::UnknownTopic) => return Err(SendError::new(k, record).waited(waited)),
             Err(k) => return Err(SendError::new(k, record)),
         };
         let reserved = size + BATCH_OVERHEAD + extra;
         if !shared.acc.pool.try_reserve(reserved) {
             let on_wait = || shared.brokers.wake_all();
-            if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait) {
+            let closing = || shared.run.is_closing();
+            if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing) {
+                if closing() {
+                    return Err(SendError::new(SendErrorKind::Closed, record));
+                }
                 return Err(SendError::new(SendErrorKind::BufferFull, record).waited(waited));
             }
         }
@@ -239,7 +256,11 @@ impl Producer {
             headers: &record.headers,
             reserved,
         };
-        let appended = shared.acc.append(pm.queue, &input, None);
+        let Some(appended) = shared.acc.append(pm.queue, &input, None) else {
+            // Intake closed under the stripe lock: close got past its wait.
+            shared.acc.pool.release(reserved);
+            return Err(SendError::new(SendErrorKind::Closed, record));
+        };
         shared.acc.pool.release(appended.unused_reservation);
         shared.metrics.record_appended();
         if appended.wake {
@@ -293,14 +314,39 @@ impl Producer {
     /// sent), and `close` returns [`Error::Timeout`]; either way every handle
     /// is resolved and every thread joined when it returns. Calling it again
     /// does nothing.
+    ///
+    /// Called on one of the producer's own threads (from a delivery
+    /// callback, or by dropping the last `Producer` there), `close` cannot
+    /// wait for that thread: like Java's `close` from its I/O thread, it
+    /// closes with a zero timeout, joins every other thread, and the calling
+    /// thread resolves what it still holds and exits once the callback
+    /// returns.
     pub fn close(&self, timeout: Duration) -> Result<(), Error> {
         let _g = self.close_lock.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         let shared = &self.shared;
+        let own_thread = shared.on_engine_thread();
+        let timeout = if own_thread {
+            log::warn!(
+                "close called on the producer's own I/O thread (in a delivery callback): \
+                 closing without waiting for records in flight"
+            );
+            Duration::ZERO
+        } else {
+            timeout
+        };
         let deadline = deadline_after(timeout);
         shared.run.begin_close();
+        // Senders blocked for memory or metadata give up now; then wait for
+        // the sends in progress, so that every record accepted before close
+        // is in the set waited on below.
+        shared.acc.pool.wake_waiters();
+        shared.meta.begin_close();
+        while shared.run.senders() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         shared.brokers.wake_all();
         shared.meta.poke();
         let mut drained = true;
@@ -310,14 +356,16 @@ impl Producer {
                 break;
             }
         }
-        // Stop the threads: they fail whatever is still theirs and exit.
+        // Stop the threads: they fail whatever is still theirs and exit. No
+        // record joins a queue from here on.
+        shared.acc.close_intake();
         shared.run.abort();
         shared.sockets.shutdown_all();
         shared.brokers.wake_all();
         shared.meta.stop();
         shared.brokers.join_all();
         if let Some(h) = self.metadata_thread.lock().take() {
-            if h.join().is_err() {
+            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
                 log::error!("the metadata thread panicked");
             }
         }
@@ -332,7 +380,8 @@ impl Producer {
                 "producer closed before the batch was sent",
             );
         }
-        debug_assert_eq!(shared.acc.incomplete_len(), 0, "close left a handle unresolved");
+        // (On an engine thread, that thread still resolves what it holds.)
+        debug_assert!(own_thread || shared.acc.incomplete_len() == 0, "close left a handle unresolved");
         if drained {
             Ok(())
         } else {

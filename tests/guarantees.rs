@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use kafka_sync::mock::DropPoint;
 use kafka_sync::protocol::api_key::{INIT_PRODUCER_ID, METADATA, PRODUCE};
 use kafka_sync::{DeliveryErrorKind, KafkaCode, Persistence, Producer, Record, SendErrorKind};
 use mock_support::{cluster, config, stored, within};
@@ -222,7 +221,10 @@ fn leader_move_with_requests_in_flight_wakes_the_new_leader() {
     warm(&p, "t");
     let old = c.leader("t", 0).unwrap();
     let new = c.broker_ids().into_iter().find(|b| *b != old).unwrap();
-    c.set_response_delay(old, Duration::from_millis(1000)).unwrap();
+    // The refresh trigger below goes to the old leader too: nothing but the
+    // old leader's completions can wake the new leader's thread.
+    c.move_leader("other", 0, old).unwrap();
+    c.set_response_delay(old, Duration::from_millis(200)).unwrap();
     let t0 = Instant::now();
     // Five requests in flight to the old leader (the most per partition),
     // more batches queued behind them.

@@ -30,7 +30,7 @@
 //! producer never exceed `buffer.memory`.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -343,9 +343,17 @@ impl MemoryPool {
         }
     }
 
-    /// Reserves `n` bytes, blocking until they are free or `deadline` passes
-    /// (`None`: do not block). Returns whether the bytes were reserved.
-    pub fn reserve(&self, n: usize, deadline: Option<Instant>, on_wait: impl Fn()) -> bool {
+    /// Reserves `n` bytes, blocking until they are free, `deadline` passes
+    /// (`None`: do not block) or `cancelled()` is true (checked under the
+    /// pool's lock; [`Self::wake_waiters`] makes waiters check it again).
+    /// Returns whether the bytes were reserved.
+    pub fn reserve(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+        on_wait: impl Fn(),
+        cancelled: impl Fn() -> bool,
+    ) -> bool {
         if self.try_reserve(n) {
             return true;
         }
@@ -358,12 +366,21 @@ impl MemoryPool {
             if self.try_reserve(n) {
                 break true;
             }
+            if cancelled() {
+                break false;
+            }
             if self.cond.wait_until(&mut g, deadline).timed_out() {
                 break self.try_reserve(n);
             }
         };
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         ok
+    }
+
+    /// Wakes every blocked sender so that it checks its `cancelled` again.
+    pub fn wake_waiters(&self) {
+        let _g = self.lock.lock();
+        self.cond.notify_all();
     }
 
     /// Returns `n` bytes to the pool and wakes blocked senders.
@@ -392,6 +409,9 @@ pub(crate) struct Accumulator {
     next_batch_id: AtomicU64,
     /// Flushes in progress: while non-zero every batch is ready at once.
     flushes: AtomicUsize,
+    /// Set by `close`: `append` refuses records from then on (checked under
+    /// the stripe lock, so no record joins a queue that `take_all` emptied).
+    closed: AtomicBool,
     batch_size: usize,
     delivery_timeout: Duration,
 }
@@ -405,6 +425,7 @@ impl Accumulator {
             incomplete: Mutex::new(HashMap::new()),
             next_batch_id: AtomicU64::new(0),
             flushes: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
             batch_size,
             delivery_timeout,
         }
@@ -423,6 +444,11 @@ impl Accumulator {
     pub fn with_queue<T>(&self, q: QueueRef, f: impl FnOnce(&mut PartitionQueue) -> T) -> T {
         let mut s = self.stripes[q.stripe as usize].lock();
         f(&mut s.queues[q.slot as usize])
+    }
+
+    /// Stops intake: every later `append` returns `None`.
+    pub fn close_intake(&self) {
+        self.closed.store(true, Ordering::SeqCst);
     }
 
     /// Whether a flush is in progress.
@@ -474,14 +500,22 @@ impl Accumulator {
     /// Appends a record to partition `q`'s open batch, opening a new batch
     /// when it would not fit. The caller reserved `rec.reserved` bytes. `now`
     /// is the creation time for a new batch (`None`: read the clock, only if
-    /// a batch is opened).
-    pub fn append(&self, q: QueueRef, rec: &AppendInput<'_>, now: Option<Instant>) -> Appended {
+    /// a batch is opened). `None` if intake is closed (the producer is
+    /// closing): nothing was appended.
+    pub fn append(&self, q: QueueRef, rec: &AppendInput<'_>, now: Option<Instant>) -> Option<Appended> {
         // Take a buffer before locking, in case a new batch is needed.
         let mut spare: Option<Vec<u8>> = None;
         // Whether an earlier pass of the loop closed a full batch.
         let mut closed_one = false;
         loop {
             let mut s = self.stripes[q.stripe as usize].lock();
+            if self.closed.load(Ordering::SeqCst) {
+                if let Some(buf) = spare.take() {
+                    drop(s);
+                    self.recycle(buf);
+                }
+                return None;
+            }
             let pq = &mut s.queues[q.slot as usize];
             let was_empty = pq.is_empty();
             let mut wake = was_empty || closed_one;
@@ -503,7 +537,7 @@ impl Accumulator {
                         pq.queue.push_back(full);
                         wake = true;
                     }
-                    return Appended { handle, wake, unused_reservation: BATCH_OVERHEAD };
+                    return Some(Appended { handle, wake, unused_reservation: BATCH_OVERHEAD });
                 }
                 // Does not fit: close the open batch, it is ready to go.
                 let full = pq.open.take().expect("open batch");
@@ -551,7 +585,7 @@ impl Accumulator {
             }
             // Leaf lock under the stripe lock (see the lock order in engine/mod.rs).
             self.incomplete.lock().insert(id, slot);
-            return Appended { handle, wake, unused_reservation: 0 };
+            return Some(Appended { handle, wake, unused_reservation: 0 });
         }
     }
 
@@ -651,16 +685,16 @@ impl Accumulator {
         });
     }
 
+    /// Removes a resolved batch from the incomplete set (for `flush`). Call
+    /// only after its slot resolved and its callbacks ran: `flush` must not
+    /// miss a batch whose callbacks are still running.
+    pub fn forget(&self, id: u64) {
+        self.incomplete.lock().remove(&id);
+    }
+
     /// Whether no batch of `q` older than `ordinal` is unresolved.
     pub fn is_head_of_line(&self, q: QueueRef, ordinal: u128) -> bool {
         self.with_queue(q, |pq| pq.outstanding.first().is_none_or(|&o| o >= ordinal))
-    }
-
-    /// Removes the batch from the incomplete set and returns its memory; call
-    /// once the batch's slot is resolved.
-    pub fn release(&self, batch: &Batch) {
-        self.incomplete.lock().remove(&batch.id);
-        self.pool.release(batch.memory);
     }
 
     /// Takes every queued (not in-flight) batch of `q` whose delivery
@@ -735,6 +769,9 @@ fn drain_locked(
             for mut b in pq.queue.drain(..) {
                 if b.producer.is_some() && b.producer != Some(p) {
                     if b.maybe_persisted {
+                        // It leaves the partition for good: it must not
+                        // stay the head of line of batches after it.
+                        pq.outstanding.remove(&b.ordinal);
                         failed.push(b);
                         continue;
                     }
@@ -825,7 +862,7 @@ mod tests {
         let t0 = Instant::now();
         let p = policy();
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Idle);
-        let r = a.append(q, &rec(b"hello"), Some(t0));
+        let r = a.append(q, &rec(b"hello"), Some(t0)).unwrap();
         assert!(r.wake, "first record wakes the broker thread");
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::At(t0 + Duration::from_millis(5)));
         assert_eq!(
@@ -834,7 +871,7 @@ mod tests {
         );
         assert_eq!(a.readiness(q, t0 + Duration::from_millis(5), false, &p, None), Readiness::Ready);
         assert_eq!(a.readiness(q, t0, true, &p, None), Readiness::Ready, "flush forces");
-        let second = a.append(q, &rec(b"world"), Some(t0));
+        let second = a.append(q, &rec(b"world"), Some(t0)).unwrap();
         assert!(!second.wake, "no wake for a record joining a lingering batch");
         let mut failed = Vec::new();
         let b = a.drain(q, t0 + p.linger, false, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -850,7 +887,7 @@ mod tests {
         let v = [7u8; 60];
         let mut wakes = 0;
         for _ in 0..6 {
-            wakes += a.append(q, &rec(&v), Some(t0)).wake as usize;
+            wakes += a.append(q, &rec(&v), Some(t0)).unwrap().wake as usize;
         }
         // 61-byte header + ~68 bytes per record: two records per batch.
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Ready);
@@ -944,6 +981,39 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_failed_at_a_producer_id_change_leaves_the_head_of_line() {
+        let (a, q) = acc(100);
+        let t0 = Instant::now();
+        let v = [0u8; 50];
+        for _ in 0..2 {
+            a.append(q, &rec(&v), Some(t0));
+        }
+        let p = DrainPolicy { idempotent: true, ..policy() };
+        let mut failed = Vec::new();
+        let mut b0 = a.drain(q, t0, true, &p, Some((1, 0)), usize::MAX, true, &mut failed).unwrap();
+        b0.maybe_persisted = true;
+        a.requeue(b0);
+        // New producer id: b0 fails (possibly persisted), b1 is sent under it.
+        let b1 = a.drain(q, t0, true, &p, Some((2, 0)), usize::MAX, true, &mut failed).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert!(
+            a.is_head_of_line(q, b1.ordinal),
+            "a batch that left the partition still counts as the head of line"
+        );
+    }
+
+    #[test]
+    fn closed_intake_refuses_appends() {
+        let (a, q) = acc(100);
+        assert!(a.append(q, &rec(b"x"), None).is_some());
+        a.close_intake();
+        assert!(a.append(q, &rec(b"y"), None).is_none());
+        let mut all = Vec::new();
+        a.take_all(&mut all);
+        assert_eq!(all.iter().map(|b| b.records).sum::<u32>(), 1);
+    }
+
+    #[test]
     fn strict_order_without_idempotence() {
         let (a, q) = acc(100);
         let t0 = Instant::now();
@@ -979,14 +1049,14 @@ mod tests {
         assert!(pool.try_reserve(60));
         assert!(!pool.try_reserve(60));
         let t0 = Instant::now();
-        assert!(!pool.reserve(60, Some(t0 + Duration::from_millis(20)), || {}));
+        assert!(!pool.reserve(60, Some(t0 + Duration::from_millis(20)), || {}, || false));
         assert!(t0.elapsed() >= Duration::from_millis(20));
         let p2 = pool.clone();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             p2.release(60);
         });
-        assert!(pool.reserve(60, Some(Instant::now() + Duration::from_secs(5)), || {}));
+        assert!(pool.reserve(60, Some(Instant::now() + Duration::from_secs(5)), || {}, || false));
         t.join().unwrap();
         assert_eq!(pool.used(), 60);
     }
@@ -996,5 +1066,9 @@ mod tests {
         assert_eq!(increment_sequence(0, 5), 5);
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
+        // The second half of a batch split across the wrap (what `split` in
+        // broker.rs computes): 0, where `wrapping_add` gave i32::MIN.
+        assert_eq!(increment_sequence(i32::MAX - 1, 2), 0);
+        assert_ne!((i32::MAX - 1).wrapping_add(2), 0);
     }
 }

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::accumulator::{Batch, DrainPolicy, Payload, Readiness};
+use super::accumulator::{increment_sequence, Batch, DrainPolicy, Payload, QueueRef, Readiness};
 use super::connection::{note_trailing_bytes, Connection};
 use super::metadata::ClusterView;
 use super::{backoff, earliest, Rng, SharedState};
@@ -99,10 +99,16 @@ impl Brokers {
         }
     }
 
-    /// Joins every broker thread. Call after `RunState::abort`.
+    /// Joins every broker thread but the calling one (a `close` from a
+    /// callback runs on a broker thread: that thread exits by itself once
+    /// the callback returns). Call after `RunState::abort`.
     pub fn join_all(&self) {
         let handles: Vec<_> = self.threads.lock().values_mut().filter_map(|e| e.join.take()).collect();
+        let me = std::thread::current().id();
         for h in handles {
+            if h.thread().id() == me {
+                continue;
+            }
             if h.join().is_err() {
                 log::error!("a broker thread panicked");
             }
@@ -168,9 +174,9 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
             Resolution::Split(_) => {}
         }
     }
-    // Resources first, so that whoever the resolution wakes (flush, close,
-    // a blocked sender) sees them returned.
-    shared.acc.release(&batch);
+    // Memory first, so that whoever the resolution wakes (a waiter, a
+    // blocked sender) sees it returned.
+    shared.acc.pool.release(batch.memory);
     match std::mem::replace(&mut batch.payload, Payload::Empty) {
         Payload::Open(w) => shared.acc.recycle(w.into_buffer()),
         Payload::Sealed(b) => shared.acc.recycle(b),
@@ -179,6 +185,45 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
     if !batch.resolved {
         batch.resolved = true;
         batch.slot.resolve(r);
+    }
+    // Only now, after the callbacks ran, does the batch leave the set that
+    // `flush` and `close` wait on: a flush that starts while the callbacks
+    // run still finds the batch there and waits for them (Java's contract).
+    shared.acc.forget(batch.id);
+}
+
+/// Whether a Produce error can come **after** the leader appended the batch
+/// to its log, so that the batch may be there although the answer is an
+/// error (librdkafka's `MSG_POSSIBLY_PERSISTED`; the broker side is
+/// `DelayedProduce` and `UnifiedLog.append`):
+///
+/// - `REQUEST_TIMED_OUT` (7): acks=all replication did not finish in
+///   `timeout_ms`; the broker sets it only for partitions it appended.
+/// - `NOT_ENOUGH_REPLICAS_AFTER_APPEND` (20): appended (even committed),
+///   then the in-sync replicas fell below `min.insync.replicas`.
+/// - `NOT_LEADER_OR_FOLLOWER` (6) with acks=all: leadership moved while the
+///   appended batch waited for replication; the new leader may have it.
+/// - `KAFKA_STORAGE_ERROR` (56) and `UNKNOWN_SERVER_ERROR` (-1): the failure
+///   can strike after the log end offset moved.
+/// - `NETWORK_EXCEPTION` (13, also what a lost connection is reported as):
+///   the request was sent and no answer came.
+/// - Any code this crate does not know.
+///
+/// Codes that reject a batch before the append (`NOT_ENOUGH_REPLICAS`,
+/// `CORRUPT_MESSAGE`, `MESSAGE_TOO_LARGE`, `INVALID_RECORD`, sequence and
+/// epoch errors, authorization...) do not: for those the batch's earlier
+/// attempts decide. The flag is sticky: once set, a batch is never reported
+/// "not persisted", and never renumbered under a new producer id (see
+/// `idempotence.rs`).
+pub(crate) fn possibly_appended(code: KafkaCode, acks: i16) -> bool {
+    match code {
+        KafkaCode::REQUEST_TIMED_OUT
+        | KafkaCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        | KafkaCode::KAFKA_STORAGE_ERROR
+        | KafkaCode::UNKNOWN_SERVER_ERROR
+        | KafkaCode::NETWORK_EXCEPTION => true,
+        KafkaCode::NOT_LEADER_OR_FOLLOWER => acks == -1,
+        c => c.name().is_none(),
     }
 }
 
@@ -239,8 +284,13 @@ struct BrokerThread {
     connect_failures: u32,
     next_connect: Option<Instant>,
     in_flight: VecDeque<InFlight>,
-    parts: Vec<super::accumulator::QueueRef>,
+    parts: Vec<QueueRef>,
     parts_version: u64,
+    /// Partitions of batches that came back since the last look: if one is
+    /// led by another broker now, that broker's thread is woken.
+    returned: Vec<QueueRef>,
+    /// The last write or read on the connection (`connections.max.idle.ms`).
+    last_io: Instant,
     rotate: usize,
     rng: Rng,
     buf: Vec<u8>,
@@ -266,6 +316,8 @@ impl BrokerThread {
             in_flight: VecDeque::new(),
             parts: Vec::new(),
             parts_version: u64::MAX,
+            returned: Vec::new(),
+            last_io: Instant::now(),
             rotate: 0,
             rng: Rng::new(),
             buf: Vec::new(),
@@ -274,6 +326,7 @@ impl BrokerThread {
     }
 
     fn run(mut self) {
+        self.shared.mark_engine_thread();
         loop {
             if self.shared.run.is_aborting() {
                 self.abort();
@@ -289,6 +342,7 @@ impl BrokerThread {
             }
             let mut next = self.expire(now);
             self.check_request_timeouts(now);
+            next = earliest(next, self.close_if_idle(now));
             if self.conn.is_none() && self.has_work() {
                 self.try_connect(now);
             }
@@ -312,6 +366,59 @@ impl BrokerThread {
             } else {
                 self.wake.wait_until(next);
             }
+        }
+    }
+
+    /// Closes the connection when nothing was written or read on it for
+    /// `connections.max.idle.ms` (before the broker's own idle limit drops
+    /// it under a request). Returns when it would become idle.
+    fn close_if_idle(&mut self, now: Instant) -> Option<Instant> {
+        if self.conn.is_none() || !self.in_flight.is_empty() {
+            return None;
+        }
+        let idle_at = self.last_io + self.shared.cfg.connections_max_idle;
+        if idle_at > now {
+            return Some(idle_at);
+        }
+        if let Some(c) = self.conn.take() {
+            log::debug!(
+                "closing the idle connection to broker {} ({}): connections.max.idle.ms passed",
+                self.id,
+                c.addr()
+            );
+            c.shutdown();
+        }
+        None
+    }
+
+    /// Wakes the current leaders of partitions whose batches came back here
+    /// after their leadership moved to another broker: that broker's thread
+    /// may be waiting for them (a partition's retries and sequences wait for
+    /// its in-flight batches), and nothing else would wake it.
+    fn wake_moved_leaders(&mut self) {
+        if self.returned.is_empty() {
+            return;
+        }
+        self.refresh_parts();
+        let mut moved = std::mem::take(&mut self.returned);
+        moved.retain(|q| self.parts.binary_search(q).is_err());
+        if moved.is_empty() {
+            return;
+        }
+        moved.sort_unstable();
+        moved.dedup();
+        let view = self.shared.meta.view();
+        let mut leaders: Vec<i32> = view
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|p| p.leader >= 0 && p.leader != self.id && moved.binary_search(&p.queue).is_ok())
+            .map(|p| p.leader)
+            .collect();
+        leaders.sort_unstable();
+        leaders.dedup();
+        for id in leaders {
+            wake(&self.shared, id);
         }
     }
 
@@ -340,6 +447,7 @@ impl BrokerThread {
             Ok(c) => {
                 log::info!("connected to broker {} at {host}:{port}", self.id);
                 self.conn = Some(c);
+                self.last_io = Instant::now();
                 self.connect_failures = 0;
                 self.next_connect = None;
             }
@@ -375,7 +483,7 @@ impl BrokerThread {
         while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
             let Some(conn) = self.conn.as_ref() else { break };
             let Some(version) = conn.versions().version_of::<ProduceRequest>() else {
-                shared.run.set_fatal(DeliveryError::new(
+                shared.set_fatal(DeliveryError::new(
                     DeliveryErrorKind::Fatal(KafkaCode::UNSUPPORTED_VERSION),
                     Persistence::NotPersisted,
                     format!("broker {} does not support Produce v3 or later", self.id),
@@ -534,6 +642,7 @@ impl BrokerThread {
             }
         }
         shared.metrics.request_sent(self.buf.len());
+        self.last_io = now;
         if let Err(e) = conn.write_frame(&self.buf) {
             // Part of the request may have reached the broker: its batches
             // may be in the log. The connection is mid-frame: drop it.
@@ -589,9 +698,11 @@ impl BrokerThread {
             };
             match decoded {
                 Ok((h, body)) if h.correlation_id == front.correlation => {
+                    self.last_io = Instant::now();
                     self.shared.metrics.request_done();
                     self.shared.metrics.request_latency(front.sent.elapsed());
                     self.handle_response(front, body);
+                    self.wake_moved_leaders();
                 }
                 Ok((h, _)) => {
                     let msg =
@@ -669,6 +780,7 @@ impl BrokerThread {
     ) {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
+        self.returned.push(b.queue);
         if b.resolved {
             // Its delivery timeout already failed it while in flight; only
             // the bookkeeping is left, whatever the answer.
@@ -684,13 +796,16 @@ impl BrokerThread {
             return;
         }
         shared.metrics.error(code);
+        if possibly_appended(code, cfg.acks) {
+            b.maybe_persisted = true;
+        }
         if code == KafkaCode::MESSAGE_TOO_LARGE && b.records > 1 {
             self.split(b);
             return;
         }
         if code.is_fatal() {
             let e = DeliveryError::new(DeliveryErrorKind::Fatal(code), persistence_of(&b), msg);
-            shared.run.set_fatal(e.clone());
+            shared.set_fatal(e.clone());
             shared.acc.finalize(b.queue, b.ordinal);
             finish(&shared, b, Resolution::Failed(e));
             return;
@@ -769,8 +884,10 @@ impl BrokerThread {
             let slot = BatchSlot::new(b.slot.topic_arc(), b.slot.partition());
             let memory = if i == 0 { b.memory / 2 } else { memory_left };
             memory_left -= memory;
+            // The second half starts `first` sequences later, wrapping from
+            // i32::MAX to 0 as the broker counts.
             let base_sequence =
-                if b.producer.is_some() { b.base_sequence.wrapping_add(first as i32) } else { -1 };
+                if b.producer.is_some() { increment_sequence(b.base_sequence, first as i32) } else { -1 };
             slots.push((first, slot.clone()));
             parts.push(Batch {
                 slot,
@@ -834,6 +951,7 @@ impl BrokerThread {
                 );
             }
         }
+        self.wake_moved_leaders();
     }
 
     fn check_request_timeouts(&mut self, now: Instant) {
@@ -914,6 +1032,13 @@ impl BrokerThread {
                 finish(&shared, b, Resolution::Failed(e));
             }
         }
-        self.fail_all_queued(DeliveryErrorKind::Closed, "producer closed before the batch was sent");
+        // Everything still queued anywhere: a batch requeued by a response
+        // handled after this thread stopped leading its partition is not in
+        // `parts` any more.
+        let mut left = Vec::new();
+        shared.acc.take_all(&mut left);
+        for b in left {
+            fail_queued(&shared, b, DeliveryErrorKind::Closed, "producer closed before the batch was sent");
+        }
     }
 }

@@ -14,7 +14,7 @@
 //! have no leader (no broker thread looks after those).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,13 +43,25 @@ pub(crate) struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
     /// Partitions that currently have a leader, ascending (for partitioners).
     pub available: Vec<i32>,
+    /// Set by every send to the topic, cleared by the metadata thread when it
+    /// notes the use (`metadata.max.idle.ms`); shared by every version of the
+    /// topic's metadata.
+    used: Arc<AtomicBool>,
 }
 
 impl TopicMeta {
-    fn new(name: Arc<str>, partitions: Vec<PartitionMeta>) -> Self {
+    fn new(name: Arc<str>, partitions: Vec<PartitionMeta>, used: Arc<AtomicBool>) -> Self {
         let available =
             partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
-        Self { name, partitions, available }
+        Self { name, partitions, available, used }
+    }
+
+    /// Notes a send to the topic: a load, and a store only the first time
+    /// after the metadata thread looked (no write per record).
+    pub fn mark_used(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -61,6 +73,10 @@ pub(crate) struct ClusterView {
     pub topics: HashMap<Arc<str>, Arc<TopicMeta>>,
     /// The last error the cluster gave for topics it did not describe.
     pub topic_errors: HashMap<Arc<str>, KafkaCode>,
+    /// Queues of partitions that no longer exist (the topic shrank, or was
+    /// recreated with fewer partitions), with their topic and index: what is
+    /// queued there fails (see `MetadataThread::fail_retired`).
+    pub retired: Vec<(QueueRef, Arc<str>, i32)>,
 }
 
 impl ClusterView {
@@ -97,6 +113,8 @@ struct Control {
     /// Senders blocked waiting for a topic: refresh (with backoff) until
     /// they have it or give up.
     waiting: usize,
+    /// The producer is closing: senders waiting for a topic give up.
+    closing: bool,
     stop: bool,
 }
 
@@ -119,7 +137,16 @@ pub(crate) struct Metadata {
     wake: Condvar,
     /// Wakes senders waiting for a topic.
     changed: Condvar,
+    /// Every queue ever created, per topic, indexed by partition: a topic
+    /// that shrinks, is recreated, or leaves the view while idle gets the same
+    /// queues back, so each partition has exactly one queue for the
+    /// producer's life. Used by the metadata thread only (in `apply`).
+    queues: Mutex<HashMap<Arc<str>, Vec<QueueRef>>>,
 }
+
+/// Most partitions one topic may have here (Kafka's practical limits are far
+/// lower): metadata claiming more is rejected, not allocated.
+const MAX_PARTITIONS: usize = 1 << 20;
 
 impl Metadata {
     pub fn new() -> Self {
@@ -131,7 +158,13 @@ impl Metadata {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             changed: Condvar::new(),
+            queues: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// This producer's unique id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The current snapshot.
@@ -193,6 +226,14 @@ impl Metadata {
         self.wake.notify_all();
     }
 
+    /// Makes senders waiting for a topic give up (the producer is closing);
+    /// the thread itself keeps refreshing for the records being drained.
+    pub fn begin_close(&self) {
+        let mut c = self.control.lock();
+        c.closing = true;
+        self.changed.notify_all();
+    }
+
     /// Tells the metadata thread to exit.
     pub fn stop(&self) {
         let mut c = self.control.lock();
@@ -209,7 +250,20 @@ impl Metadata {
         name: &str,
         deadline: Option<Instant>,
     ) -> Result<Arc<TopicMeta>, Option<KafkaCode>> {
-        if let Some(t) = self.topic(name) {
+        self.wait_topic_where(name, deadline, |_| true)
+    }
+
+    /// Like [`Self::wait_topic`], but waits (refreshing, with backoff) until
+    /// the topic is known **and** `until` holds for it, e.g. until it has a
+    /// partition a record names. At the deadline, returns the topic as known
+    /// then even if `until` does not hold.
+    pub fn wait_topic_where(
+        &self,
+        name: &str,
+        deadline: Option<Instant>,
+        until: impl Fn(&TopicMeta) -> bool,
+    ) -> Result<Arc<TopicMeta>, Option<KafkaCode>> {
+        if let Some(t) = self.topic(name).filter(|t| until(t)) {
             return Ok(t);
         }
         let mut c = self.control.lock();
@@ -220,26 +274,35 @@ impl Metadata {
         self.wake.notify_all();
         c.waiting += 1;
         let r = loop {
-            if let Some(t) = self.topic(name) {
-                break Ok(t);
+            let known = self.topic(name);
+            if let Some(t) = known.as_ref().filter(|t| until(t)) {
+                break Ok(t.clone());
             }
-            let err = || self.view.read().topic_errors.get(name).copied();
-            if c.stop {
-                break Err(err());
+            let give_up = |known: Option<Arc<TopicMeta>>| match known {
+                Some(t) => Ok(t),
+                None => Err(self.view.read().topic_errors.get(name).copied()),
+            };
+            if c.stop || c.closing {
+                break give_up(known);
             }
             match deadline {
                 Some(d) if Instant::now() < d => {
+                    // Still not there after a refresh: ask for another (the
+                    // metadata thread backs off while senders wait).
+                    c.refresh = true;
+                    self.wake.notify_all();
                     self.changed.wait_until(&mut c, d);
                 }
-                _ => break Err(err()),
+                _ => break give_up(known),
             }
         };
         c.waiting -= 1;
         r
     }
 
-    /// Publishes a refreshed view built from `resp`. Returns the new view.
-    fn apply(&self, acc: &Accumulator, resp: &MetadataResponse) -> Arc<ClusterView> {
+    /// Publishes a refreshed view built from `resp`, without the topics in
+    /// `drop` (idle: `metadata.max.idle.ms`). Returns the new view.
+    fn apply(&self, acc: &Accumulator, resp: &MetadataResponse, idle: &[Arc<str>]) -> Arc<ClusterView> {
         let old = self.view();
         let brokers: HashMap<i32, (String, u16)> = resp
             .brokers
@@ -247,12 +310,17 @@ impl Metadata {
             .filter_map(|b| u16::try_from(b.port).ok().map(|port| (b.node_id, (b.host.clone(), port))))
             .collect();
         let mut topics = old.topics.clone();
+        for t in idle {
+            topics.remove(t);
+        }
         let mut topic_errors = HashMap::new();
+        let mut all_queues = self.queues.lock();
         for t in &resp.topics {
             let Some(name) = t.name.as_deref() else { continue };
             let code = KafkaCode(t.error_code);
             let prev = old.topics.get(name);
             let name: Arc<str> = prev.map(|p| p.name.clone()).unwrap_or_else(|| Arc::from(name));
+            let used = prev.map_or_else(|| Arc::new(AtomicBool::new(false)), |p| p.used.clone());
             if !code.is_ok() {
                 topic_errors.insert(name.clone(), code);
                 // A topic we knew that vanished (deleted, or a broker's view
@@ -260,51 +328,108 @@ impl Metadata {
                 // for it to come back or for their delivery timeout.
                 if let Some(p) = prev {
                     let parts = p.partitions.iter().map(|pm| PartitionMeta { leader: -1, ..*pm }).collect();
-                    topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts)));
+                    topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts, used)));
                 }
                 continue;
             }
-            let count = t.partitions.iter().map(|p| p.partition_index + 1).max().unwrap_or(0).max(0) as usize;
-            let count = count.max(prev.map_or(0, |p| p.partitions.len()));
-            let mut parts = Vec::with_capacity(count);
-            for i in 0..count {
-                let queue = match prev.and_then(|p| p.partitions.get(i)) {
-                    Some(pm) => pm.queue,
-                    None => acc.add_partition(&name, i as i32),
-                };
-                let (leader, leader_epoch) = t
-                    .partitions
-                    .iter()
-                    .find(|p| p.partition_index == i as i32)
-                    .map(|p| (p.leader_id, p.leader_epoch))
-                    .unwrap_or((-1, -1));
-                let leader = if brokers.contains_key(&leader) { leader } else { -1 };
-                parts.push(PartitionMeta { leader, leader_epoch, queue });
+            // The partitions listed are the topic's partitions: indexes
+            // 0..n, each once. Anything else is nonsense (or hostile): keep
+            // what we knew rather than allocate by a number off the wire.
+            let count = t.partitions.len();
+            let mut seen = vec![false; count.min(MAX_PARTITIONS)];
+            let valid = count <= MAX_PARTITIONS
+                && t.partitions.iter().all(|p| {
+                    usize::try_from(p.partition_index)
+                        .ok()
+                        .and_then(|i| seen.get_mut(i))
+                        .is_some_and(|s| !std::mem::replace(s, true))
+                });
+            if !valid {
+                log::error!(
+                    "metadata for topic {name} lists {count} partitions whose indexes are not 0..{count}, \
+                     each once; ignoring this answer for the topic"
+                );
+                continue;
             }
-            topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts)));
+            let queues = all_queues.entry(name.clone()).or_default();
+            while queues.len() < count {
+                queues.push(acc.add_partition(&name, queues.len() as i32));
+            }
+            let mut parts = vec![PartitionMeta { leader: -1, leader_epoch: -1, queue: queues[0] }; count];
+            for (i, pm) in parts.iter_mut().enumerate() {
+                pm.queue = queues[i];
+            }
+            for p in &t.partitions {
+                let pm = &mut parts[p.partition_index as usize];
+                pm.leader = if brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
+                pm.leader_epoch = p.leader_epoch;
+            }
+            if let Some(prev) = prev.filter(|p| p.partitions.len() > count) {
+                log::warn!(
+                    "topic {name} now has {count} partitions (was {}): records queued for the others fail",
+                    prev.partitions.len()
+                );
+            }
+            topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts, used)));
         }
+        // Queues beyond each known topic's current partition count.
+        let retired = all_queues
+            .iter()
+            .filter_map(|(name, qs)| topics.get(name).map(|t| (name, qs, t.partitions.len())))
+            .flat_map(|(name, qs, n)| {
+                qs.iter().enumerate().skip(n).map(move |(i, q)| (*q, name.clone(), i as i32))
+            })
+            .collect();
+        drop(all_queues);
         let version = old.version + 1;
-        let view = Arc::new(ClusterView { version, brokers, topics, topic_errors });
+        let view = Arc::new(ClusterView { version, brokers, topics, topic_errors, retired });
         *self.view.write() = view.clone();
         self.version.store(version, Ordering::Release);
         let _c = self.control.lock();
         self.changed.notify_all();
         view
     }
+
+    /// Forgets `topics` (idle): they leave the metadata requests until a
+    /// send asks for them again.
+    fn forget_topics(&self, topics: &[Arc<str>]) {
+        let mut c = self.control.lock();
+        for t in topics {
+            c.wanted.remove(t);
+        }
+    }
 }
 
 /// The metadata thread's body.
 pub(crate) fn run(shared: SharedState) {
-    let mut t = MetadataThread { conn: None, next_candidate: 0, rng: Rng::new(), failures: 0 };
+    shared.mark_engine_thread();
+    let mut t = MetadataThread {
+        conn: None,
+        conn_used: Instant::now(),
+        next_candidate: 0,
+        rng: Rng::new(),
+        failures: 0,
+        unsettled: 0,
+        last_used: HashMap::new(),
+    };
     t.run(&shared);
 }
 
 struct MetadataThread {
     conn: Option<Connection>,
+    /// The last round trip on `conn` (`connections.max.idle.ms`).
+    conn_used: Instant,
     next_candidate: usize,
     rng: Rng,
     /// Consecutive failed refreshes, for backoff.
     failures: u32,
+    /// Consecutive successful refreshes that left something unsettled (a
+    /// leaderless partition with records, a sender waiting for a topic): the
+    /// next one backs off exponentially, up to `retry.backoff.max.ms`.
+    unsettled: u32,
+    /// When each topic in the view was last sent to, as far as this thread
+    /// noticed (`metadata.max.idle.ms`).
+    last_used: HashMap<Arc<str>, Instant>,
 }
 
 impl MetadataThread {
@@ -315,6 +440,8 @@ impl MetadataThread {
         loop {
             // Outside the control lock: failing batches runs user callbacks.
             let leaderless_next = self.expire_leaderless(shared, Instant::now());
+            self.fail_retired(shared);
+            let idle_conn_at = self.close_if_idle(shared, Instant::now());
             // Decide what to do, or sleep until there is something.
             let (do_refresh, do_pid, wanted) = {
                 let mut c = shared.meta.control.lock();
@@ -325,10 +452,10 @@ impl MetadataThread {
                     let now = Instant::now();
                     let backoff_over = retry_at.is_none_or(|t| t <= now);
                     let due = last_refresh.is_some_and(|t| now >= t + cfg.metadata_max_age);
-                    let leaderless = !shared.meta.view().leaderless().is_empty();
+                    let leaderless = has_pending_leaderless(shared);
                     let refresh = (c.refresh || due || c.waiting > 0 || (leaderless && !c.wanted.is_empty()))
                         && backoff_over;
-                    let pid = shared.idem.needs_producer_id() && backoff_over;
+                    let pid = shared.idem.needs_producer_id() && backoff_over && shared.run.fatal().is_none();
                     if refresh || pid {
                         let r = refresh && !c.wanted.is_empty();
                         if r {
@@ -340,6 +467,7 @@ impl MetadataThread {
                     let mut until = last_refresh.map(|t| t + cfg.metadata_max_age);
                     until = earliest(until, retry_at.filter(|t| *t > now));
                     until = earliest(until, leaderless_next);
+                    until = earliest(until, idle_conn_at);
                     match until {
                         Some(d) => {
                             // Back to the top (expiry) once a deadline passes.
@@ -379,18 +507,73 @@ impl MetadataThread {
                     ok = false;
                 }
             }
+            let now = Instant::now();
             if ok {
                 self.failures = 0;
-                // Leaderless partitions: refresh again after a backoff, not at once.
-                retry_at = Some(Instant::now() + cfg.retry_backoff);
+                // Something still unsettled (a leaderless partition holding
+                // records, a sender waiting for a topic): refresh again, but
+                // back off exponentially rather than ask every retry.backoff.ms.
+                let unsettled = has_pending_leaderless(shared) || shared.meta.control.lock().waiting > 0;
+                self.unsettled = if unsettled { self.unsettled.saturating_add(1) } else { 0 };
+                let wait = if unsettled {
+                    backoff(cfg.retry_backoff, cfg.retry_backoff_max, self.unsettled - 1, &mut self.rng)
+                } else {
+                    cfg.retry_backoff
+                };
+                retry_at = Some(now + wait);
             } else {
                 self.failures += 1;
                 retry_at = Some(
-                    Instant::now()
-                        + backoff(cfg.retry_backoff, cfg.retry_backoff_max, self.failures, &mut self.rng),
+                    now + backoff(cfg.retry_backoff, cfg.retry_backoff_max, self.failures, &mut self.rng),
                 );
             }
         }
+    }
+
+    /// Closes the metadata connection when unused for
+    /// `connections.max.idle.ms`; returns when it would become idle.
+    fn close_if_idle(&mut self, shared: &SharedState, now: Instant) -> Option<Instant> {
+        self.conn.as_ref()?;
+        let idle_at = self.conn_used + shared.cfg.connections_max_idle;
+        if idle_at > now {
+            return Some(idle_at);
+        }
+        if let Some(c) = self.conn.take() {
+            log::debug!("closing the idle metadata connection to {}", c.addr());
+            c.shutdown();
+        }
+        None
+    }
+
+    /// Topics not sent to for `metadata.max.idle.ms` and holding no records:
+    /// they leave the metadata requests (and the view) until sent to again.
+    fn idle_topics(&mut self, shared: &SharedState, now: Instant) -> Vec<Arc<str>> {
+        let view = shared.meta.view();
+        self.last_used.retain(|name, _| view.topics.contains_key(name));
+        let mut idle = Vec::new();
+        for (name, t) in &view.topics {
+            let last = self.last_used.entry(name.clone()).or_insert(now);
+            if t.used.swap(false, Ordering::Relaxed) {
+                *last = now;
+            }
+            if now.duration_since(*last) >= shared.cfg.metadata_max_idle {
+                let busy = t
+                    .partitions
+                    .iter()
+                    .any(|p| shared.acc.with_queue(p.queue, |q| !q.is_empty() || q.in_flight > 0));
+                if !busy {
+                    idle.push(name.clone());
+                }
+            }
+        }
+        if !idle.is_empty() {
+            log::debug!("dropping idle topics from the metadata requests: {idle:?}");
+            for t in &idle {
+                self.last_used.remove(t);
+            }
+            shared.meta.forget_topics(&idle);
+        }
+        idle
     }
 
     /// A connection to any broker: the current one, or the next candidate
@@ -412,6 +595,7 @@ impl MetadataThread {
                 match Connection::connect(host, *port, &opts) {
                     Ok(c) => {
                         self.conn = Some(c);
+                        self.conn_used = Instant::now();
                         break;
                     }
                     Err(e) => {
@@ -428,13 +612,18 @@ impl MetadataThread {
     }
 
     fn refresh(&mut self, shared: &SharedState, wanted: &[Arc<str>]) -> Result<(), ConnError> {
+        let idle = self.idle_topics(shared, Instant::now());
+        let wanted: Vec<&Arc<str>> = wanted.iter().filter(|t| !idle.contains(t)).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
         let conn = self.connection(shared)?;
         let Some(version) = conn.versions().version_of::<MetadataRequest>() else {
             self.conn = None;
             return Err(ConnError::Protocol("broker supports no Metadata version we implement".into()));
         };
         let mut req = MetadataRequest::for_topics(wanted.iter().map(|t| t.to_string()));
-        req.allow_auto_topic_creation = true;
+        req.allow_auto_topic_creation = shared.cfg.allow_auto_create_topics;
         let resp = match conn.round_trip(&req, version) {
             Ok(r) => r,
             Err(e) => {
@@ -442,7 +631,8 @@ impl MetadataThread {
                 return Err(e);
             }
         };
-        let view = shared.meta.apply(&shared.acc, &resp);
+        self.conn_used = Instant::now();
+        let view = shared.meta.apply(&shared.acc, &resp, &idle);
         log::debug!(
             "metadata v{}: {} brokers, {} topics",
             view.version,
@@ -463,7 +653,7 @@ impl MetadataThread {
                 "the broker does not support InitProducerId, which idempotence needs; \
                  set enable.idempotence=false",
             );
-            shared.run.set_fatal(e);
+            shared.set_fatal(e);
             return Ok(());
         };
         let req = InitProducerIdRequest {
@@ -478,6 +668,7 @@ impl MetadataThread {
                 return Err(e);
             }
         };
+        self.conn_used = Instant::now();
         let code = KafkaCode(resp.error_code);
         if code.is_ok() {
             shared.idem.set(resp.producer_id, resp.producer_epoch);
@@ -486,7 +677,7 @@ impl MetadataThread {
         } else if code.is_retriable() {
             Err(ConnError::Protocol(format!("InitProducerId: {code}")))
         } else {
-            shared.run.set_fatal(DeliveryError::new(
+            shared.set_fatal(DeliveryError::new(
                 DeliveryErrorKind::Fatal(code),
                 Persistence::NotPersisted,
                 "InitProducerId failed",
@@ -501,14 +692,131 @@ impl MetadataThread {
         let view = shared.meta.view();
         let mut next = None;
         let mut expired = Vec::new();
+        // After a fatal error nothing can be delivered: fail it all now.
+        let fatal = shared.run.fatal().cloned();
         for q in view.leaderless() {
-            shared.acc.take_expired(q, now, false, &mut expired);
+            shared.acc.take_expired(q, now, fatal.is_some(), &mut expired);
             next = earliest(next, shared.acc.next_deadline(q));
+        }
+        if let Some(f) = fatal {
+            let kind = DeliveryErrorKind::Fatal(f.code().unwrap_or(KafkaCode::NONE));
+            for b in expired {
+                broker::fail_queued(shared, b, kind.clone(), &f.to_string());
+            }
+            return None;
         }
         for b in expired {
             broker::fail_expired(shared, b);
         }
         // Wake slightly after the deadline so the batch is overdue by then.
         next.map(|t| t + Duration::from_millis(1))
+    }
+
+    /// Fails what is queued for partitions that no longer exist (the topic
+    /// has fewer partitions now). A batch of such a partition still in
+    /// flight comes back (answered, or with its connection) and is queued
+    /// again; the refresh its error asks for brings it here.
+    fn fail_retired(&self, shared: &SharedState) {
+        let view = shared.meta.view();
+        for (q, topic, partition) in &view.retired {
+            let mut gone = Vec::new();
+            shared.acc.take_expired(*q, Instant::now(), true, &mut gone);
+            if gone.is_empty() {
+                continue;
+            }
+            let count = view.topics.get(topic).map_or(0, |t| t.partitions.len());
+            let msg = format!(
+                "partition {topic}-{partition} no longer exists: the topic has {count} partition(s) now"
+            );
+            for b in gone {
+                broker::fail_queued(
+                    shared,
+                    b,
+                    DeliveryErrorKind::Broker(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION),
+                    &msg,
+                );
+            }
+        }
+    }
+}
+
+/// Whether a partition without a leader holds records (then the metadata is
+/// refreshed until it gets one, with backoff).
+fn has_pending_leaderless(shared: &SharedState) -> bool {
+    shared
+        .meta
+        .view()
+        .leaderless()
+        .into_iter()
+        .any(|q| shared.acc.with_queue(q, |pq| !pq.is_empty() || pq.in_flight > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::messages::metadata::{MetadataBroker, PartitionMetadata, TopicMetadata};
+
+    fn response(topic: &str, indexes: &[i32]) -> MetadataResponse {
+        MetadataResponse {
+            brokers: vec![MetadataBroker { node_id: 1, host: "127.0.0.1".into(), port: 9092, rack: None }],
+            topics: vec![TopicMetadata {
+                name: Some(topic.into()),
+                partitions: indexes
+                    .iter()
+                    .map(|&i| PartitionMetadata { partition_index: i, leader_id: 1, ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn count(m: &Metadata, topic: &str) -> Option<usize> {
+        m.topic(topic).map(|t| t.partitions.len())
+    }
+
+    #[test]
+    fn partition_count_follows_the_cluster_down_and_up() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        m.apply(&acc, &response("t", &[0, 1, 2, 3, 4, 5]), &[]);
+        let q5 = m.topic("t").unwrap().partitions[5].queue;
+        let view = m.apply(&acc, &response("t", &[1, 0]), &[]);
+        assert_eq!(count(&m, "t"), Some(2), "the count shrinks with the topic");
+        let retired: Vec<i32> = view.retired.iter().map(|(_, _, p)| *p).collect();
+        assert_eq!(retired.len(), 4);
+        assert!(retired.iter().all(|p| (2..6).contains(p)), "{retired:?}");
+        let view = m.apply(&acc, &response("t", &[0, 1, 2, 3, 4, 5, 6, 7]), &[]);
+        assert_eq!(count(&m, "t"), Some(8));
+        assert!(view.retired.is_empty());
+        assert_eq!(
+            m.topic("t").unwrap().partitions[5].queue,
+            q5,
+            "a partition that comes back gets its queue back"
+        );
+    }
+
+    #[test]
+    fn nonsense_partition_indexes_are_rejected_without_allocating() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        for bad in [vec![100_000_000], vec![i32::MAX], vec![-1], vec![0, 0], vec![0, 2]] {
+            m.apply(&acc, &response("t", &bad), &[]);
+            assert_eq!(count(&m, "t"), None, "{bad:?} accepted");
+        }
+        assert!(m.queues.lock().get("t").is_none_or(|q| q.is_empty()), "queues allocated for nonsense");
+        // Known topic: a nonsense answer keeps what was known.
+        m.apply(&acc, &response("t", &[0, 1]), &[]);
+        m.apply(&acc, &response("t", &[0, 1_000_000_000]), &[]);
+        assert_eq!(count(&m, "t"), Some(2));
+    }
+
+    #[test]
+    fn idle_topics_leave_the_view_and_keep_their_queues() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        m.apply(&acc, &response("t", &[0]), &[]);
+        let q = m.topic("t").unwrap().partitions[0].queue;
+        m.apply(&acc, &MetadataResponse::default(), &[Arc::from("t")]);
+        assert_eq!(count(&m, "t"), None);
+        m.apply(&acc, &response("t", &[0]), &[]);
+        assert_eq!(m.topic("t").unwrap().partitions[0].queue, q);
     }
 }

@@ -21,7 +21,7 @@ pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,19 @@ pub(crate) struct RunState {
     abort: AtomicBool,
     /// The first fatal error, if any: every later send and batch fails with it.
     fatal: OnceLock<DeliveryError>,
+    /// Sends in progress (past their check of `closing`); `close` waits for
+    /// them before it decides what is left to wait for.
+    senders: AtomicUsize,
+}
+
+/// A `send` in progress, counted in [`RunState`] until dropped.
+#[derive(Debug)]
+pub(crate) struct SendGuard<'a>(&'a RunState);
+
+impl Drop for SendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.senders.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl RunState {
@@ -74,7 +87,28 @@ impl RunState {
         self.closing.load(Ordering::Acquire)
     }
     pub fn begin_close(&self) {
-        self.closing.store(true, Ordering::Release);
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Registers a send in progress, or `None` if the producer is closing.
+    ///
+    /// The race with `close` (Dekker's pattern, both sides `SeqCst`): the
+    /// sender increments `senders` then reads `closing`; `close` sets
+    /// `closing` then reads `senders`. At least one of them sees the other:
+    /// either the send gives up, or `close` waits for it to finish, so no
+    /// record is appended behind `close`'s back.
+    pub fn enter_send(&self) -> Option<SendGuard<'_>> {
+        self.senders.fetch_add(1, Ordering::SeqCst);
+        if self.closing.load(Ordering::SeqCst) {
+            self.senders.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(SendGuard(self))
+    }
+
+    /// Number of sends in progress.
+    pub fn senders(&self) -> usize {
+        self.senders.load(Ordering::SeqCst)
     }
     pub fn is_aborting(&self) -> bool {
         self.abort.load(Ordering::Acquire)
@@ -160,7 +194,33 @@ pub(crate) struct Shared {
     pub sockets: Arc<connection::SocketRegistry>,
 }
 
+thread_local! {
+    /// The id (`Metadata::id`) of the producer whose engine thread this is,
+    /// if it is one: `close` called there (from a callback) must not wait
+    /// for, or join, the thread it runs on.
+    static ENGINE_THREAD: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
 impl Shared {
+    /// Marks the calling thread as one of this producer's engine threads.
+    pub fn mark_engine_thread(&self) {
+        ENGINE_THREAD.with(|c| c.set(Some(self.meta.id())));
+    }
+
+    /// Whether the calling thread is one of this producer's engine threads
+    /// (a broker I/O thread or the metadata thread).
+    pub fn on_engine_thread(&self) -> bool {
+        ENGINE_THREAD.with(|c| c.get() == Some(self.meta.id()))
+    }
+
+    /// Records a fatal error and wakes every thread, so that queued batches
+    /// fail now rather than at their delivery deadline.
+    pub fn set_fatal(&self, e: DeliveryError) {
+        self.run.set_fatal(e);
+        self.brokers.wake_all();
+        self.meta.poke();
+    }
+
     /// Connection settings; the connect timeout is short while closing so a
     /// thread stuck connecting cannot hold `close` up for long.
     pub fn connect_options(&self) -> connection::ConnectOptions {
