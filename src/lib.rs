@@ -54,10 +54,29 @@
 //! - **not persisted**: `Err(e)` with `e.persistence() == NotPersisted`: the
 //!   record is certainly not in the log (never sent, or rejected);
 //! - **possibly persisted**: `Err(e)` with `PossiblyPersisted`: it was sent and
-//!   no answer said what happened (a timeout or a lost connection).
+//!   no answer said what happened (a timeout or a lost connection), or an
+//!   answer said the leader had appended it before failing
+//!   (`NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `REQUEST_TIMED_OUT`,
+//!   `KAFKA_STORAGE_ERROR`, `UNKNOWN_SERVER_ERROR`, and `NOT_LEADER_OR_FOLLOWER`
+//!   with `acks=all`). Once a batch may be in the log it stays "possibly
+//!   persisted" whatever later attempts say, and keeps its producer id and
+//!   sequence for good, so the broker can recognise a resend as a duplicate.
 //!
 //! Every handle resolves at the latest `delivery.timeout.ms` after `send`, or
-//! when [`Producer::close`] returns.
+//! when [`Producer::close`] returns. A record queued for a partition that no
+//! longer exists (its topic was recreated with fewer partitions) fails at
+//! once with `UNKNOWN_TOPIC_OR_PARTITION` and a message naming the partition.
+//!
+//! **Flush, close, drop.** As in the Java client, callbacks run before
+//! waiters are released: when [`Producer::flush`] returns, the callbacks of
+//! every record sent before it have completed; the same holds for `close`
+//! and for [`DeliveryHandle::wait`]. A `send` racing `close` either fails
+//! with `Closed` or returns a handle that `close` resolves. Dropping the
+//! producer closes it (30 s). `close` (or dropping the last `Producer`) on
+//! one of the producer's own threads, i.e. inside a callback, closes with a
+//! zero timeout instead of waiting for itself: every other thread is joined,
+//! every handle still resolves, and the calling thread exits once the
+//! callback returns.
 //!
 //! ```no_run
 //! # use kafka_sync::{Producer, ProducerConfig, Record, Persistence};

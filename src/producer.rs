@@ -221,10 +221,11 @@ impl Producer {
                 Err(_) => Err(SendErrorKind::UnknownTopic),
             },
         };
-        if let (Err(SendErrorKind::InvalidPartition { partition, .. }), Some(_)) = (&chosen, wait) {
-            // A partition beyond the known count may be new: wait (up to
-            // max.block.ms) for metadata that shows it, as Java does.
-            let want = usize::try_from(*partition).unwrap_or(usize::MAX);
+        let explicit = record.partition.and_then(|p| usize::try_from(p).ok());
+        if let (Err(SendErrorKind::InvalidPartition { .. }), Some(want), Some(_)) = (&chosen, explicit, wait)
+        {
+            // An explicit partition beyond the known count may be new: wait
+            // (up to max.block.ms) for metadata that shows it, as Java does.
             if let Ok(t) =
                 shared.meta.wait_topic_where(&record.topic, Some(deadline()), |t| t.partitions.len() > want)
             {

@@ -67,7 +67,9 @@ fn topic_created_while_waiting_is_found() {
 #[test]
 fn partition_out_of_range() {
     let c = cluster(1, "t", 3);
-    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    // A partition beyond the known count is waited for (up to max.block.ms)
+    // in case the topic just grew, as in Java; a negative one fails at once.
+    let p = Producer::new(config(&c).max_block(Duration::from_millis(300)).build().unwrap()).unwrap();
     for bad in [3, 99, -1] {
         let e = p.send(Record::new("t").value("v").partition(bad)).unwrap_err();
         assert_eq!(e.kind(), &SendErrorKind::InvalidPartition { partition: bad, partitions: 3 });

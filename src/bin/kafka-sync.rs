@@ -695,6 +695,12 @@ fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
 
     let cluster = Cluster::connect(settings.bootstrap.as_deref(), Some(topic))?;
     let producer = settings.producer(&cluster)?;
+    // A partition the topic does not have: `send` would wait max.block.ms per
+    // record for metadata showing it (Java's semantics, for topics that just
+    // grew); a command-line load fails each record at once instead.
+    let fail_fast = partition.is_some_and(|p| {
+        producer.partitions_for(topic).is_ok_and(|parts| usize::try_from(p).is_ok_and(|p| p >= parts.len()))
+    });
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
     let progress = io::stderr().is_terminal().then(|| {
@@ -744,10 +750,15 @@ fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
             let bytes =
                 (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64;
             let t = tally.clone();
-            let sent = producer.send_with_callback(record, move |result| match result {
+            let on_result = move |result: Result<_, kafka_sync::DeliveryError>| match result {
                 Ok(_) => t.delivered(bytes),
                 Err(e) => t.failed(e.to_string()),
-            });
+            };
+            let sent = if fail_fast {
+                producer.try_send(record).map(|h| on_result(h.wait()))
+            } else {
+                producer.send_with_callback(record, on_result)
+            };
             if let Err(e) = sent {
                 if let Some(reason) = tally.refused(e, &cluster) {
                     stopped = Some(format!("stopped at input record {read}: {reason}"));
