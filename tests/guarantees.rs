@@ -369,7 +369,17 @@ fn an_explicit_new_partition_waits_for_metadata() {
 #[test]
 fn a_fatal_init_producer_id_error_fails_queued_records_promptly() {
     let c = cluster(1, "t", 1);
-    c.push_request_errors(INIT_PRODUCER_ID, &[KafkaCode::CLUSTER_AUTHORIZATION_FAILED]);
+    // Retriable failures first, so that the record is queued (and its broker
+    // thread asleep, waiting for a producer id) when the fatal answer comes.
+    c.push_request_errors(
+        INIT_PRODUCER_ID,
+        &[
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS,
+            KafkaCode::CLUSTER_AUTHORIZATION_FAILED,
+        ],
+    );
     let p = Producer::new(config(&c).build().unwrap()).unwrap();
     match p.send(Record::new("t").value("x")) {
         Ok(h) => {
