@@ -20,8 +20,10 @@
 //! mock cluster with 3 brokers hosted in this process) and every workload
 //! (value size x codec), the same records go through two clients:
 //!
-//! - **kafka-sync**: `Producer::send_with_callback` for every record (`send`
-//!   blocks while `buffer.memory` is full), then `flush`;
+//! - **kafka-sync**: `Producer::send_ref_with_callback` for every record,
+//!   the value borrowed from the pool and, for untimed records, a callback
+//!   that captures nothing (so no allocation per record, as on librdkafka's
+//!   side); `send` blocks while `buffer.memory` is full; then `flush`;
 //! - **librdkafka** (2.12, through `rdkafka`'s `BaseProducer`): `send`; on
 //!   `QueueFull`, `poll(10 ms)` and retry; `poll(0)` after every 1000th send
 //!   (as librdkafka's own `rdkafka_performance` does; `--rd-poll-every N` to
@@ -141,6 +143,10 @@ usage: cargo bench --all-features --bench compare -- [OPTIONS]
   --linger-ms N         linger.ms for both clients (default 5)
   --batch-size N        batch.size in bytes for both clients (default 65536)
   --buffer-memory N     buffer.memory / queue.buffering.max.kbytes*1024 (default 33554432)
+  --defaults            each client at its own defaults for batching and buffering (no
+                        batch.size, buffer.memory or queue.buffering.* set; writes
+                        target/bench/compare-defaults.md); linger.ms, acks=all and
+                        idempotence are still set
   --out PATH            where the markdown goes (default target/bench/compare.md;
                         target/bench/compare-quick.md with --quick)
   --rd-poll-every N     librdkafka: poll(0) after every N sends (default 1000, as rdkafka_performance)
@@ -292,6 +298,7 @@ impl Options {
         let mut explicit_sizes = false;
         let mut explicit_reps = false;
         let mut explicit_out = false;
+        let mut explicit_defaults = false;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
@@ -345,6 +352,11 @@ impl Options {
                 }
                 "--linger-ms" => o.linger_ms = parse_num(a, &value()?)?,
                 "--batch-size" => o.batch_size = parse_num(a, &value()?)? as usize,
+                "--defaults" => {
+                    o.batch_size = 0;
+                    o.buffer_memory = 0;
+                    explicit_defaults = true;
+                }
                 "--buffer-memory" => o.buffer_memory = parse_num(a, &value()?)? as usize,
                 "--out" => {
                     explicit_out = true;
@@ -369,11 +381,18 @@ impl Options {
             }
             o.records.get_or_insert(200_000);
             if !explicit_out {
-                o.out = target_dir().join("bench/compare-quick.md");
+                o.out = target_dir().join(if explicit_defaults {
+                    "bench/compare-defaults-quick.md"
+                } else {
+                    "bench/compare-quick.md"
+                });
             }
             if !explicit_reps {
                 o.reps = 1;
             }
+        }
+        if explicit_defaults && !o.quick && !explicit_out {
+            o.out = target_dir().join("bench/compare-defaults.md");
         }
         if o.brokers.is_empty() || o.sizes.is_empty() || o.codecs.is_empty() || o.clients.is_empty() {
             return Err("nothing to run".into());
@@ -769,15 +788,18 @@ fn render(o: &Options, rows: &[Row], skipped: &[String], rd_version: &str, took:
     let _ = writeln!(s, "### kafka-sync vs librdkafka {rd_version}\n");
     let _ = writeln!(
         s,
-        "acks=all, idempotence on, linger.ms={}, batch.size={}, buffer {} MiB, 3 partitions, null keys, \
+        "acks=all, idempotence on, linger.ms={}, {}, 3 partitions, null keys, \
          JSON-like values; kafka-sync: a callback per record; librdkafka: delivery report per record, \
          poll(0) every 1000 sends. {} rep(s), medians; {} cores; {:.0} s in all. \
          CPU = the client process' user+sys per million records; latency = send to delivery report \
          (every {SAMPLE_EVERY}th record). ratio = kafka-sync / librdkafka (> 1 is better for kafka-sync \
          in records/s and MB/s, < 1 is better for CPU, RSS and latency).\n",
         o.linger_ms,
-        o.batch_size,
-        o.buffer_memory / (1024 * 1024),
+        if o.batch_size == 0 {
+            "batching and buffering at each client's defaults".to_string()
+        } else {
+            format!("batch.size={}, buffer {} MiB", o.batch_size, o.buffer_memory / (1024 * 1024))
+        },
         o.reps,
         thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         took.as_secs_f64()
@@ -848,7 +870,9 @@ fn render(o: &Options, rows: &[Row], skipped: &[String], rd_version: &str, took:
     }
     let _ = writeln!(s, "\nBrokers: {}.", o.brokers.iter().map(|b| b.label()).collect::<Vec<_>>().join("; "));
     // The targets the project set itself (reported, not asserted).
-    let rss_limit = o.buffer_memory as f64 / (1024.0 * 1024.0) + 32.0;
+    // kafka-sync's buffer.memory defaults to 32 MiB.
+    let buffer = if o.buffer_memory == 0 { 32 << 20 } else { o.buffer_memory };
+    let rss_limit = buffer as f64 / (1024.0 * 1024.0) + 32.0;
     let mut t = String::new();
     for r in rows {
         let (Some(k), Some(l)) = (r.runs.get("kafka-sync"), r.runs.get("librdkafka")) else { continue };
@@ -898,7 +922,7 @@ mod child {
 
     use std::sync::atomic::AtomicU64;
 
-    use kafka_sync::{Acks, Producer, ProducerConfig, Record};
+    use kafka_sync::{Acks, Producer, ProducerConfig, Record, RecordRef};
     use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
@@ -1109,12 +1133,11 @@ mod child {
             .acks(Acks::All)
             .enable_idempotence(true)
             .linger(Duration::from_millis(s.linger_ms))
-            .batch_size(s.batch_size)
-            .buffer_memory(s.buffer_memory)
             .max_in_flight(5)
             .max_request_size(1024 * 1024)
             .compression(s.codec)
             .max_block(Duration::from_secs(60))
+            .set_all(defaults_mode_props(s))
             .set_all(s.ks_extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .build()
             .map_err(|e| format!("config: {e}"))?;
@@ -1127,29 +1150,34 @@ mod child {
             .wait_timeout(WARM_UP_TIMEOUT)
             .ok_or("warm-up record not delivered in time")?
             .map_err(|e| format!("warm-up record: {e}"))?;
+        // The untimed records' callback captures nothing (the statistics are
+        // in a static), so it is stored without an allocation, as
+        // librdkafka's delivery report carries only an integer opaque; the
+        // values are borrowed from the pool (`send_ref`), as librdkafka's
+        // `BaseRecord` borrows its payload.
+        KS_STATS.get_or_init(|| stats);
+        fn delivered(result: Result<kafka_sync::RecordMetadata, kafka_sync::DeliveryError>) {
+            let stats = KS_STATS.get().expect("set before the first send");
+            match result {
+                Ok(_) => {
+                    stats.ok.fetch_add(1, Ordering::Release);
+                }
+                Err(e) => stats.error(e.to_string()),
+            }
+        }
         let start = Instant::now();
         for i in 0..s.records {
-            let value = pool[(i % POOL as u64) as usize].clone();
-            let record = Record::new(topic).value_vec(value);
+            let record = RecordRef::new(topic).value(&pool[(i % POOL as u64) as usize]);
             let sample = (i % SAMPLE_EVERY == 0).then(|| ((i / SAMPLE_EVERY) as usize, Instant::now()));
-            if !callbacks && sample.is_none() {
-                drop(producer.send(record).map_err(|e| format!("send {i}: {e}"))?);
-                continue;
-            }
-            producer
-                .send_with_callback(record, move |result| {
-                    match result {
-                        Ok(_) => {
-                            stats.ok.fetch_add(1, Ordering::Release);
-                        }
-                        Err(e) => stats.error(e.to_string()),
-                    }
-                    if let Some((idx, t0)) = sample {
-                        stats.latency_ns[idx]
-                            .store((t0.elapsed().as_nanos() as u64).max(1), Ordering::Relaxed);
-                    }
-                })
-                .map_err(|e| format!("send {i}: {e}"))?;
+            let sent = match sample {
+                None if !callbacks => producer.send_ref(record).map(drop),
+                None => producer.send_ref_with_callback(record, delivered),
+                Some((idx, t0)) => producer.send_ref_with_callback(record, move |result| {
+                    delivered(result);
+                    stats.latency_ns[idx].store((t0.elapsed().as_nanos() as u64).max(1), Ordering::Relaxed);
+                }),
+            };
+            sent.map_err(|e| format!("send {i}: {e}"))?;
         }
         producer.flush_timeout(FLUSH_TIMEOUT).map_err(|e| format!("flush: {e}"))?;
         if callbacks {
@@ -1165,6 +1193,9 @@ mod child {
         drop(producer);
         Ok(m.finish(s, stats, elapsed, 0))
     }
+
+    /// kafka-sync's statistics, for its delivery callback.
+    static KS_STATS: std::sync::OnceLock<&'static Stats> = std::sync::OnceLock::new();
 
     /// librdkafka's delivery reports land here (on the thread that polls).
     struct Ctx {
@@ -1213,6 +1244,18 @@ mod child {
         }
     }
 
+    /// kafka-sync's batch.size and buffer.memory, unless `--defaults` (0).
+    fn defaults_mode_props(s: &Settings) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if s.batch_size > 0 {
+            v.push(("batch.size", s.batch_size.to_string()));
+        }
+        if s.buffer_memory > 0 {
+            v.push(("buffer.memory", s.buffer_memory.to_string()));
+        }
+        v
+    }
+
     fn run_librdkafka(s: &Settings) -> Result<RunResult, String> {
         let pool = payloads(POOL, s.size);
         let stats = Stats::leak(s.records);
@@ -1223,15 +1266,21 @@ mod child {
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("linger.ms", s.linger_ms.to_string())
-            .set("batch.size", s.batch_size.to_string())
-            // Let bytes (batch.size) bind, not the message count (default 10000).
-            .set("batch.num.messages", "1000000")
-            .set("queue.buffering.max.kbytes", (s.buffer_memory / 1024).to_string())
-            // Let bytes bind, not the message count (default 100000).
-            .set("queue.buffering.max.messages", "2147483647")
             .set("max.in.flight.requests.per.connection", "5")
             .set("message.max.bytes", (1024 * 1024).to_string())
             .set("compression.codec", s.codec.name());
+        if s.batch_size > 0 {
+            config
+                .set("batch.size", s.batch_size.to_string())
+                // Let bytes (batch.size) bind, not the message count (default 10000).
+                .set("batch.num.messages", "1000000");
+        }
+        if s.buffer_memory > 0 {
+            config
+                .set("queue.buffering.max.kbytes", (s.buffer_memory / 1024).to_string())
+                // Let bytes bind, not the message count (default 100000).
+                .set("queue.buffering.max.messages", "2147483647");
+        }
         for (k, v) in &s.rd_extra {
             config.set(k, v);
         }

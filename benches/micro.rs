@@ -36,7 +36,7 @@ use kafka_sync::partitioner::{
 };
 use kafka_sync::protocol::compression::Compression;
 use kafka_sync::protocol::record_batch::{BatchParams, RecordBatchWriter};
-use kafka_sync::{Acks, Producer, ProducerConfig, Record};
+use kafka_sync::{Acks, Producer, ProducerConfig, Record, RecordRef};
 
 const BASE_TIMESTAMP: i64 = 1_700_000_000_000;
 const BATCH_BYTES: usize = 64 * 1024;
@@ -256,5 +256,51 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, seal, partitioners, round_trip, contention);
+/// The library's send path alone, one thread: `send_ref` with the handle
+/// dropped, and `send_ref_with_callback` with a callback that captures
+/// nothing; 100-byte values borrowed from a pool, null keys, 6 partitions.
+/// Only the send loop is timed (the records are flushed after it).
+fn send_path(c: &mut Criterion) {
+    fn ignore(_: Result<kafka_sync::RecordMetadata, kafka_sync::DeliveryError>) {}
+    let mut g = c.benchmark_group("send_path");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2));
+    let vals = values(1024, 100);
+    for name in ["send_ref", "send_ref_with_callback"] {
+        // The producer's defaults (linger.ms 5, batch.size unset), with a
+        // buffer large enough that the timed loop never waits for the broker.
+        let cluster = MockCluster::start(1).expect("mock cluster");
+        cluster.create_topic("path", 6, 1).expect("create topic");
+        let config = ProducerConfig::builder()
+            .bootstrap_servers(cluster.bootstrap_servers())
+            .buffer_memory(1 << 30)
+            .build()
+            .expect("config");
+        let producer = Producer::new(config).expect("producer");
+        producer.partitions_for("path").expect("metadata");
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for i in 0..iters {
+                    let r = RecordRef::new("path").value(&vals[i as usize % vals.len()]);
+                    if name == "send_ref" {
+                        drop(producer.send_ref(r).expect("send"));
+                    } else {
+                        producer.send_ref_with_callback(r, ignore).expect("send");
+                    }
+                }
+                let sent = start.elapsed();
+                producer.flush_timeout(Duration::from_secs(120)).expect("flush");
+                sent
+            })
+        });
+        producer.close(Duration::from_secs(30)).expect("close");
+        cluster.shutdown();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, append, seal, partitioners, round_trip, send_path, contention);
 criterion_main!(benches);

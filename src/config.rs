@@ -47,7 +47,7 @@
 //! | `acks` | `request.required.acks` | [`acks`](ProducerConfigBuilder::acks) | `all` |
 //! | `enable.idempotence` | | [`enable_idempotence`](ProducerConfigBuilder::enable_idempotence) | `true` |
 //! | `linger.ms` | `queue.buffering.max.ms` | [`linger`](ProducerConfigBuilder::linger) | 5 |
-//! | `batch.size` | | [`batch_size`](ProducerConfigBuilder::batch_size) | 16384 |
+//! | `batch.size` | | [`batch_size`](ProducerConfigBuilder::batch_size) | 16384 (batches grow to 1000000 while it is unset, see [`ProducerConfig::max_batch_size`]) |
 //! | `buffer.memory` | `queue.buffering.max.kbytes` (in KiB) | [`buffer_memory`](ProducerConfigBuilder::buffer_memory) | 33554432 |
 //! | `max.block.ms` | | [`max_block`](ProducerConfigBuilder::max_block) | 60000 |
 //! | `max.in.flight.requests.per.connection` | `max.in.flight` | [`max_in_flight`](ProducerConfigBuilder::max_in_flight) | 5 |
@@ -284,6 +284,7 @@ pub struct ProducerConfig {
     enable_idempotence: bool,
     linger: Duration,
     batch_size: usize,
+    max_batch_size: usize,
     buffer_memory: usize,
     max_block: Duration,
     max_in_flight: usize,
@@ -355,6 +356,16 @@ impl ProducerConfig {
     /// the sticky partitioner switches after about this many bytes.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// The most bytes one partition's batch may hold: `batch.size` when it
+    /// was set (Java's meaning, an upper bound), otherwise
+    /// [`DEFAULT_MAX_BATCH_SIZE`] (librdkafka's and franz-go's default),
+    /// capped by `max.request.size`. Batches grow to it while records come
+    /// faster than `linger.ms` sends them; their buffers grow on demand, so a
+    /// partition that receives little reserves little.
+    pub fn max_batch_size(&self) -> usize {
+        self.max_batch_size
     }
 
     /// `buffer.memory` in bytes: the most that records waiting to be sent may
@@ -671,6 +682,11 @@ mod default {
     pub const SETUP_TIMEOUT_MAX: Duration = Duration::from_millis(30_000);
 }
 
+/// The most bytes a partition's batch grows to when `batch.size` is not set:
+/// librdkafka's and franz-go's default (1,000,000 bytes), a little under the
+/// broker's default `message.max.bytes` (1 MiB + 12).
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 1_000_000;
+
 /// The most idempotence allows in flight: the broker remembers the last 5
 /// batches per producer and partition.
 const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
@@ -725,7 +741,12 @@ impl ProducerConfigBuilder {
 
     /// `batch.size`: bytes per partition batch; a full batch is sent at once,
     /// and unkeyed records switch partition after about this many bytes.
-    /// At least 1, at most 2147483647. Defaults to 16384 bytes.
+    /// At least 1, at most 2147483647. Defaults to 16384 bytes for the
+    /// partitioner's switch; **when not set, batches may grow beyond it**, up
+    /// to [`DEFAULT_MAX_BATCH_SIZE`] (1,000,000 bytes, librdkafka's default),
+    /// while records arrive faster than `linger.ms` sends them: fewer, larger
+    /// requests for the broker at high rates, the same small batches at low
+    /// rates. Set it to make it a hard upper bound, as in Java.
     pub fn batch_size(mut self, bytes: usize) -> Self {
         self.batch_size = set("batch.size", bytes);
         self
@@ -1018,6 +1039,13 @@ impl ProducerConfigBuilder {
 
         let batch_size = value_or(&self.batch_size, default::BATCH_SIZE);
         check_size(&self.batch_size, 1)?;
+        // (max.request.size is checked below; the cap uses its value as given.)
+        let max_batch_size = match &self.batch_size {
+            Some(s) => s.value,
+            None => DEFAULT_MAX_BATCH_SIZE
+                .min(value_or(&self.max_request_size, default::MAX_REQUEST_SIZE))
+                .max(batch_size),
+        };
         let buffer_memory = value_or(&self.buffer_memory, default::BUFFER_MEMORY);
         if buffer_memory < batch_size {
             let key = key_or(&self.buffer_memory, "buffer.memory");
@@ -1113,6 +1141,7 @@ impl ProducerConfigBuilder {
             enable_idempotence,
             linger,
             batch_size,
+            max_batch_size,
             buffer_memory,
             max_block: value_or(&self.max_block, default::MAX_BLOCK),
             max_in_flight,

@@ -149,17 +149,26 @@ impl BatchSlot {
         cb(self.outcome(info));
     }
 
-    /// Resolves the batch. Returns `false` (and does nothing) if it was already
+    /// Resolves the batch (tests; the engine uses `resolve_with`). Returns `false` (and does nothing) if it was already
     /// resolved. Runs callbacks, then wakes waiters, on the calling thread and
     /// without the slot's lock held.
+    #[cfg(test)]
     pub(crate) fn resolve(self: &Arc<Self>, r: Resolution) -> bool {
+        self.resolve_with(r, Vec::new())
+    }
+
+    /// Like [`resolve`](Self::resolve), running `first` (callbacks the batch
+    /// held, registered under the stripe lock at send time) before the
+    /// callbacks registered on the slot through handles.
+    pub(crate) fn resolve_with(self: &Arc<Self>, r: Resolution, first: Vec<(RecordInfo, Callback)>) -> bool {
         if self.result.set(r).is_err() {
             debug_assert!(false, "batch slot resolved twice");
             return false;
         }
         // Callbacks registered before the result was set; later ones run on
         // their registering thread (`add_callback` checks under the lock).
-        let callbacks = std::mem::take(&mut self.waiters.lock().callbacks);
+        let mut callbacks = first;
+        callbacks.append(&mut self.waiters.lock().callbacks);
         if let Some(Resolution::Split(parts)) = self.result.get() {
             // Callbacks move with their records to the smaller batches.
             for (info, cb) in callbacks {
@@ -286,11 +295,6 @@ impl fmt::Debug for DeliveryHandle {
 impl DeliveryHandle {
     pub(crate) fn new(slot: Arc<BatchSlot>, info: RecordInfo) -> Self {
         Self { slot, info }
-    }
-
-    /// Runs `cb` with the outcome once it is known (now, if it is).
-    pub(crate) fn on_complete(self, cb: Callback) {
-        self.slot.add_callback(self.info, cb);
     }
 
     /// The partition the record was assigned to at send time.

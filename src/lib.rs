@@ -185,10 +185,10 @@ mod producer;
 pub mod protocol;
 mod record;
 
-pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder};
+pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder, DEFAULT_MAX_BATCH_SIZE};
 pub use delivery::{Callback, DeliveryHandle};
 pub use engine::metrics::ProducerMetrics;
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
 pub use partitioner::{Partitioner, Partitions};
 pub use producer::{PartitionInfo, Producer, DROP_CLOSE_TIMEOUT};
-pub use record::{Header, Record, RecordMetadata, Serializer};
+pub use record::{Header, Record, RecordMetadata, RecordRef, Serializer};

@@ -484,16 +484,28 @@ impl Sticky {
         Sticky { id, batch_size, topics: RwLock::new(HashMap::new()), rng }
     }
 
-    /// The topic's state: from this thread's cache, else the shared map.
-    fn state(&self, topic: &str, create: bool) -> Option<Arc<AtomicU64>> {
-        let cached = STICKY_CACHE.with(|c| {
+    /// Runs `f` on the topic's state: from this thread's cache (no lock,
+    /// no reference count touched), else from the shared map.
+    fn with_state<R>(&self, topic: &str, create: bool, f: impl FnOnce(&AtomicU64) -> R) -> Option<R> {
+        let mut f = Some(f);
+        let hit = STICKY_CACHE.with(|c| {
             let c = c.try_borrow().ok()?;
             let (id, t, s) = c.as_ref()?;
-            (*id == self.id && &**t == topic).then(|| s.clone())
+            if *id == self.id && &**t == topic {
+                f.take().map(|f| f(s))
+            } else {
+                None
+            }
         });
-        if cached.is_some() {
-            return cached;
+        if hit.is_some() {
+            return hit;
         }
+        let state = self.state(topic, create)?;
+        f.take().map(|f| f(&state))
+    }
+
+    /// The topic's state from the shared map (and into this thread's cache).
+    fn state(&self, topic: &str, create: bool) -> Option<Arc<AtomicU64>> {
         let found = self.topics.read().get(topic).cloned();
         let state = match found {
             Some(s) => s,
@@ -514,8 +526,8 @@ impl Sticky {
     }
 
     fn partition(&self, topic: &str, partitions: Partitions<'_>) -> i32 {
-        let state = self.state(topic, true).expect("created on demand");
-        self.current_or_switch(&state, partitions)
+        self.with_state(topic, true, |state| self.current_or_switch(state, partitions))
+            .expect("created on demand")
     }
 
     fn current_or_switch(&self, state: &AtomicU64, partitions: Partitions<'_>) -> i32 {
@@ -545,7 +557,11 @@ impl Sticky {
     fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
         let Ok(partition) = u32::try_from(partition) else { return };
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        let Some(state) = self.state(topic, false) else { return };
+        self.with_state(topic, false, |state| Self::count(state, partition, bytes));
+    }
+
+    /// Adds `bytes` to the state's count if `partition` is still current.
+    fn count(state: &AtomicU64, partition: u32, bytes: u32) {
         let mut word = state.load(Ordering::Relaxed);
         loop {
             let (current, so_far) = unpack(word);

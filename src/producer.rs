@@ -25,7 +25,7 @@ use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
-use crate::record::{now_millis, Record, RecordMetadata};
+use crate::record::{now_millis, Record, RecordMetadata, RecordRef};
 use crate::DeliveryError;
 
 /// Bytes counted in `buffer.memory` for a registered callback, beside its
@@ -108,7 +108,7 @@ impl Producer {
     /// whether the record is certainly not in the log or possibly is
     /// ([`DeliveryError::persistence`](crate::DeliveryError::persistence)).
     pub fn send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
-        self.send_inner(record, Some(self.shared.cfg.max_block), 0)
+        self.send_handle(record, Some(self.shared.cfg.max_block))
     }
 
     /// Like [`send`](Self::send), but never blocks: fails with
@@ -116,7 +116,7 @@ impl Producer {
     /// yet (a fetch is started) and [`SendErrorKind::BufferFull`] if
     /// `buffer.memory` is full.
     pub fn try_send(&self, record: Record) -> Result<DeliveryHandle, SendError<Record>> {
-        self.send_inner(record, None, 0)
+        self.send_handle(record, None)
     }
 
     /// Like [`send`](Self::send), blocking at most `timeout` instead of `max.block.ms`.
@@ -125,7 +125,16 @@ impl Producer {
         record: Record,
         timeout: Duration,
     ) -> Result<DeliveryHandle, SendError<Record>> {
-        self.send_inner(record, Some(timeout), 0)
+        self.send_handle(record, Some(timeout))
+    }
+
+    /// `send_inner` for a handle (no callback).
+    fn send_handle(
+        &self,
+        record: Record,
+        wait: Option<Duration>,
+    ) -> Result<DeliveryHandle, SendError<Record>> {
+        self.send_inner(record, wait, 0, None).map(|h| h.expect("no callback: the append made a handle"))
     }
 
     /// Sends a record and calls `f` with its outcome once it is known.
@@ -145,47 +154,82 @@ impl Producer {
         // count it in buffer.memory with the record (its box, and its entry
         // in the batch's list).
         let extra = std::mem::size_of::<F>() + CALLBACK_OVERHEAD;
-        let h = self.send_inner(record, Some(self.shared.cfg.max_block), extra)?;
-        h.on_complete(Box::new(f));
+        self.send_inner(record, Some(self.shared.cfg.max_block), extra, Some(Box::new(f)))?;
         Ok(())
+    }
+
+    /// Like [`send`](Self::send), for a record whose bytes are borrowed: they
+    /// are copied into the batch, so the caller may reuse its buffers at
+    /// once. A refused record is handed back in the [`SendError`].
+    pub fn send_ref<'a>(&self, record: RecordRef<'a>) -> Result<DeliveryHandle, SendError<RecordRef<'a>>> {
+        self.send_inner(record, Some(self.shared.cfg.max_block), 0, None)
+            .map(|h| h.expect("no callback: the append made a handle"))
+    }
+
+    /// Like [`send_with_callback`](Self::send_with_callback), for a record
+    /// whose bytes are borrowed. With a callback that captures nothing (or
+    /// only `'static` references), sending allocates nothing per record.
+    pub fn send_ref_with_callback<'a, F>(
+        &self,
+        record: RecordRef<'a>,
+        f: F,
+    ) -> Result<(), SendError<RecordRef<'a>>>
+    where
+        F: FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
+    {
+        let extra = std::mem::size_of::<F>() + CALLBACK_OVERHEAD;
+        self.send_inner(record, Some(self.shared.cfg.max_block), extra, Some(Box::new(f)))?;
+        Ok(())
+    }
+
+    /// The send path for an owned or a borrowed record: on failure the
+    /// record is handed back in the `SendError`.
+    fn send_inner<R: Sendable>(
+        &self,
+        record: R,
+        wait: Option<Duration>,
+        extra: usize,
+        callback: Option<crate::delivery::Callback>,
+    ) -> Result<Option<DeliveryHandle>, SendError<R>> {
+        match self.send_parts(&record.parts(), wait, extra, callback) {
+            Ok(h) => Ok(h),
+            Err(Refused { kind, waited: Some(d) }) => Err(SendError::new(kind, record).waited(d)),
+            Err(Refused { kind, waited: None }) => Err(SendError::new(kind, record)),
+        }
     }
 
     /// The send path. `wait` is how long it may block (`None`: not at all);
     /// `extra` bytes of per-record bookkeeping (a callback) are counted in
-    /// `buffer.memory` with the record. Reads the clock once per record in
-    /// the common case: deadlines are computed only when it has to wait.
-    fn send_inner(
+    /// `buffer.memory` with the record. With `callback`, the callback is
+    /// stored in the batch and no handle is returned. Reads the clock once
+    /// per record in the common case (its timestamp): deadlines are
+    /// computed only when it has to wait. Allocates nothing per record.
+    fn send_parts(
         &self,
-        record: Record,
+        record: &RecordRef<'_>,
         wait: Option<Duration>,
         extra: usize,
-    ) -> Result<DeliveryHandle, SendError<Record>> {
+        callback: Option<crate::delivery::Callback>,
+    ) -> Result<Option<DeliveryHandle>, Refused> {
         let shared = &self.shared;
         let waited = wait.unwrap_or_default();
-        // Counted until this function returns: `close` waits for it.
-        let Some(_guard) = shared.run.enter_send() else {
-            return Err(SendError::new(SendErrorKind::Closed, record));
-        };
+        let refuse = |kind| Err(Refused { kind, waited: None });
+        // Checked again under the stripe lock when appending (see `close`).
+        if shared.run.is_closing() {
+            return refuse(SendErrorKind::Closed);
+        }
         if let Some(e) = shared.run.fatal() {
-            return Err(SendError::new(SendErrorKind::Fatal(e.clone()), record));
+            return refuse(SendErrorKind::Fatal(e.clone()));
         }
         if record.topic.is_empty() || record.topic.len() > 249 {
-            return Err(SendError::new(SendErrorKind::InvalidTopic, record));
+            return refuse(SendErrorKind::InvalidTopic);
         }
         // Size first: a record that can never be sent fails at once.
-        let size = RecordBatchWriter::record_size(
-            i64::MAX,
-            i32::MAX,
-            record.key.as_deref(),
-            record.value.as_deref(),
-            &record.headers,
-        );
+        let size =
+            RecordBatchWriter::record_size(i64::MAX, i32::MAX, record.key, record.value, record.headers);
         let max = shared.cfg.max_request_size.min(shared.cfg.buffer_memory);
         if size + BATCH_OVERHEAD > max {
-            return Err(SendError::new(
-                SendErrorKind::RecordTooLarge { size: size + BATCH_OVERHEAD, max },
-                record,
-            ));
+            return refuse(SendErrorKind::RecordTooLarge { size: size + BATCH_OVERHEAD, max });
         }
         let mut deadline: Option<Instant> = None;
         let mut deadline = || *deadline.get_or_insert_with(|| deadline_after(waited));
@@ -201,9 +245,9 @@ impl Producer {
                 Some(p) => (p, false),
                 None => (
                     self.partitioner.partition(
-                        &record.topic,
-                        record.key.as_deref(),
-                        record.value.as_deref(),
+                        record.topic,
+                        record.key,
+                        record.value,
                         Partitions::new(count, &t.available),
                     ),
                     true,
@@ -214,9 +258,9 @@ impl Producer {
                 None => Err(SendErrorKind::InvalidPartition { partition, partitions: count }),
             }
         };
-        let mut chosen = match shared.meta.with_topic(&record.topic, choose) {
+        let mut chosen = match shared.meta.with_topic(record.topic, choose) {
             Some(r) => r,
-            None => match shared.meta.wait_topic(&record.topic, wait.map(|_| deadline())) {
+            None => match shared.meta.wait_topic(record.topic, wait.map(|_| deadline())) {
                 Ok(t) => choose(&t),
                 Err(_) => Err(SendErrorKind::UnknownTopic),
             },
@@ -227,43 +271,42 @@ impl Producer {
             // An explicit partition beyond the known count may be new: wait
             // (up to max.block.ms) for metadata that shows it, as Java does.
             if let Ok(t) =
-                shared.meta.wait_topic_where(&record.topic, Some(deadline()), |t| t.partitions.len() > want)
+                shared.meta.wait_topic_where(record.topic, Some(deadline()), |t| t.partitions.len() > want)
             {
                 chosen = choose(&t);
             }
         }
         let (partition, pm, chosen) = match chosen {
             Ok(c) => c,
-            Err(_) if shared.run.is_closing() => return Err(SendError::new(SendErrorKind::Closed, record)),
-            Err(k @ SendErrorKind::UnknownTopic) => return Err(SendError::new(k, record).waited(waited)),
-            Err(k) => return Err(SendError::new(k, record)),
+            Err(_) if shared.run.is_closing() => return refuse(SendErrorKind::Closed),
+            Err(k @ SendErrorKind::UnknownTopic) => return Err(Refused { kind: k, waited: Some(waited) }),
+            Err(k) => return refuse(k),
         };
-        let reserved = size + BATCH_OVERHEAD + extra;
+        let reserved = size + extra;
         if !shared.acc.pool.try_reserve(reserved) {
             let on_wait = || shared.brokers.wake_all();
             let closing = || shared.run.is_closing();
             if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing) {
                 if closing() {
-                    return Err(SendError::new(SendErrorKind::Closed, record));
+                    return refuse(SendErrorKind::Closed);
                 }
-                return Err(SendError::new(SendErrorKind::BufferFull, record).waited(waited));
+                return Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(waited) });
             }
         }
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
         let input = AppendInput {
             timestamp,
-            key: record.key.as_deref(),
-            value: record.value.as_deref(),
-            headers: &record.headers,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
             reserved,
+            size,
         };
-        let Some(appended) = shared.acc.append(pm.queue, &input, None) else {
-            // Intake closed under the stripe lock: close got past its wait.
+        let Some(appended) = shared.acc.append(pm.queue, &input, None, callback) else {
+            // Intake closed (checked under the stripe lock): close began.
             shared.acc.pool.release(reserved);
-            return Err(SendError::new(SendErrorKind::Closed, record));
+            return refuse(SendErrorKind::Closed);
         };
-        shared.acc.pool.release(appended.unused_reservation);
-        shared.metrics.record_appended();
         if appended.wake {
             if pm.leader >= 0 {
                 broker::wake(shared, pm.leader);
@@ -272,7 +315,7 @@ impl Producer {
             }
         }
         if chosen {
-            self.partitioner.on_append(&record.topic, partition, size);
+            self.partitioner.on_append(record.topic, partition, size);
         }
         Ok(appended.handle)
     }
@@ -340,14 +383,13 @@ impl Producer {
         };
         let deadline = deadline_after(timeout);
         shared.run.begin_close();
-        // Senders blocked for memory or metadata give up now; then wait for
-        // the sends in progress, so that every record accepted before close
-        // is in the set waited on below.
+        // No record joins a queue from here on, and every append already in
+        // progress has finished: whatever was accepted is in the set waited
+        // on below. A `send` racing this fails with `Closed`. Senders blocked
+        // for memory or metadata give up now.
+        shared.acc.close_intake();
         shared.acc.pool.wake_waiters();
         shared.meta.begin_close();
-        while shared.run.senders() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_micros(200));
-        }
         shared.brokers.wake_all();
         shared.meta.poke();
         let mut drained = true;
@@ -357,9 +399,7 @@ impl Producer {
                 break;
             }
         }
-        // Stop the threads: they fail whatever is still theirs and exit. No
-        // record joins a queue from here on.
-        shared.acc.close_intake();
+        // Stop the threads: they fail whatever is still theirs and exit.
         shared.run.abort();
         shared.sockets.shutdown_all();
         shared.brokers.wake_all();
@@ -411,7 +451,13 @@ impl Producer {
     /// A snapshot of the producer's metrics.
     pub fn metrics(&self) -> ProducerMetrics {
         let s = &self.shared;
-        s.metrics.snapshot(s.acc.pool.used(), s.acc.pool.total(), s.cfg.batch_size, s.idem.generations())
+        s.metrics.snapshot(
+            s.acc.pool.used(),
+            s.acc.pool.total(),
+            s.cfg.batch_size,
+            s.idem.generations(),
+            s.acc.records_appended(),
+        )
     }
 
     /// Number of broker I/O threads started so far.
@@ -428,6 +474,29 @@ impl Drop for Producer {
             }
         }
     }
+}
+
+/// A record the send path takes: owned or borrowed.
+trait Sendable {
+    fn parts(&self) -> RecordRef<'_>;
+}
+
+impl Sendable for Record {
+    fn parts(&self) -> RecordRef<'_> {
+        self.borrowed()
+    }
+}
+
+impl Sendable for RecordRef<'_> {
+    fn parts(&self) -> RecordRef<'_> {
+        *self
+    }
+}
+
+/// Why the send path refused a record, and how long it may have waited.
+struct Refused {
+    kind: SendErrorKind,
+    waited: Option<Duration>,
 }
 
 /// `now + d`, saturating far in the future for huge durations (Java users
@@ -450,7 +519,7 @@ impl EngineConfig {
             },
             idempotence: c.enable_idempotence(),
             linger: c.linger(),
-            batch_size: c.batch_size(),
+            batch_size: c.max_batch_size(),
             buffer_memory: c.buffer_memory(),
             max_block: c.max_block(),
             max_in_flight: c.max_in_flight(),

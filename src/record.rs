@@ -190,6 +190,86 @@ impl Record {
     }
 }
 
+/// A record whose bytes are borrowed from the caller: sending it copies the
+/// key, value and headers straight into the partition's batch, so a loop
+/// that reuses its buffers sends without a heap allocation per record (see
+/// [`Producer::send_ref`](crate::Producer::send_ref)). [`Record`] owns its
+/// bytes; both go the same way once sent.
+///
+/// ```
+/// use kafka_sync::RecordRef;
+///
+/// let value = b"{\"total\": 10}";
+/// let r = RecordRef::new("orders").key(b"customer-42").value(value).partition(3);
+/// assert_eq!(r.value, Some(&value[..]));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition, or `None` to let the partitioner choose.
+    pub partition: Option<i32>,
+    /// The key bytes, or `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value bytes, or `None` for a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// Headers, in order; keys may repeat.
+    pub headers: &'a [Header],
+    /// Create time in milliseconds since the Unix epoch, or `None` for "now".
+    pub timestamp: Option<i64>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// A record for `topic` with null key and value, no headers, no timestamp.
+    pub fn new(topic: &'a str) -> Self {
+        Self { topic, partition: None, key: None, value: None, headers: &[], timestamp: None }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the value.
+    pub fn value(mut self, value: &'a [u8]) -> Self {
+        self.value = Some(value);
+        self
+    }
+
+    /// Sets the partition (otherwise the partitioner chooses).
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn headers(mut self, headers: &'a [Header]) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Sets the create time, in milliseconds since the Unix epoch.
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+}
+
+impl Record {
+    /// This record's fields, borrowed.
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: &self.headers,
+            timestamp: self.timestamp,
+        }
+    }
+}
+
 /// What a successful delivery reports for one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
@@ -238,7 +318,10 @@ impl RecordMetadata {
 
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    // Seconds and milliseconds apart: `as_millis` goes through u128.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1000 + i64::from(d.subsec_millis()))
 }
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ fn run(idempotent: bool) {
                 .bootstrap_servers(&bootstrap)
                 .enable_idempotence(idempotent)
                 .linger(Duration::from_millis(5))
+                // Java's 16 KiB batches (a hard bound once set): with batches
+                // that grow to 1 MB the whole run is ~150 requests, too few
+                // for the proxy's faults to hit often.
+                .batch_size(16_384)
                 .request_timeout(Duration::from_millis(1000))
                 .delivery_timeout(Duration::from_secs(60))
                 .retry_backoff(Duration::from_millis(20))

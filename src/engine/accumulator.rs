@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::delivery::{BatchSlot, DeliveryHandle, RecordInfo};
+use crate::delivery::{BatchSlot, Callback, DeliveryHandle, RecordInfo};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 
 /// Number of stripes. A power of two comfortably above the number of cores
@@ -45,6 +45,10 @@ pub(crate) const STRIPES: usize = 64;
 
 /// Size of a record batch's header (everything before the first record).
 pub(crate) const BATCH_OVERHEAD: usize = 61;
+
+/// The capacity a new batch buffer starts with (at most): buffers grow on
+/// demand up to the batch size, and keep their size when recycled.
+pub(crate) const INITIAL_BUFFER: usize = 16 << 10;
 
 /// Most bytes of capacity the recycled-buffer pool keeps (beyond
 /// `buffer.memory`, which counts only queued records).
@@ -108,6 +112,21 @@ pub(crate) struct Batch {
     pub retry_at: Option<Instant>,
     /// Uncompressed size of the batch, for metrics.
     pub uncompressed: usize,
+    /// Callbacks registered at send time (`send_with_callback`), kept here
+    /// under the stripe lock the send holds anyway: no handle, no reference
+    /// count and no slot lock per record. They run, in record order, before
+    /// the slot's own callbacks and before waiters are released.
+    pub callbacks: Callbacks,
+}
+
+/// The callbacks a batch holds, with their records' facts.
+#[derive(Default)]
+pub(crate) struct Callbacks(pub Vec<(RecordInfo, Callback)>);
+
+impl std::fmt::Debug for Callbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} callback(s)", self.0.len())
+    }
 }
 
 impl Batch {
@@ -165,6 +184,12 @@ pub(crate) struct PartitionQueue {
     /// (in flight or waiting for a retry): the smallest is the head of line.
     outstanding: BTreeSet<u128>,
     pub seq: SeqState,
+    /// Size of the last batch closed here: the next batch's buffer starts
+    /// about that big.
+    last_batch: usize,
+    /// Records in the last batch closed here: the next batch's callback
+    /// list starts that long (no regrowth while a busy batch fills).
+    last_records: u32,
 }
 
 impl PartitionQueue {
@@ -178,7 +203,28 @@ impl PartitionQueue {
             next_ordinal: 0,
             outstanding: BTreeSet::new(),
             seq: SeqState::default(),
+            last_batch: 0,
+            last_records: 0,
         }
+    }
+
+    /// The capacity to give the next batch's buffer: a little more than the
+    /// last batch needed, and at least [`INITIAL_BUFFER`].
+    fn next_buffer(&self) -> usize {
+        (self.last_batch + self.last_batch / 8).max(INITIAL_BUFFER)
+    }
+
+    /// Moves the open batch to the queue (it is full, or a record did not fit).
+    fn close_open(&mut self) {
+        if let Some(b) = self.open.take() {
+            self.note_closed(&b);
+            self.queue.push_back(b);
+        }
+    }
+
+    fn note_closed(&mut self, b: &Batch) {
+        self.last_batch = b.estimated_size();
+        self.last_records = b.records;
     }
 
     /// Whether nothing is queued (in-flight batches are not counted).
@@ -194,6 +240,10 @@ impl PartitionQueue {
 #[derive(Debug, Default)]
 struct Stripe {
     queues: Vec<PartitionQueue>,
+    /// Records appended to this stripe's queues, ever (metrics): counted
+    /// under the lock the append holds anyway, not in a shared atomic that
+    /// every sending thread would write.
+    appended: u64,
 }
 
 /// A record to append, borrowed from the caller.
@@ -204,19 +254,20 @@ pub(crate) struct AppendInput<'a> {
     pub value: Option<&'a [u8]>,
     pub headers: &'a [Header],
     /// Bytes reserved in the pool for this record (an upper bound of its
-    /// encoded size, plus [`BATCH_OVERHEAD`] in case it opens a batch).
+    /// encoded size, and its callback's bookkeeping).
     pub reserved: usize,
+    /// An upper bound of the record's encoded size (for buffer growth).
+    pub size: usize,
 }
 
 /// The result of an append.
 #[derive(Debug)]
 pub(crate) struct Appended {
-    pub handle: DeliveryHandle,
+    /// The record's handle; `None` when a callback was given instead.
+    pub handle: Option<DeliveryHandle>,
     /// Whether the leader's broker thread should look at the partition now:
     /// a batch became full, or the partition had nothing queued before.
     pub wake: bool,
-    /// Reserved bytes the append did not need (returned to the pool by the caller).
-    pub unused_reservation: usize,
 }
 
 /// The settings the drain logic depends on.
@@ -377,6 +428,11 @@ impl MemoryPool {
         ok
     }
 
+    /// Counts `n` more bytes without checking the total (a new batch's header).
+    pub fn charge(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::SeqCst);
+    }
+
     /// Wakes every blocked sender so that it checks its `cancelled` again.
     pub fn wake_waiters(&self) {
         let _g = self.lock.lock();
@@ -446,9 +502,21 @@ impl Accumulator {
         f(&mut s.queues[q.slot as usize])
     }
 
-    /// Stops intake: every later `append` returns `None`.
+    /// Records appended so far (every stripe's count; locks each in turn).
+    pub fn records_appended(&self) -> u64 {
+        self.stripes.iter().map(|s| s.lock().appended).sum()
+    }
+
+    /// Stops intake: every later `append` returns `None`. When this returns,
+    /// no append that started earlier is still in progress: each stripe is
+    /// locked once after the flag is set, so an append either finished
+    /// (its batch is in the incomplete set, for `close` to wait on) or will
+    /// see the flag (the check is under the stripe lock).
     pub fn close_intake(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        for s in self.stripes.iter() {
+            drop(s.lock());
+        }
     }
 
     /// Whether a flush is in progress.
@@ -465,9 +533,14 @@ impl Accumulator {
         }
     }
 
-    /// A buffer for a new batch (or a compressed one): recycled if one is free.
-    pub fn take_buffer(&self) -> Vec<u8> {
-        let want = self.batch_size.min(1 << 20);
+    /// A buffer for a new batch (or a compressed one) of about `want`
+    /// bytes: recycled if one is free, else new. Batches ask for the size of
+    /// their partition's previous batch (see `PartitionQueue::next_buffer`),
+    /// so a busy partition gets a buffer of the right size at once and one
+    /// that gets a record now and then does not reserve a whole `batch.size`
+    /// (up to 1 MB) for it; buffers grow as records are appended.
+    pub fn take_buffer(&self, want: usize) -> Vec<u8> {
+        let want = want.clamp(BATCH_OVERHEAD, self.batch_size);
         let mut g = self.buffers.lock();
         match g.0.pop() {
             Some(mut b) => {
@@ -502,11 +575,21 @@ impl Accumulator {
     /// is the creation time for a new batch (`None`: read the clock, only if
     /// a batch is opened). `None` if intake is closed (the producer is
     /// closing): nothing was appended.
-    pub fn append(&self, q: QueueRef, rec: &AppendInput<'_>, now: Option<Instant>) -> Option<Appended> {
+    /// With `callback`, the callback is kept in the batch and no handle is
+    /// made.
+    pub fn append(
+        &self,
+        q: QueueRef,
+        rec: &AppendInput<'_>,
+        now: Option<Instant>,
+        callback: Option<Callback>,
+    ) -> Option<Appended> {
+        let mut callback = callback;
         // Take a buffer before locking, in case a new batch is needed.
         let mut spare: Option<Vec<u8>> = None;
         // Whether an earlier pass of the loop closed a full batch.
         let mut closed_one = false;
+        let mut counted = false;
         loop {
             let mut s = self.stripes[q.stripe as usize].lock();
             if self.closed.load(Ordering::SeqCst) {
@@ -515,6 +598,11 @@ impl Accumulator {
                     self.recycle(buf);
                 }
                 return None;
+            }
+            if !counted {
+                // (Once, though a pass that needs a buffer goes round twice.)
+                s.appended += 1;
+                counted = true;
             }
             let pq = &mut s.queues[q.slot as usize];
             let was_empty = pq.is_empty();
@@ -529,26 +617,25 @@ impl Accumulator {
                     rec.headers,
                 );
                 if w.size_in_bytes() + size <= self.batch_size {
-                    let handle = Self::append_locked(open, rec);
-                    open.memory += rec.reserved - BATCH_OVERHEAD;
+                    let handle = Self::append_locked(open, rec, self.batch_size, callback.take());
+                    open.memory += rec.reserved;
                     if open.writer().is_some_and(|w| w.size_in_bytes() >= self.batch_size) {
                         // Exactly full: close it now so it goes without lingering.
-                        let full = pq.open.take().expect("open batch");
-                        pq.queue.push_back(full);
+                        pq.close_open();
                         wake = true;
                     }
-                    return Some(Appended { handle, wake, unused_reservation: BATCH_OVERHEAD });
+                    return Some(Appended { handle, wake });
                 }
                 // Does not fit: close the open batch, it is ready to go.
-                let full = pq.open.take().expect("open batch");
-                pq.queue.push_back(full);
+                pq.close_open();
                 closed_one = true;
                 wake = true;
             }
             // Open a new batch (needs a buffer: get one without the lock held).
             let Some(buf) = spare.take() else {
+                let want = pq.next_buffer();
                 drop(s);
-                spare = Some(self.take_buffer());
+                spare = Some(self.take_buffer(want));
                 continue;
             };
             let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
@@ -563,7 +650,10 @@ impl Accumulator {
                 records: 0,
                 created: now,
                 deadline: now + self.delivery_timeout,
-                memory: rec.reserved,
+                // The batch's header is charged when the batch opens (one
+                // pool update per batch, not a reservation and a refund per
+                // record); the pool may go over its total by that much.
+                memory: rec.reserved + BATCH_OVERHEAD,
                 payload: Payload::Open(RecordBatchWriter::new(buf, rec.timestamp)),
                 attempts: 0,
                 ordinal,
@@ -574,8 +664,13 @@ impl Accumulator {
                 maybe_persisted: false,
                 retry_at: None,
                 uncompressed: 0,
+                callbacks: Callbacks(if callback.is_some() {
+                    Vec::with_capacity(pq.last_records as usize)
+                } else {
+                    Vec::new()
+                }),
             };
-            let handle = Self::append_locked(&mut batch, rec);
+            let handle = Self::append_locked(&mut batch, rec, self.batch_size, callback.take());
             let full = batch.writer().is_some_and(|w| w.size_in_bytes() >= self.batch_size);
             if full {
                 pq.queue.push_back(batch);
@@ -585,24 +680,35 @@ impl Accumulator {
             }
             // Leaf lock under the stripe lock (see the lock order in engine/mod.rs).
             self.incomplete.lock().insert(id, slot);
-            return Some(Appended { handle, wake, unused_reservation: 0 });
+            self.pool.charge(BATCH_OVERHEAD);
+            return Some(Appended { handle, wake });
         }
     }
 
-    fn append_locked(batch: &mut Batch, rec: &AppendInput<'_>) -> DeliveryHandle {
+    fn append_locked(
+        batch: &mut Batch,
+        rec: &AppendInput<'_>,
+        max_batch: usize,
+        callback: Option<Callback>,
+    ) -> Option<DeliveryHandle> {
         let w = batch.writer().expect("open batch has a writer");
+        w.reserve(rec.size, max_batch);
         let index = w.record_count() as u32;
         w.append(rec.timestamp, rec.key, rec.value, rec.headers);
         batch.records += 1;
-        DeliveryHandle::new(
-            batch.slot.clone(),
-            RecordInfo {
-                index,
-                timestamp: rec.timestamp,
-                key_size: rec.key.map(<[u8]>::len),
-                value_size: rec.value.map(<[u8]>::len),
-            },
-        )
+        let info = RecordInfo {
+            index,
+            timestamp: rec.timestamp,
+            key_size: rec.key.map(<[u8]>::len),
+            value_size: rec.value.map(<[u8]>::len),
+        };
+        match callback {
+            Some(cb) => {
+                batch.callbacks.0.push((info, cb));
+                None
+            }
+            None => Some(DeliveryHandle::new(batch.slot.clone(), info)),
+        }
     }
 
     /// Readiness of partition `q` (see [`readiness`]).
@@ -788,7 +894,11 @@ fn drain_locked(
     }
     let mut batch = match pq.queue.pop_front() {
         Some(b) => b,
-        None => pq.open.take().expect("readiness saw a head batch"),
+        None => {
+            let b = pq.open.take().expect("readiness saw a head batch");
+            pq.note_closed(&b);
+            b
+        }
     };
     if policy.idempotent && batch.producer.is_none() {
         batch.producer = producer;
@@ -841,13 +951,7 @@ mod tests {
     }
 
     fn rec(value: &[u8]) -> AppendInput<'_> {
-        AppendInput {
-            timestamp: 1000,
-            key: None,
-            value: Some(value),
-            headers: &[],
-            reserved: 200 + BATCH_OVERHEAD,
-        }
+        AppendInput { timestamp: 1000, key: None, value: Some(value), headers: &[], reserved: 200, size: 200 }
     }
 
     fn acc(batch_size: usize) -> (Accumulator, QueueRef) {
@@ -862,7 +966,7 @@ mod tests {
         let t0 = Instant::now();
         let p = policy();
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Idle);
-        let r = a.append(q, &rec(b"hello"), Some(t0)).unwrap();
+        let r = a.append(q, &rec(b"hello"), Some(t0), None).unwrap();
         assert!(r.wake, "first record wakes the broker thread");
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::At(t0 + Duration::from_millis(5)));
         assert_eq!(
@@ -871,7 +975,7 @@ mod tests {
         );
         assert_eq!(a.readiness(q, t0 + Duration::from_millis(5), false, &p, None), Readiness::Ready);
         assert_eq!(a.readiness(q, t0, true, &p, None), Readiness::Ready, "flush forces");
-        let second = a.append(q, &rec(b"world"), Some(t0)).unwrap();
+        let second = a.append(q, &rec(b"world"), Some(t0), None).unwrap();
         assert!(!second.wake, "no wake for a record joining a lingering batch");
         let mut failed = Vec::new();
         let b = a.drain(q, t0 + p.linger, false, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -887,7 +991,7 @@ mod tests {
         let v = [7u8; 60];
         let mut wakes = 0;
         for _ in 0..6 {
-            wakes += a.append(q, &rec(&v), Some(t0)).unwrap().wake as usize;
+            wakes += a.append(q, &rec(&v), Some(t0), None).unwrap().wake as usize;
         }
         // 61-byte header + ~68 bytes per record: two records per batch.
         assert_eq!(a.readiness(q, t0, false, &p, None), Readiness::Ready);
@@ -909,9 +1013,9 @@ mod tests {
     fn oversize_record_gets_its_own_batch() {
         let (a, q) = acc(100);
         let t0 = Instant::now();
-        a.append(q, &rec(b"small"), Some(t0));
+        a.append(q, &rec(b"small"), Some(t0), None);
         let big = vec![1u8; 500];
-        a.append(q, &rec(&big), Some(t0));
+        a.append(q, &rec(&big), Some(t0), None);
         let mut failed = Vec::new();
         let p = policy();
         let b1 = a.drain(q, t0, true, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -926,7 +1030,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), Some(t0));
+            a.append(q, &rec(&v), Some(t0), None);
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let pid = Some((7, 0));
@@ -963,7 +1067,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), Some(t0));
+            a.append(q, &rec(&v), Some(t0), None);
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let mut failed = Vec::new();
@@ -986,7 +1090,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..2 {
-            a.append(q, &rec(&v), Some(t0));
+            a.append(q, &rec(&v), Some(t0), None);
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let mut failed = Vec::new();
@@ -1005,9 +1109,9 @@ mod tests {
     #[test]
     fn closed_intake_refuses_appends() {
         let (a, q) = acc(100);
-        assert!(a.append(q, &rec(b"x"), None).is_some());
+        assert!(a.append(q, &rec(b"x"), None, None).is_some());
         a.close_intake();
-        assert!(a.append(q, &rec(b"y"), None).is_none());
+        assert!(a.append(q, &rec(b"y"), None, None).is_none());
         let mut all = Vec::new();
         a.take_all(&mut all);
         assert_eq!(all.iter().map(|b| b.records).sum::<u32>(), 1);
@@ -1019,7 +1123,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..2 {
-            a.append(q, &rec(&v), Some(t0));
+            a.append(q, &rec(&v), Some(t0), None);
         }
         let p = DrainPolicy { strict_order: true, ..policy() };
         let mut failed = Vec::new();
@@ -1034,8 +1138,8 @@ mod tests {
         let a = Accumulator::new(100, 1 << 20, Duration::from_millis(50));
         let q = a.add_partition(&Arc::from("t"), 0);
         let t0 = Instant::now();
-        a.append(q, &rec(b"x"), Some(t0));
-        a.append(q, &rec(b"y"), Some(t0 + Duration::from_millis(30)));
+        a.append(q, &rec(b"x"), Some(t0), None);
+        a.append(q, &rec(b"y"), Some(t0 + Duration::from_millis(30)), None);
         let mut out = Vec::new();
         a.take_expired(q, t0 + Duration::from_millis(49), false, &mut out);
         assert!(out.is_empty());

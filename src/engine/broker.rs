@@ -184,7 +184,8 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
     }
     if !batch.resolved {
         batch.resolved = true;
-        batch.slot.resolve(r);
+        let callbacks = std::mem::take(&mut batch.callbacks.0);
+        batch.slot.resolve_with(r, callbacks);
     }
     // Only now, after the callbacks ran, does the batch leave the set that
     // `flush` and `close` wait on: a flush that starts while the callbacks
@@ -563,7 +564,7 @@ impl BrokerThread {
                 } else {
                     // Compress into a recycled buffer and recycle the
                     // uncompressed one: no allocation per batch.
-                    let mut scratch = self.shared.acc.take_buffer();
+                    let mut scratch = self.shared.acc.take_buffer(w.size_in_bytes());
                     let r =
                         w.finish_with_scratch(&params, cfg.compression, cfg.compression_level, &mut scratch);
                     self.shared.acc.recycle(scratch);
@@ -909,6 +910,7 @@ impl BrokerThread {
                 retry_at: None,
                 uncompressed: 0,
                 resolved: false,
+                callbacks: Default::default(),
             });
         }
         log::info!(
@@ -917,7 +919,9 @@ impl BrokerThread {
             b.slot_topic(),
             b.slot.partition()
         );
-        b.slot.resolve(Resolution::Split(slots));
+        // The batch's callbacks follow their records to the halves.
+        let callbacks = std::mem::take(&mut b.callbacks.0);
+        b.slot.resolve_with(Resolution::Split(slots), callbacks);
         b.resolved = true;
         b.memory = 0;
         shared.acc.requeue_split(b, parts);
@@ -990,7 +994,8 @@ impl BrokerThread {
                         ),
                     );
                     shared.metrics.batch_failed(b, &e);
-                    b.slot.resolve(Resolution::Failed(e));
+                    let callbacks = std::mem::take(&mut b.callbacks.0);
+                    b.slot.resolve_with(Resolution::Failed(e), callbacks);
                     b.resolved = true;
                     if b.producer.is_some() {
                         shared.idem.request_reset(b.producer);

@@ -86,7 +86,6 @@ impl Histogram {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     started: Instant,
-    records_appended: AtomicU64,
     records_acked: AtomicU64,
     records_failed: AtomicU64,
     record_bytes_acked: AtomicU64,
@@ -107,7 +106,6 @@ impl Metrics {
     pub fn new() -> Self {
         Self {
             started: Instant::now(),
-            records_appended: AtomicU64::new(0),
             records_acked: AtomicU64::new(0),
             records_failed: AtomicU64::new(0),
             record_bytes_acked: AtomicU64::new(0),
@@ -123,10 +121,6 @@ impl Metrics {
             request_latency: Histogram::new(),
             record_latency: Histogram::new(),
         }
-    }
-
-    pub fn record_appended(&self) {
-        self.records_appended.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn batch_acked(&self, b: &Batch) {
@@ -171,6 +165,7 @@ impl Metrics {
         buffer_total: usize,
         batch_size: usize,
         producer_ids: u64,
+        appended: u64,
     ) -> ProducerMetrics {
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let elapsed = self.started.elapsed();
@@ -178,7 +173,6 @@ impl Metrics {
         let batches = r(&self.batches_acked);
         let unc = r(&self.uncompressed_bytes);
         let comp = r(&self.compressed_bytes);
-        let appended = r(&self.records_appended);
         let failed = r(&self.records_failed);
         let avg_batch = if batches > 0 { unc as f64 / batches as f64 } else { 0.0 };
         ProducerMetrics {

@@ -21,7 +21,7 @@ pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ pub(crate) struct EngineConfig {
     pub acks: i16,
     pub idempotence: bool,
     pub linger: Duration,
+    /// The most bytes per partition batch (`ProducerConfig::max_batch_size`).
     pub batch_size: usize,
     pub buffer_memory: usize,
     pub max_block: Duration,
@@ -67,19 +68,6 @@ pub(crate) struct RunState {
     abort: AtomicBool,
     /// The first fatal error, if any: every later send and batch fails with it.
     fatal: OnceLock<DeliveryError>,
-    /// Sends in progress (past their check of `closing`); `close` waits for
-    /// them before it decides what is left to wait for.
-    senders: AtomicUsize,
-}
-
-/// A `send` in progress, counted in [`RunState`] until dropped.
-#[derive(Debug)]
-pub(crate) struct SendGuard<'a>(&'a RunState);
-
-impl Drop for SendGuard<'_> {
-    fn drop(&mut self) {
-        self.0.senders.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 impl RunState {
@@ -90,26 +78,6 @@ impl RunState {
         self.closing.store(true, Ordering::SeqCst);
     }
 
-    /// Registers a send in progress, or `None` if the producer is closing.
-    ///
-    /// The race with `close` (Dekker's pattern, both sides `SeqCst`): the
-    /// sender increments `senders` then reads `closing`; `close` sets
-    /// `closing` then reads `senders`. At least one of them sees the other:
-    /// either the send gives up, or `close` waits for it to finish, so no
-    /// record is appended behind `close`'s back.
-    pub fn enter_send(&self) -> Option<SendGuard<'_>> {
-        self.senders.fetch_add(1, Ordering::SeqCst);
-        if self.closing.load(Ordering::SeqCst) {
-            self.senders.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(SendGuard(self))
-    }
-
-    /// Number of sends in progress.
-    pub fn senders(&self) -> usize {
-        self.senders.load(Ordering::SeqCst)
-    }
     pub fn is_aborting(&self) -> bool {
         self.abort.load(Ordering::Acquire)
     }

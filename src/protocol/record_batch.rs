@@ -343,6 +343,20 @@ impl RecordBatchWriter {
         Self::record_size(timestamp.wrapping_sub(self.base_timestamp), self.count, key, value, headers)
     }
 
+    /// Makes room for `additional` more bytes: grows the buffer by half its
+    /// capacity at a time (not by doubling), and never beyond `max_capacity`
+    /// unless the record itself needs it. A batch that ends up full wastes at
+    /// most a third of its buffer, one that stays small reserves little.
+    pub fn reserve(&mut self, additional: usize, max_capacity: usize) {
+        let need = self.buf.len() + additional;
+        let cap = self.buf.capacity();
+        if need <= cap {
+            return;
+        }
+        let target = (cap + cap / 2).min(max_capacity).max(need);
+        self.buf.reserve_exact(target - self.buf.len());
+    }
+
     /// Size of the batch so far, uncompressed: header plus records.
     pub fn size_in_bytes(&self) -> usize {
         self.buf.len()
