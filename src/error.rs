@@ -400,6 +400,12 @@ impl<R> SendError<R> {
     pub fn record(&self) -> &R {
         &self.record
     }
+
+    /// The same error without the record (for borrowed records, which the
+    /// caller still holds: `SendError<()>` converts into a `'static` error).
+    pub(crate) fn forget_record(self) -> SendError<()> {
+        SendError { kind: self.kind, record: Box::new(()), waited: self.waited }
+    }
 }
 
 impl<R> fmt::Debug for SendError<R> {

@@ -105,6 +105,41 @@
 //! that might already be in the log are then failed as *possibly persisted*
 //! rather than resent, so nothing is ever duplicated.
 //!
+//! # Batching and the fast path
+//!
+//! Records of a partition collect in its open batch until `linger.ms`
+//! passes or the batch is full. With `batch.size` unset, "full" means
+//! [`DEFAULT_MAX_BATCH_SIZE`] (1,000,000 bytes, librdkafka's default): at
+//! high rates batches grow large and the broker handles few requests, at low
+//! rates they stay small; their buffers grow on demand, so a partition that
+//! receives little reserves little. Set `batch.size` for Java's meaning, a
+//! hard upper bound (the sticky partitioner switches partition after it
+//! either way, 16384 bytes by default).
+//!
+//! [`Producer::send_ref`] and [`Producer::send_ref_with_callback`] take a
+//! [`RecordRef`] whose bytes are borrowed (copied into the batch at once);
+//! with a callback that captures nothing, or only `'static` references, a
+//! send allocates nothing:
+//!
+//! ```no_run
+//! # use kafka_sync::{Producer, ProducerConfig, RecordRef, RecordMetadata, DeliveryError};
+//! use std::io::Write;
+//! # let producer = Producer::new(ProducerConfig::builder().bootstrap_servers("127.0.0.1:9092").build()?)?;
+//! fn delivered(r: Result<RecordMetadata, DeliveryError>) {
+//!     if let Err(e) = r {
+//!         eprintln!("not delivered: {e}");
+//!     }
+//! }
+//! let mut line = Vec::new();
+//! for i in 0..1_000_000u32 {
+//!     line.clear();
+//!     write!(line, "event {i}")?; // a reused buffer
+//!     producer.send_ref_with_callback(RecordRef::new("events").value(&line), delivered)?;
+//! }
+//! producer.flush()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Blocking
 //!
 //! [`Producer::send`] blocks at most `max.block.ms` (default 60 s): while the

@@ -160,25 +160,26 @@ impl Producer {
 
     /// Like [`send`](Self::send), for a record whose bytes are borrowed: they
     /// are copied into the batch, so the caller may reuse its buffers at
-    /// once. A refused record is handed back in the [`SendError`].
-    pub fn send_ref<'a>(&self, record: RecordRef<'a>) -> Result<DeliveryHandle, SendError<RecordRef<'a>>> {
+    /// once. The caller keeps the record, so a refusal's [`SendError`]
+    /// carries only the reason (it converts into any `'static` error, e.g.
+    /// with `?`).
+    pub fn send_ref(&self, record: RecordRef<'_>) -> Result<DeliveryHandle, SendError<()>> {
         self.send_inner(record, Some(self.shared.cfg.max_block), 0, None)
             .map(|h| h.expect("no callback: the append made a handle"))
+            .map_err(SendError::forget_record)
     }
 
     /// Like [`send_with_callback`](Self::send_with_callback), for a record
-    /// whose bytes are borrowed. With a callback that captures nothing (or
-    /// only `'static` references), sending allocates nothing per record.
-    pub fn send_ref_with_callback<'a, F>(
-        &self,
-        record: RecordRef<'a>,
-        f: F,
-    ) -> Result<(), SendError<RecordRef<'a>>>
+    /// whose bytes are borrowed (see [`send_ref`](Self::send_ref)). With a
+    /// callback that captures nothing (or only `'static` references), sending
+    /// allocates nothing per record.
+    pub fn send_ref_with_callback<F>(&self, record: RecordRef<'_>, f: F) -> Result<(), SendError<()>>
     where
         F: FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
     {
         let extra = std::mem::size_of::<F>() + CALLBACK_OVERHEAD;
-        self.send_inner(record, Some(self.shared.cfg.max_block), extra, Some(Box::new(f)))?;
+        self.send_inner(record, Some(self.shared.cfg.max_block), extra, Some(Box::new(f)))
+            .map_err(SendError::forget_record)?;
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_sync::partitioner::partition_for_key;
-use kafka_sync::{Acks, Header, Producer, Record};
+use kafka_sync::{Acks, DeliveryError, Header, Producer, Record, RecordMetadata, RecordRef, SendErrorKind};
 use mock_support::{cluster, config, stored};
 
 #[test]
@@ -237,4 +237,49 @@ fn callbacks_may_try_send_and_a_panicking_one_is_contained() {
     assert_eq!(values, vec![b"boom".to_vec(), b"first".to_vec(), b"second".to_vec()]);
     // The producer still works after the panic.
     p.send(Record::new("t").value("after")).unwrap().wait().unwrap();
+}
+
+/// Borrowed records (`send_ref`, `send_ref_with_callback`) arrive intact,
+/// with their headers, keys and partitions; a buffer reused between sends
+/// does not change what was sent; a callback that captures nothing runs once
+/// per record; a refusal says why.
+#[test]
+fn borrowed_records_arrive_intact() {
+    static DELIVERED: AtomicUsize = AtomicUsize::new(0);
+    fn delivered(r: Result<RecordMetadata, DeliveryError>) {
+        r.unwrap();
+        DELIVERED.fetch_add(1, Ordering::SeqCst);
+    }
+    let c = cluster(1, "b", 2);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    let headers = [Header::new("h", b"v".to_vec())];
+    let mut buf = Vec::new();
+    for i in 0..100u32 {
+        buf.clear();
+        buf.extend_from_slice(format!("value-{i}").as_bytes());
+        let key = format!("key-{i}");
+        let r =
+            RecordRef::new("b").key(key.as_bytes()).value(&buf).headers(&headers).partition((i % 2) as i32);
+        if i % 2 == 0 {
+            p.send_ref_with_callback(r, delivered).unwrap();
+        } else {
+            let m = p.send_ref(r).unwrap().wait().unwrap();
+            assert_eq!(m.partition(), 1);
+        }
+    }
+    p.flush().unwrap();
+    assert_eq!(DELIVERED.load(Ordering::SeqCst), 50);
+    let mut got: Vec<(i32, String, String)> = stored(&c, "b")
+        .into_iter()
+        .map(|(part, r)| {
+            assert_eq!(r.headers, headers.to_vec());
+            (part, String::from_utf8(r.key.unwrap()).unwrap(), String::from_utf8(r.value.unwrap()).unwrap())
+        })
+        .collect();
+    got.sort_by_key(|(_, k, _)| k.trim_start_matches("key-").parse::<u32>().unwrap());
+    let want: Vec<(i32, String, String)> =
+        (0..100u32).map(|i| ((i % 2) as i32, format!("key-{i}"), format!("value-{i}"))).collect();
+    assert_eq!(got, want);
+    let e = p.send_ref(RecordRef::new("b").value(b"x").partition(-1)).unwrap_err();
+    assert!(matches!(e.kind(), SendErrorKind::InvalidPartition { partition: -1, .. }), "{e}");
 }

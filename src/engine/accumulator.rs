@@ -48,7 +48,7 @@ pub(crate) const BATCH_OVERHEAD: usize = 61;
 
 /// The capacity a new batch buffer starts with (at most): buffers grow on
 /// demand up to the batch size, and keep their size when recycled.
-pub(crate) const INITIAL_BUFFER: usize = 16 << 10;
+pub(crate) const INITIAL_BUFFER: usize = 1 << 10;
 
 /// Most bytes of capacity the recycled-buffer pool keeps (beyond
 /// `buffer.memory`, which counts only queued records).
