@@ -9,7 +9,7 @@ mod mock_support;
 use std::time::{Duration, Instant};
 
 use kafka_sync::mock::{DropPoint, DuplicateAnswer, Malformation};
-use kafka_sync::protocol::api_key::{INIT_PRODUCER_ID, PRODUCE};
+use kafka_sync::protocol::api_key::{INIT_PRODUCER_ID, METADATA, PRODUCE};
 use kafka_sync::{DeliveryErrorKind, KafkaCode, Persistence, Producer, Record, SendErrorKind};
 use mock_support::{cluster, config, stored};
 
@@ -247,4 +247,65 @@ fn fatal_error_stops_the_producer() {
     assert_eq!(e.kind(), &DeliveryErrorKind::Fatal(KafkaCode::CLUSTER_AUTHORIZATION_FAILED));
     let e = p.send(Record::new("t").value("y")).unwrap_err();
     assert!(matches!(e.kind(), SendErrorKind::Fatal(_)), "{e}");
+}
+
+/// Sends one record after the partition's leader moved while every Metadata
+/// answer comes 3 s late; returns how long it took and the producer's
+/// leader-hint count.
+fn after_a_leader_move_with_slow_metadata(produce_max: Option<i16>) -> (Duration, u64) {
+    let c = cluster(3, "t", 1);
+    if let Some(max) = produce_max {
+        c.set_api_versions(PRODUCE, kafka_sync::protocol::VersionRange::new(3, max)).unwrap();
+    }
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    warm(&p, "t");
+    let old = c.leader("t", 0).unwrap();
+    let new = c.broker_ids().into_iter().find(|b| *b != old).unwrap();
+    c.move_leader("t", 0, new).unwrap();
+    for _ in 0..50 {
+        c.delay_next(METADATA, Duration::from_secs(3));
+    }
+    let t0 = Instant::now();
+    let m = p.send(Record::new("t").value("moved")).unwrap().wait().unwrap();
+    let took = t0.elapsed();
+    assert_eq!(m.offset(), Some(1));
+    let hints = p.metrics().leader_hints;
+    c.clear_faults();
+    (took, hints)
+}
+
+/// KIP-951: a `NOT_LEADER_OR_FOLLOWER` answer to Produce v10+ names the new
+/// leader (`CurrentLeader`, `NodeEndpoints`); the producer moves the
+/// partition there at once instead of waiting for a metadata round trip. With
+/// Produce v9 (no such fields) the same record waits for the slow metadata.
+#[test]
+fn kip951_the_new_leader_from_the_produce_response() {
+    let (with, hints) = after_a_leader_move_with_slow_metadata(None);
+    let (without, no_hints) = after_a_leader_move_with_slow_metadata(Some(9));
+    eprintln!("leader move to first acknowledgement: {with:?} with KIP-951, {without:?} with Produce v9");
+    assert_eq!((hints, no_hints), (1, 0));
+    assert!(with < Duration::from_millis(1500), "{with:?}");
+    assert!(without >= Duration::from_millis(2500), "{without:?}");
+}
+
+/// KIP-219: a Produce response's `throttle_time_ms` holds further requests
+/// to that broker back for that long, and shows in the metrics.
+#[test]
+fn kip219_a_throttled_broker_gets_nothing_until_the_throttle_passed() {
+    let c = cluster(1, "t", 1);
+    let p = Producer::new(config(&c).build().unwrap()).unwrap();
+    warm(&p, "t");
+    c.set_produce_throttle(Duration::from_millis(400));
+    let before = c.request_count(PRODUCE);
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    let t0 = Instant::now();
+    let second = p.send(Record::new("t").value("second")).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.request_count(PRODUCE) - before, 1, "a request went to the throttled broker");
+    second.wait().unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(350), "{:?}", t0.elapsed());
+    let m = p.metrics();
+    assert_eq!(m.produce_throttle_time_max, Duration::from_millis(400));
+    assert!(m.produce_throttle_time_avg > Duration::ZERO);
+    c.set_produce_throttle(Duration::ZERO);
 }

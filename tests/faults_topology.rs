@@ -572,11 +572,12 @@ fn leader_moves_with_requests_in_flight_against_librdkafka_mock() {
         "{TEST}: {in_flight_before} requests in flight at the move; sent {} ({} to partition 0 after the \
          move), resolved {logged}, failed {}; the first of those {} resolved {first_resolved:?} after the \
          move, the first acknowledged {first_new:?} after it; partition 0's leader now {leader_now:?}; \
-         producer saw errors {errors_seen:?}",
+         producer saw errors {errors_seen:?}; leaders learned from Produce responses (KIP-951): {}",
         sent.len(),
         after.len(),
         failed.len(),
         after.len(),
+        p.metrics().leader_hints,
     );
     for d in failed.iter().take(3) {
         eprintln!("  e.g. record {}: {}", d.id, d.result.as_ref().unwrap_err());

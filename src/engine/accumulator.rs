@@ -110,6 +110,8 @@ pub(crate) struct Batch {
     pub maybe_persisted: bool,
     /// Not to be sent again before this instant (retry backoff).
     pub retry_at: Option<Instant>,
+    /// Retry without backoff: the partition's new leader is known (KIP-951).
+    pub retry_now: bool,
     /// Uncompressed size of the batch, for metrics.
     pub uncompressed: usize,
     /// Callbacks registered at send time (`send_with_callback`), kept here
@@ -663,6 +665,7 @@ impl Accumulator {
                 base_sequence: -1,
                 maybe_persisted: false,
                 retry_at: None,
+                retry_now: false,
                 uncompressed: 0,
                 callbacks: Callbacks(if callback.is_some() {
                     Vec::with_capacity(pq.last_records as usize)

@@ -44,7 +44,9 @@ use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;
 use crate::protocol::frame::{finish_frame, start_frame};
 use crate::protocol::header::{RequestHeader, ResponseHeader};
-use crate::protocol::messages::produce::{encode_produce_request_parts, ProduceRequest, ProduceResponse};
+use crate::protocol::messages::produce::{
+    encode_produce_request_parts, NodeEndpoint, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+};
 use crate::protocol::primitives::Decoder;
 use crate::protocol::record_batch::{set_producer_state, BatchParams, RecordBatch, RecordBatchWriter};
 use crate::protocol::{Message, Request};
@@ -292,6 +294,9 @@ struct BrokerThread {
     returned: Vec<QueueRef>,
     /// The last write or read on the connection (`connections.max.idle.ms`).
     last_io: Instant,
+    /// Nothing is sent to this broker before this instant: it asked so with
+    /// a Produce response's `throttle_time_ms` (a quota, KIP-219).
+    throttled_until: Option<Instant>,
     rotate: usize,
     rng: Rng,
     buf: Vec<u8>,
@@ -319,6 +324,7 @@ impl BrokerThread {
             parts_version: u64::MAX,
             returned: Vec::new(),
             last_io: Instant::now(),
+            throttled_until: None,
             rotate: 0,
             rng: Rng::new(),
             buf: Vec::new(),
@@ -473,6 +479,12 @@ impl BrokerThread {
     /// Drains and writes requests while the pipeline has room. Returns the
     /// next instant a partition becomes ready.
     fn send_ready(&mut self, now: Instant) -> Option<Instant> {
+        if let Some(t) = self.throttled_until {
+            if t > now {
+                return Some(t);
+            }
+            self.throttled_until = None;
+        }
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
         let force = shared.acc.flushing() || shared.run.is_closing() || shared.acc.pool.under_pressure();
@@ -700,6 +712,13 @@ impl BrokerThread {
             match decoded {
                 Ok((h, body)) if h.correlation_id == front.correlation => {
                     self.last_io = Instant::now();
+                    let throttle = Duration::from_millis(u64::try_from(body.throttle_time_ms).unwrap_or(0));
+                    self.shared.metrics.produce_throttle(throttle);
+                    if !throttle.is_zero() {
+                        // As Java does: no request to this broker until the
+                        // throttle time passed (the broker already answered).
+                        self.throttled_until = Some(self.last_io + throttle);
+                    }
                     self.shared.metrics.request_done();
                     self.shared.metrics.request_latency(front.sent.elapsed());
                     self.handle_response(front, body);
@@ -726,6 +745,37 @@ impl BrokerThread {
         }
     }
 
+    /// KIP-951 (Produce v10+): a partition that answered
+    /// `NOT_LEADER_OR_FOLLOWER` or `FENCED_LEADER_EPOCH` names its new leader
+    /// (`CurrentLeader`, and the leader's endpoint in `NodeEndpoints`). Move
+    /// the partition there now, if the epoch is newer than the one known,
+    /// instead of waiting for a metadata round trip. Returns whether it moved.
+    fn follow_leader_hint(
+        &self,
+        b: &Batch,
+        code: KafkaCode,
+        p: &PartitionProduceResponse,
+        endpoints: &[NodeEndpoint],
+    ) -> bool {
+        if code != KafkaCode::NOT_LEADER_OR_FOLLOWER && code != KafkaCode::FENCED_LEADER_EPOCH {
+            return false;
+        }
+        let (leader, epoch) = (p.current_leader.leader_id, p.current_leader.leader_epoch);
+        if leader < 0 || leader == self.id {
+            return false;
+        }
+        let endpoint = endpoints
+            .iter()
+            .find(|e| e.node_id == leader)
+            .and_then(|e| u16::try_from(e.port).ok().map(|port| (e.host.clone(), port)));
+        let moved =
+            self.shared.meta.apply_leader_hint(b.slot_topic(), b.slot.partition(), leader, epoch, endpoint);
+        if moved {
+            self.shared.metrics.leader_hint();
+        }
+        moved
+    }
+
     fn handle_response(&mut self, f: InFlight, resp: ProduceResponse) {
         let now = Instant::now();
         for b in f.batches {
@@ -749,6 +799,11 @@ impl BrokerThread {
                         })
                     });
                     let lat = (p.log_append_time_ms >= 0).then_some(p.log_append_time_ms);
+                    let mut b = b;
+                    if self.follow_leader_hint(&b, code, p, &resp.node_endpoints) {
+                        // The new leader is known: retry there at once.
+                        b.retry_now = true;
+                    }
                     self.complete(b, code, p.base_offset, lat, msg.unwrap_or_default(), now);
                 }
                 None => {
@@ -826,9 +881,18 @@ impl BrokerThread {
                 shared.meta.request_refresh();
             }
             if b.attempts <= cfg.retries && now < b.deadline {
-                b.retry_at = Some(
-                    now + backoff(cfg.retry_backoff, cfg.retry_backoff_max, b.attempts - 1, &mut self.rng),
-                );
+                b.retry_at = if std::mem::take(&mut b.retry_now) {
+                    None
+                } else {
+                    Some(
+                        now + backoff(
+                            cfg.retry_backoff,
+                            cfg.retry_backoff_max,
+                            b.attempts - 1,
+                            &mut self.rng,
+                        ),
+                    )
+                };
                 log::debug!("retrying a batch of {}-{} after {code}", b.slot_topic(), b.slot.partition());
                 shared.acc.requeue(b);
                 return;
@@ -911,6 +975,7 @@ impl BrokerThread {
                 uncompressed: 0,
                 resolved: false,
                 callbacks: Default::default(),
+                retry_now: false,
             });
         }
         log::info!(

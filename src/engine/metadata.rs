@@ -360,9 +360,26 @@ impl Metadata {
                 pm.queue = queues[i];
             }
             for p in &t.partitions {
-                let pm = &mut parts[p.partition_index as usize];
-                pm.leader = if brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
-                pm.leader_epoch = p.leader_epoch;
+                let i = p.partition_index as usize;
+                let pm = &mut parts[i];
+                // A leader learned from a Produce response (KIP-951) with a
+                // newer epoch than this answer's (a lagging broker) stays.
+                let known = prev.and_then(|t| t.partitions.get(i)).filter(|k| {
+                    k.leader >= 0
+                        && k.leader_epoch > p.leader_epoch
+                        && p.leader_epoch >= 0
+                        && brokers.contains_key(&k.leader)
+                });
+                match known {
+                    Some(k) => {
+                        pm.leader = k.leader;
+                        pm.leader_epoch = k.leader_epoch;
+                    }
+                    None => {
+                        pm.leader = if brokers.contains_key(&p.leader_id) { p.leader_id } else { -1 };
+                        pm.leader_epoch = p.leader_epoch;
+                    }
+                }
             }
             if let Some(prev) = prev.filter(|p| p.partitions.len() > count) {
                 log::warn!(
@@ -388,6 +405,55 @@ impl Metadata {
         let _c = self.control.lock();
         self.changed.notify_all();
         view
+    }
+
+    /// Moves partition `partition` of `topic` to `leader` (KIP-951: a
+    /// Produce response's `CurrentLeader`, with the leader's endpoint from
+    /// its `NodeEndpoints` if this view does not know the broker), at once,
+    /// without a metadata round trip; only if `epoch` is newer than the
+    /// partition's known leader epoch. Returns whether the view changed.
+    pub fn apply_leader_hint(
+        &self,
+        topic: &str,
+        partition: i32,
+        leader: i32,
+        epoch: i32,
+        endpoint: Option<(String, u16)>,
+    ) -> bool {
+        let mut guard = self.view.write();
+        let old = guard.clone();
+        let Some(t) = old.topics.get(topic) else { return false };
+        let Some(pm) = usize::try_from(partition).ok().and_then(|i| t.partitions.get(i)) else {
+            return false;
+        };
+        if epoch <= pm.leader_epoch || leader < 0 || leader == pm.leader {
+            return false;
+        }
+        let mut brokers = old.brokers.clone();
+        if let std::collections::hash_map::Entry::Vacant(v) = brokers.entry(leader) {
+            match endpoint {
+                Some(e) => {
+                    v.insert(e);
+                }
+                None => return false,
+            }
+        }
+        let mut parts = t.partitions.clone();
+        parts[partition as usize] = PartitionMeta { leader, leader_epoch: epoch, queue: pm.queue };
+        let mut topics = old.topics.clone();
+        topics.insert(t.name.clone(), Arc::new(TopicMeta::new(t.name.clone(), parts, t.used.clone())));
+        let version = old.version + 1;
+        *guard = Arc::new(ClusterView {
+            version,
+            brokers,
+            topics,
+            topic_errors: old.topic_errors.clone(),
+            retired: old.retired.clone(),
+        });
+        self.version.store(version, Ordering::Release);
+        drop(guard);
+        log::debug!("{topic}-{partition}: leader {leader} (epoch {epoch}) from a Produce response (KIP-951)");
+        true
     }
 
     /// Forgets `topics` (idle): they leave the metadata requests until a
@@ -807,6 +873,32 @@ mod tests {
         m.apply(&acc, &response("t", &[0, 1]), &[]);
         m.apply(&acc, &response("t", &[0, 1_000_000_000]), &[]);
         assert_eq!(count(&m, "t"), Some(2));
+    }
+
+    #[test]
+    fn leader_hints_move_a_partition_only_forward() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        let mut r = response("t", &[0]);
+        r.topics[0].partitions[0].leader_epoch = 5;
+        m.apply(&acc, &r, &[]);
+        let leader = |m: &Metadata| {
+            let p = m.topic("t").unwrap().partitions[0];
+            (p.leader, p.leader_epoch)
+        };
+        assert!(!m.apply_leader_hint("t", 0, 2, 4, Some(("h".into(), 1))), "an older epoch is ignored");
+        assert!(!m.apply_leader_hint("t", 0, 2, 6, None), "an unknown broker needs its endpoint");
+        assert!(!m.apply_leader_hint("t", 7, 2, 6, Some(("h".into(), 1))), "no such partition");
+        assert!(m.apply_leader_hint("t", 0, 2, 6, Some(("h2".into(), 9092))));
+        assert_eq!(leader(&m), (2, 6));
+        assert_eq!(m.view().brokers[&2], ("h2".to_string(), 9092));
+        // A lagging metadata answer (epoch 5) does not move it back.
+        m.apply(&acc, &r, &[]);
+        assert_eq!(leader(&m), (1, 5), "broker 2 is not in that answer's broker list");
+        let mut r2 = r.clone();
+        r2.brokers.push(MetadataBroker { node_id: 2, host: "h2".into(), port: 9092, rack: None });
+        assert!(m.apply_leader_hint("t", 0, 2, 6, Some(("h2".into(), 9092))));
+        m.apply(&acc, &r2, &[]);
+        assert_eq!(leader(&m), (2, 6), "the newer epoch from the hint stays");
     }
 
     #[test]

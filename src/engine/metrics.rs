@@ -97,8 +97,10 @@ pub(crate) struct Metrics {
     request_bytes: AtomicU64,
     in_flight: AtomicI64,
     retries: AtomicU64,
+    leader_hints: AtomicU64,
     errors: Mutex<BTreeMap<i16, u64>>,
     request_latency: Histogram,
+    produce_throttle: Histogram,
     record_latency: Histogram,
 }
 
@@ -117,8 +119,10 @@ impl Metrics {
             request_bytes: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
             retries: AtomicU64::new(0),
+            leader_hints: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
             request_latency: Histogram::new(),
+            produce_throttle: Histogram::new(),
             record_latency: Histogram::new(),
         }
     }
@@ -151,8 +155,18 @@ impl Metrics {
         self.request_latency.record(d);
     }
 
+    /// A Produce response's `throttle_time_ms` (zero included: Java's
+    /// `produce-throttle-time-avg` averages over every response).
+    pub fn produce_throttle(&self, d: Duration) {
+        self.produce_throttle.record(d);
+    }
+
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn leader_hint(&self) {
+        self.leader_hints.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn error(&self, code: KafkaCode) {
@@ -194,6 +208,8 @@ impl Metrics {
             request_latency_avg: avg(&self.request_latency),
             request_latency_p99: self.request_latency.percentile(0.99),
             request_latency_max: Duration::from_micros(r(&self.request_latency.max_us)),
+            produce_throttle_time_avg: avg(&self.produce_throttle),
+            produce_throttle_time_max: Duration::from_micros(r(&self.produce_throttle.max_us)),
             record_latency_avg: avg(&self.record_latency),
             record_latency_p99: self.record_latency.percentile(0.99),
             buffer_used,
@@ -201,6 +217,7 @@ impl Metrics {
             retries: r(&self.retries),
             errors: self.errors.lock().iter().map(|(c, n)| (KafkaCode(*c), *n)).collect(),
             producer_ids,
+            leader_hints: r(&self.leader_hints),
         }
     }
 }
@@ -250,6 +267,13 @@ pub struct ProducerMetrics {
     pub request_latency_p99: Duration,
     /// Longest Produce round-trip time.
     pub request_latency_max: Duration,
+    /// Average `throttle_time_ms` of Produce responses (Java's
+    /// `produce-throttle-time-avg`): how long brokers asked the producer to
+    /// hold off because of a quota (KIP-219).
+    pub produce_throttle_time_avg: Duration,
+    /// Largest `throttle_time_ms` of a Produce response
+    /// (`produce-throttle-time-max`).
+    pub produce_throttle_time_max: Duration,
     /// Average time from a batch's first record to its acknowledgement.
     pub record_latency_avg: Duration,
     /// 99th percentile of that time (within about 19%).
@@ -265,6 +289,9 @@ pub struct ProducerMetrics {
     /// Idempotent producer ids obtained (1 normally; each reset after a
     /// sequence error adds one; 0 without idempotence).
     pub producer_ids: u64,
+    /// Partitions moved to a new leader named in a Produce response
+    /// (KIP-951), without waiting for a metadata refresh.
+    pub leader_hints: u64,
 }
 
 #[cfg(test)]

@@ -524,6 +524,14 @@ impl MockCluster {
         self.shared.state.lock().settings.max_message_bytes = bytes;
     }
 
+    /// Makes every Produce response carry `throttle_time_ms` (as a broker
+    /// enforcing a quota does, KIP-219: it answers at once and expects the
+    /// client to send nothing more to it for that long). Zero turns it off.
+    pub fn set_produce_throttle(&self, throttle: Duration) {
+        self.shared.state.lock().settings.produce_throttle_ms =
+            i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX);
+    }
+
     /// Sets what a duplicate idempotent batch is answered with. Defaults to
     /// [`DuplicateAnswer::Success`], what Kafka answers.
     pub fn set_duplicate_answer(&self, answer: DuplicateAnswer) {

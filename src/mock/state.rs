@@ -185,6 +185,8 @@ pub(crate) struct Settings {
     /// bumps the epoch (librdkafka's mock) instead of handing out a new id
     /// (Kafka).
     pub bump_epoch_on_init: bool,
+    /// `throttle_time_ms` in every Produce response (a quota, KIP-219).
+    pub produce_throttle_ms: i32,
 }
 
 impl Default for Settings {
@@ -195,6 +197,7 @@ impl Default for Settings {
             duplicate_answer: DuplicateAnswer::Success,
             legacy_unknown_producer_id: false,
             bump_epoch_on_init: false,
+            produce_throttle_ms: 0,
         }
     }
 }
@@ -837,7 +840,8 @@ impl ClusterState {
         error: Option<KafkaCode>,
     ) -> (ProduceResponse, bool) {
         let acks_valid = (-1..=1).contains(&req.acks);
-        let mut resp = ProduceResponse::default();
+        let mut resp =
+            ProduceResponse { throttle_time_ms: self.settings.produce_throttle_ms, ..Default::default() };
         let mut failed = false;
         let mut new_leaders = Vec::new();
         for t in &req.topic_data {
