@@ -39,7 +39,7 @@ pub(crate) enum Resolution {
     /// Written to the log. `base_offset` is `None` with acks=0 or for a
     /// duplicate whose offset the broker did not say; `log_append_time` is
     /// the broker's timestamp when the topic uses LogAppendTime.
-    Acked { base_offset: Option<i64>, log_append_time: Option<i64> },
+    Acked { base_offset: Option<i64>, log_append_time: Option<i64>, times: BatchTimes },
     /// Not delivered.
     Failed(DeliveryError),
     /// Split into smaller batches: `(first index, slot)` in ascending order;
@@ -55,6 +55,24 @@ pub(crate) struct RecordInfo {
     pub timestamp: i64,
     pub key_size: Option<usize>,
     pub value_size: Option<usize>,
+    /// When `send` took the record (microseconds since the epoch).
+    pub sent_us: i64,
+}
+
+/// Clock readings shared by the records of a batch, for their lifecycle
+/// timings ([`RecordMetadata::queue_time`] and the others): read once per
+/// request or response, never per record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct BatchTimes {
+    /// When the batch was first taken for a request (microseconds since the
+    /// epoch; 0 if never).
+    pub drained_us: i64,
+    /// The delivering request's round trip (`None` with acks=0).
+    pub request: Option<Duration>,
+    /// Requests that carried the batch.
+    pub attempts: u32,
+    /// When the outcome became known (microseconds since the epoch).
+    pub done_us: i64,
 }
 
 #[derive(Default)]
@@ -215,13 +233,15 @@ impl BatchSlot {
 
     fn metadata(&self, r: &Resolution, info: RecordInfo) -> Result<RecordMetadata, DeliveryError> {
         match r {
-            Resolution::Acked { base_offset, log_append_time } => Ok(RecordMetadata {
+            Resolution::Acked { base_offset, log_append_time, times } => Ok(RecordMetadata {
                 topic: self.topic.clone(),
                 partition: self.partition,
                 offset: base_offset.map(|b| b + i64::from(info.index)),
                 timestamp: log_append_time.unwrap_or(info.timestamp),
                 key_size: info.key_size,
                 value_size: info.value_size,
+                sent_us: info.sent_us,
+                times: *times,
             }),
             Resolution::Failed(e) => Err(e.clone()),
             Resolution::Split(_) => unreachable!("splits are followed by the caller"),
@@ -386,7 +406,13 @@ mod tests {
     use std::task::Wake;
 
     fn info(index: u32) -> RecordInfo {
-        RecordInfo { index, timestamp: 100 + i64::from(index), key_size: Some(1), value_size: None }
+        RecordInfo {
+            index,
+            timestamp: 100 + i64::from(index),
+            key_size: Some(1),
+            value_size: None,
+            sent_us: 0,
+        }
     }
 
     #[test]
@@ -394,7 +420,11 @@ mod tests {
         let slot = BatchSlot::new("t".into(), 3);
         let hs: Vec<_> = (0..3).map(|i| DeliveryHandle::new(slot.clone(), info(i))).collect();
         assert!(hs[0].try_result().is_none());
-        assert!(slot.resolve(Resolution::Acked { base_offset: Some(40), log_append_time: None }));
+        assert!(slot.resolve(Resolution::Acked {
+            base_offset: Some(40),
+            log_append_time: None,
+            times: BatchTimes::default()
+        }));
         for (i, h) in hs.into_iter().enumerate() {
             let m = h.wait().unwrap();
             assert_eq!(m.offset(), Some(40 + i as i64));
@@ -406,9 +436,17 @@ mod tests {
     #[test]
     fn resolves_exactly_once() {
         let slot = BatchSlot::new("t".into(), 0);
-        assert!(slot.resolve(Resolution::Acked { base_offset: None, log_append_time: Some(9) }));
+        assert!(slot.resolve(Resolution::Acked {
+            base_offset: None,
+            log_append_time: Some(9),
+            times: BatchTimes::default()
+        }));
         let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            slot.resolve(Resolution::Acked { base_offset: Some(1), log_append_time: None })
+            slot.resolve(Resolution::Acked {
+                base_offset: Some(1),
+                log_append_time: None,
+                times: BatchTimes::default(),
+            })
         }));
         // Debug builds assert; release builds refuse quietly. Either way the first result stands.
         if let Ok(r) = again {
@@ -448,7 +486,11 @@ mod tests {
                 n1.fetch_add(1, Ordering::SeqCst);
             }),
         );
-        slot.resolve(Resolution::Acked { base_offset: Some(0), log_append_time: None });
+        slot.resolve(Resolution::Acked {
+            base_offset: Some(0),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         let n2 = n.clone();
         slot.add_callback(
             info(1),
@@ -469,10 +511,18 @@ mod tests {
         let b = BatchSlot::new("t".into(), 0);
         slot.resolve(Resolution::Split(vec![(0, a.clone()), (2, b.clone())]));
         assert!(!h3.is_done());
-        b.resolve(Resolution::Acked { base_offset: Some(100), log_append_time: None });
+        b.resolve(Resolution::Acked {
+            base_offset: Some(100),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         assert_eq!(h3.try_result().unwrap().unwrap().offset(), Some(101));
         assert!(h1.try_result().is_none());
-        a.resolve(Resolution::Acked { base_offset: Some(50), log_append_time: None });
+        a.resolve(Resolution::Acked {
+            base_offset: Some(50),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         assert_eq!(h1.wait().unwrap().offset(), Some(51));
     }
 
@@ -492,9 +542,17 @@ mod tests {
         let b = BatchSlot::new("t".into(), 0);
         slot.resolve(Resolution::Split(vec![(0, a.clone()), (2, b.clone())]));
         assert_eq!(n.load(Ordering::SeqCst), 0);
-        a.resolve(Resolution::Acked { base_offset: Some(0), log_append_time: None });
+        a.resolve(Resolution::Acked {
+            base_offset: Some(0),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         assert_eq!(n.load(Ordering::SeqCst), 0);
-        b.resolve(Resolution::Acked { base_offset: Some(10), log_append_time: None });
+        b.resolve(Resolution::Acked {
+            base_offset: Some(10),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         assert_eq!(n.load(Ordering::SeqCst), 1);
     }
 
@@ -514,7 +572,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut h).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut h).poll(&mut cx).is_pending());
-        slot.resolve(Resolution::Acked { base_offset: Some(7), log_append_time: None });
+        slot.resolve(Resolution::Acked {
+            base_offset: Some(7),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
         assert_eq!(cw.0.load(Ordering::SeqCst), 1, "one registration, one wake");
         match Pin::new(&mut h).poll(&mut cx) {
             Poll::Ready(Ok(m)) => assert_eq!(m.offset(), Some(7)),

@@ -25,7 +25,7 @@ use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
-use crate::record::{now_millis, Record, RecordMetadata, RecordRef};
+use crate::record::{now_micros, Record, RecordMetadata, RecordRef};
 use crate::DeliveryError;
 
 /// Bytes counted in `buffer.memory` for a registered callback, beside its
@@ -294,7 +294,10 @@ impl Producer {
                 return Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(waited) });
             }
         }
-        let timestamp = record.timestamp.unwrap_or_else(now_millis);
+        // The one clock read per record: the send time (for the record's
+        // lifecycle timings) and, unless the caller gave one, its timestamp.
+        let sent_us = now_micros();
+        let timestamp = record.timestamp.unwrap_or(sent_us.div_euclid(1000));
         let input = AppendInput {
             timestamp,
             key: record.key,
@@ -302,6 +305,7 @@ impl Producer {
             headers: record.headers,
             reserved,
             size,
+            sent_us,
         };
         let Some(appended) = shared.acc.append(pm.queue, &input, None, callback) else {
             // Intake closed (checked under the stripe lock): close began.

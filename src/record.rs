@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::protocol::record_batch::Header;
 
@@ -279,6 +279,9 @@ pub struct RecordMetadata {
     pub(crate) timestamp: i64,
     pub(crate) key_size: Option<usize>,
     pub(crate) value_size: Option<usize>,
+    /// When `send` took the record (microseconds since the epoch).
+    pub(crate) sent_us: i64,
+    pub(crate) times: crate::delivery::BatchTimes,
 }
 
 impl RecordMetadata {
@@ -314,14 +317,51 @@ impl RecordMetadata {
     pub fn serialized_value_size(&self) -> Option<usize> {
         self.value_size
     }
+
+    /// How long the record waited in the producer before its batch was
+    /// first taken for a request (`send` to drain): linger, a full pipeline,
+    /// a missing leader. From clock readings shared by the batch: no clock
+    /// is read per record for it.
+    pub fn queue_time(&self) -> Duration {
+        micros_between(self.sent_us, self.times.drained_us)
+    }
+
+    /// How long the request that delivered the record's batch took, from
+    /// writing it to reading the answer (`None` with `acks=0`).
+    pub fn request_time(&self) -> Option<Duration> {
+        self.times.request
+    }
+
+    /// How many requests carried the record's batch (1 unless it was retried).
+    pub fn attempts(&self) -> u32 {
+        self.times.attempts
+    }
+
+    /// From `send` to the acknowledgement, as the producer saw it (the
+    /// system clock, read once when `send` took the record and once per
+    /// response).
+    pub fn latency(&self) -> Duration {
+        micros_between(self.sent_us, self.times.done_us)
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_millis() -> i64 {
-    // Seconds and milliseconds apart: `as_millis` goes through u128.
+/// The time from `from` to `to` (microseconds since the epoch), zero if
+/// either is unknown (0) or the clock went back.
+fn micros_between(from: i64, to: i64) -> Duration {
+    if from <= 0 || to <= 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_micros(u64::try_from(to - from).unwrap_or(0))
+}
+
+/// Microseconds since the Unix epoch, from the system clock (the clock
+/// record timestamps use).
+pub(crate) fn now_micros() -> i64 {
+    // Seconds and microseconds apart: `as_micros` goes through u128.
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64 * 1000 + i64::from(d.subsec_millis()))
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
 }
 
 #[cfg(test)]

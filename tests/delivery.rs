@@ -283,3 +283,25 @@ fn borrowed_records_arrive_intact() {
     let e = p.send_ref(RecordRef::new("b").value(b"x").partition(-1)).unwrap_err();
     assert!(matches!(e.kind(), SendErrorKind::InvalidPartition { partition: -1, .. }), "{e}");
 }
+
+/// Per-record lifecycle timings, from clock readings the batch shares: the
+/// wait in the producer (linger), the delivering request's round trip, the
+/// attempts, and the total from `send` to acknowledgement.
+#[test]
+fn records_report_their_lifecycle_timings() {
+    use kafka_sync::protocol::api_key::PRODUCE;
+    let c = cluster(1, "lt", 1);
+    let p = Producer::new(config(&c).linger(Duration::from_millis(60)).build().unwrap()).unwrap();
+    p.send(Record::new("lt").value("warm-up")).unwrap().wait().unwrap();
+    c.delay_next(PRODUCE, Duration::from_millis(150));
+    let m = p.send(Record::new("lt").value("slow")).unwrap().wait().unwrap();
+    assert_eq!(m.attempts(), 1);
+    assert!(m.queue_time() >= Duration::from_millis(50), "{:?}", m.queue_time());
+    let request = m.request_time().unwrap();
+    assert!(request >= Duration::from_millis(140), "{request:?}");
+    assert!(m.latency() >= m.queue_time() + request - Duration::from_millis(5), "{m:?}");
+    assert!(m.latency() < Duration::from_secs(5), "{m:?}");
+    c.push_request_errors(PRODUCE, &[kafka_sync::KafkaCode::NOT_ENOUGH_REPLICAS]);
+    let m = p.send(Record::new("lt").value("retried")).unwrap().wait().unwrap();
+    assert_eq!(m.attempts(), 2);
+}

@@ -944,25 +944,15 @@ struct PerfStats {
 /// The statistics of this process' `perf` run (see `perf`).
 static PERF_STATS: OnceLock<PerfStats> = OnceLock::new();
 
-/// `perf`'s delivery callback. The latency is the time from the record's
-/// timestamp (taken by `send`) to now, in milliseconds as Kafka's tool
-/// measures it: one clock read per record here, none at the send site.
+/// `perf`'s delivery callback. The latency (send to acknowledgement) is the
+/// producer's own per-record timing, taken from clock readings it shares
+/// per request: no clock is read here.
 fn perf_delivered(result: Result<RecordMetadata, DeliveryError>) {
     let Some(s) = PERF_STATS.get() else { return };
     match result {
-        Ok(m) => {
-            let latency = u64::try_from(now_millis() - m.timestamp()).unwrap_or(0);
-            s.lock().record(Duration::from_millis(latency), s.record_size)
-        }
+        Ok(m) => s.lock().record(m.latency(), s.record_size),
         Err(e) => s.tally.failed(e.to_string()),
     }
-}
-
-/// Milliseconds since the Unix epoch (the clock record timestamps use).
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl PerfStats {

@@ -112,6 +112,9 @@ pub(crate) struct Batch {
     pub retry_at: Option<Instant>,
     /// Retry without backoff: the partition's new leader is known (KIP-951).
     pub retry_now: bool,
+    /// When the batch was first taken for a request (microseconds since the
+    /// epoch; 0 until then): the end of its records' queue time.
+    pub drained_us: i64,
     /// Uncompressed size of the batch, for metrics.
     pub uncompressed: usize,
     /// Callbacks registered at send time (`send_with_callback`), kept here
@@ -260,6 +263,8 @@ pub(crate) struct AppendInput<'a> {
     pub reserved: usize,
     /// An upper bound of the record's encoded size (for buffer growth).
     pub size: usize,
+    /// When `send` took it (microseconds since the epoch).
+    pub sent_us: i64,
 }
 
 /// The result of an append.
@@ -666,6 +671,7 @@ impl Accumulator {
                 maybe_persisted: false,
                 retry_at: None,
                 retry_now: false,
+                drained_us: 0,
                 uncompressed: 0,
                 callbacks: Callbacks(if callback.is_some() {
                     Vec::with_capacity(pq.last_records as usize)
@@ -704,6 +710,7 @@ impl Accumulator {
             timestamp: rec.timestamp,
             key_size: rec.key.map(<[u8]>::len),
             value_size: rec.value.map(<[u8]>::len),
+            sent_us: rec.sent_us,
         };
         match callback {
             Some(cb) => {
@@ -954,7 +961,15 @@ mod tests {
     }
 
     fn rec(value: &[u8]) -> AppendInput<'_> {
-        AppendInput { timestamp: 1000, key: None, value: Some(value), headers: &[], reserved: 200, size: 200 }
+        AppendInput {
+            timestamp: 1000,
+            key: None,
+            value: Some(value),
+            headers: &[],
+            reserved: 200,
+            size: 200,
+            sent_us: 0,
+        }
     }
 
     fn acc(batch_size: usize) -> (Accumulator, QueueRef) {

@@ -39,7 +39,7 @@ use super::accumulator::{increment_sequence, Batch, DrainPolicy, Payload, QueueR
 use super::connection::{note_trailing_bytes, Connection};
 use super::metadata::ClusterView;
 use super::{backoff, earliest, Rng, SharedState};
-use crate::delivery::{BatchSlot, Resolution};
+use crate::delivery::{BatchSlot, BatchTimes, Resolution};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;
 use crate::protocol::frame::{finish_frame, start_frame};
@@ -50,6 +50,7 @@ use crate::protocol::messages::produce::{
 use crate::protocol::primitives::Decoder;
 use crate::protocol::record_batch::{set_producer_state, BatchParams, RecordBatch, RecordBatchWriter};
 use crate::protocol::{Message, Request};
+use crate::record::now_micros;
 
 /// Wakes a sleeping broker thread.
 #[derive(Debug, Default)]
@@ -297,6 +298,9 @@ struct BrokerThread {
     /// Nothing is sent to this broker before this instant: it asked so with
     /// a Produce response's `throttle_time_ms` (a quota, KIP-219).
     throttled_until: Option<Instant>,
+    /// The response being handled: its request's round trip, and when it
+    /// was read (microseconds since the epoch), for the records' timings.
+    answer: (Option<Duration>, i64),
     rotate: usize,
     rng: Rng,
     buf: Vec<u8>,
@@ -325,6 +329,7 @@ impl BrokerThread {
             returned: Vec::new(),
             last_io: Instant::now(),
             throttled_until: None,
+            answer: (None, 0),
             rotate: 0,
             rng: Rng::new(),
             buf: Vec::new(),
@@ -505,6 +510,8 @@ impl BrokerThread {
             };
             let mut batches: Vec<Batch> = Vec::new();
             let mut failed = Vec::new();
+            // One clock read per request, shared by its batches' records.
+            let mut drained_us: Option<i64> = None;
             let mut room = cfg.max_request_size;
             let n = self.parts.len();
             for k in 0..n {
@@ -520,6 +527,9 @@ impl BrokerThread {
                     &mut failed,
                 ) {
                     Ok(mut b) => {
+                        if b.drained_us == 0 {
+                            b.drained_us = *drained_us.get_or_insert_with(now_micros);
+                        }
                         if let Err(e) = self.seal(&mut b, version) {
                             shared.acc.finalize(b.queue, b.ordinal);
                             let err = DeliveryError::new(
@@ -669,7 +679,13 @@ impl BrokerThread {
             // No response will come: written is all we will ever know.
             for b in batches {
                 shared.acc.finalize(b.queue, b.ordinal);
-                finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
+                let times = BatchTimes {
+                    drained_us: b.drained_us,
+                    request: None,
+                    attempts: b.attempts,
+                    done_us: now_micros(),
+                };
+                finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None, times });
             }
             return;
         }
@@ -720,7 +736,9 @@ impl BrokerThread {
                         self.throttled_until = Some(self.last_io + throttle);
                     }
                     self.shared.metrics.request_done();
-                    self.shared.metrics.request_latency(front.sent.elapsed());
+                    let rtt = front.sent.elapsed();
+                    self.shared.metrics.request_latency(rtt);
+                    self.answer = (Some(rtt), now_micros());
                     self.handle_response(front, body);
                     self.wake_moved_leaders();
                 }
@@ -841,14 +859,21 @@ impl BrokerThread {
             // Its delivery timeout already failed it while in flight; only
             // the bookkeeping is left, whatever the answer.
             shared.acc.finalize(b.queue, b.ordinal);
-            finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None });
+            let times = BatchTimes::default();
+            finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None, times });
             return;
         }
         let ok = code.is_ok() || (cfg.idempotence && code == KafkaCode::DUPLICATE_SEQUENCE_NUMBER);
         if ok {
             shared.acc.finalize(b.queue, b.ordinal);
             let base_offset = (base_offset >= 0).then_some(base_offset);
-            finish(&shared, b, Resolution::Acked { base_offset, log_append_time });
+            let times = BatchTimes {
+                drained_us: b.drained_us,
+                request: self.answer.0,
+                attempts: b.attempts,
+                done_us: self.answer.1,
+            };
+            finish(&shared, b, Resolution::Acked { base_offset, log_append_time, times });
             return;
         }
         shared.metrics.error(code);
@@ -976,6 +1001,7 @@ impl BrokerThread {
                 resolved: false,
                 callbacks: Default::default(),
                 retry_now: false,
+                drained_us: b.drained_us,
             });
         }
         log::info!(
