@@ -30,11 +30,22 @@ fn seed() -> u64 {
     })
 }
 
-fn run(idempotent: bool) {
+/// Batching for a run: Java's 16 KiB batches (many requests, so the proxy's
+/// faults hit often at its base rates), or the defaults (batches that grow
+/// to 1 MB: a few hundred requests, so the faults come more often).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Batching {
+    Small,
+    Defaults,
+}
+
+fn run(idempotent: bool, batching: Batching) {
     support::init_log();
     let seed = seed();
-    eprintln!("chaos (idempotence {idempotent}): seed {seed} (replay with KAFKA_SYNC_CHAOS_SEED={seed})");
-    let name = format!("chaos_idempotence_{idempotent}");
+    eprintln!(
+        "chaos (idempotence {idempotent}, {batching:?} batches): seed {seed} (replay with KAFKA_SYNC_CHAOS_SEED={seed})"
+    );
+    let name = format!("chaos_idempotence_{idempotent}_{batching:?}");
     let listener = ChaosProxy::bind().unwrap();
     let port = listener.local_addr().unwrap().port();
     let Some(tansu) = require_broker(&name, Tansu::start_advertising(port)) else { return };
@@ -42,16 +53,18 @@ fn run(idempotent: bool) {
     // The broker advertises the proxy: start it (clean) before anything
     // talks to the broker, then turn the faults on.
     let proxy = ChaosProxy::start_on(listener, upstream, FaultPlan::clean(seed)).unwrap();
-    let topic = format!("chaos-{idempotent}");
+    let topic = format!("chaos-{idempotent}-{batching:?}").to_lowercase();
     tansu.create_topic(&topic, PARTITIONS).unwrap();
+    // Fewer, larger requests at the defaults: higher odds per request.
+    let odds = if batching == Batching::Defaults { 4.0 } else { 1.0 };
     let plan = FaultPlan {
         seed,
-        cut_before_forward: 0.02,
-        cut_before_response: 0.02,
-        cut_mid_response: 0.02,
-        delay: 0.05,
+        cut_before_forward: 0.02 * odds,
+        cut_before_response: 0.02 * odds,
+        cut_mid_response: 0.02 * odds,
+        delay: 0.05 * odds,
         delay_max: Duration::from_millis(50),
-        stall: 0.01,
+        stall: 0.01 * odds,
         stall_for: Duration::from_millis(1200),
         partial_then_stall: 0.0,
         max_faults: 40,
@@ -59,16 +72,16 @@ fn run(idempotent: bool) {
     };
     proxy.set_plan(plan);
     let bootstrap = format!("127.0.0.1:{port}");
+    let mut config = ProducerConfig::builder();
+    if batching == Batching::Small {
+        config = config.batch_size(16_384);
+    }
     let p = Arc::new(
         Producer::new(
-            ProducerConfig::builder()
+            config
                 .bootstrap_servers(&bootstrap)
                 .enable_idempotence(idempotent)
                 .linger(Duration::from_millis(5))
-                // Java's 16 KiB batches (a hard bound once set): with batches
-                // that grow to 1 MB the whole run is ~150 requests, too few
-                // for the proxy's faults to hit often.
-                .batch_size(16_384)
                 .request_timeout(Duration::from_millis(1000))
                 .delivery_timeout(Duration::from_secs(60))
                 .retry_backoff(Duration::from_millis(20))
@@ -133,10 +146,16 @@ fn run(idempotent: bool) {
 
 #[test]
 fn chaos_with_idempotence() {
-    run(true);
+    run(true, Batching::Small);
 }
 
 #[test]
 fn chaos_without_idempotence() {
-    run(false);
+    run(false, Batching::Small);
+}
+
+/// The same at the producer's default batching (batches up to 1 MB).
+#[test]
+fn chaos_with_idempotence_at_the_default_batching() {
+    run(true, Batching::Defaults);
 }
