@@ -38,7 +38,7 @@ use parking_lot::{Condvar, Mutex};
 use super::accumulator::{increment_sequence, Batch, DrainPolicy, Payload, QueueRef, Readiness};
 use super::connection::{note_trailing_bytes, Connection};
 use super::metadata::ClusterView;
-use super::{backoff, earliest, Rng, SharedState};
+use super::{backoff, earliest, worth_a_warning, Rng, SharedState};
 use crate::delivery::{BatchSlot, BatchTimes, Resolution};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;
@@ -457,7 +457,13 @@ impl BrokerThread {
         let opts = self.shared.connect_options();
         match Connection::connect(&host, port, &opts) {
             Ok(c) => {
-                log::info!("connected to broker {} at {host}:{port}", self.id);
+                match self.connect_failures {
+                    0 => log::info!("connected to broker {} at {host}:{port}", self.id),
+                    n => log::info!(
+                        "connected to broker {} at {host}:{port} after {n} failed attempt(s)",
+                        self.id
+                    ),
+                }
                 self.conn = Some(c);
                 self.last_io = Instant::now();
                 self.connect_failures = 0;
@@ -471,8 +477,12 @@ impl BrokerThread {
                     &mut self.rng,
                 );
                 self.connect_failures += 1;
-                log::warn!(
-                    "connecting to broker {} at {host}:{port} failed: {e}; retrying in {wait:?}",
+                let n = self.connect_failures;
+                let level = if worth_a_warning(n) { log::Level::Warn } else { log::Level::Debug };
+                log::log!(
+                    level,
+                    "connecting to broker {} at {host}:{port} failed ({n} attempt(s) in a row): {e}; \
+                     retrying in {wait:?}",
                     self.id
                 );
                 self.next_connect = Some(Instant::now() + wait);

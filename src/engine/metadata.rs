@@ -22,7 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::accumulator::{Accumulator, QueueRef};
 use super::connection::{ConnError, Connection};
-use super::{backoff, broker, earliest, Rng, SharedState};
+use super::{backoff, broker, earliest, worth_a_warning, Rng, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::messages::init_producer_id::InitProducerIdRequest;
 use crate::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
@@ -553,10 +553,13 @@ impl MetadataThread {
                 match self.refresh(shared, &wanted) {
                     Ok(()) => last_refresh = Some(Instant::now()),
                     Err(e) => {
+                        let n = self.failures + 1;
                         if shared.run.is_closing() {
                             log::debug!("metadata refresh failed while closing: {e}");
+                        } else if worth_a_warning(n) {
+                            log::warn!("metadata refresh failed ({n} time(s) in a row): {e}");
                         } else {
-                            log::warn!("metadata refresh failed: {e}");
+                            log::debug!("metadata refresh failed ({n} time(s) in a row): {e}");
                         }
                         shared.meta.control.lock().refresh = true;
                         ok = false;
@@ -565,10 +568,13 @@ impl MetadataThread {
             }
             if ok && do_pid && shared.idem.needs_producer_id() {
                 if let Err(e) = self.init_producer_id(shared) {
+                    let n = self.failures + 1;
                     if shared.run.is_closing() {
                         log::debug!("InitProducerId failed while closing: {e}");
+                    } else if worth_a_warning(n) {
+                        log::warn!("InitProducerId failed ({n} time(s) in a row): {e}");
                     } else {
-                        log::warn!("InitProducerId failed: {e}");
+                        log::debug!("InitProducerId failed ({n} time(s) in a row): {e}");
                     }
                     ok = false;
                 }

@@ -136,6 +136,13 @@ pub(crate) fn backoff(base: Duration, max: Duration, attempt: u32, rng: &mut Rng
     Duration::from_secs_f64(jittered.min(max.as_secs_f64().max(base.as_secs_f64())))
 }
 
+/// Whether the `n`th failure in a row (from 1) of the same kind deserves a
+/// warning: the first, then the 10th, 100th, 1000th...; the others go to
+/// the debug level, so an unreachable broker is not a warning per attempt.
+pub(crate) fn worth_a_warning(n: u32) -> bool {
+    n == 1 || (n >= 10 && 10u32.pow(n.ilog10()) == n)
+}
+
 /// The earlier of two optional deadlines.
 pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
@@ -204,6 +211,12 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_failures_warn_at_powers_of_ten() {
+        let warned: Vec<u32> = (1..=2000).filter(|&n| worth_a_warning(n)).collect();
+        assert_eq!(warned, [1, 10, 100, 1000]);
+    }
 
     #[test]
     fn backoff_grows_within_bounds() {
