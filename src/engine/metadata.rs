@@ -301,7 +301,7 @@ impl Metadata {
     }
 
     /// Publishes a refreshed view built from `resp`, without the topics in
-    /// `drop` (idle: `metadata.max.idle.ms`). Returns the new view.
+    /// `idle` (`metadata.max.idle.ms`). Returns the new view.
     fn apply(&self, acc: &Accumulator, resp: &MetadataResponse, idle: &[Arc<str>]) -> Arc<ClusterView> {
         let old = self.view();
         let brokers: HashMap<i32, (String, u16)> = resp
@@ -355,10 +355,10 @@ impl Metadata {
             while queues.len() < count {
                 queues.push(acc.add_partition(&name, queues.len() as i32));
             }
-            let mut parts = vec![PartitionMeta { leader: -1, leader_epoch: -1, queue: queues[0] }; count];
-            for (i, pm) in parts.iter_mut().enumerate() {
-                pm.queue = queues[i];
-            }
+            let mut parts: Vec<PartitionMeta> = queues[..count]
+                .iter()
+                .map(|&queue| PartitionMeta { leader: -1, leader_epoch: -1, queue })
+                .collect();
             for p in &t.partitions {
                 let i = p.partition_index as usize;
                 let pm = &mut parts[i];
@@ -865,6 +865,15 @@ mod tests {
             q5,
             "a partition that comes back gets its queue back"
         );
+    }
+
+    #[test]
+    fn a_topic_listed_without_partitions_is_known_with_none() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        m.apply(&acc, &response("t", &[]), &[]);
+        assert_eq!(count(&m, "t"), Some(0));
+        m.apply(&acc, &response("t", &[0, 1]), &[]);
+        assert_eq!(count(&m, "t"), Some(2));
     }
 
     #[test]
