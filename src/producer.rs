@@ -129,11 +129,11 @@ impl Producer {
     }
 
     /// `send_inner` for a handle (no callback).
-    fn send_handle(
+    fn send_handle<R: Sendable>(
         &self,
-        record: Record,
+        record: R,
         wait: Option<Duration>,
-    ) -> Result<DeliveryHandle, SendError<Record>> {
+    ) -> Result<DeliveryHandle, SendError<R>> {
         self.send_inner(record, wait, 0, None).map(|h| h.expect("no callback: the append made a handle"))
     }
 
@@ -164,9 +164,7 @@ impl Producer {
     /// carries only the reason (it converts into any `'static` error, e.g.
     /// with `?`).
     pub fn send_ref(&self, record: RecordRef<'_>) -> Result<DeliveryHandle, SendError<()>> {
-        self.send_inner(record, Some(self.shared.cfg.max_block), 0, None)
-            .map(|h| h.expect("no callback: the append made a handle"))
-            .map_err(SendError::forget_record)
+        self.send_handle(record, Some(self.shared.cfg.max_block)).map_err(SendError::forget_record)
     }
 
     /// Like [`send_with_callback`](Self::send_with_callback), for a record

@@ -72,6 +72,27 @@ use support::{read_to_end, require_broker, wait_for_topic, RdMock, Tansu};
 
 /// The producer settings these tests share: short backoffs, bounded waits,
 /// a delivery timeout far above every bound the tests assert.
+/// Every check of a test, made in full before the test fails, so that one
+/// run reports everything that went wrong.
+#[derive(Default)]
+struct Checks {
+    failures: Vec<String>,
+}
+
+impl Checks {
+    fn check(&mut self, ok: bool, what: String) {
+        if !ok {
+            eprintln!("FAILED CHECK: {what}");
+            self.failures.push(what);
+        }
+    }
+
+    fn assert_all(self, test: &str) {
+        let n = self.failures.len();
+        assert!(n == 0, "{test}: {n} check(s) failed:\n{}", self.failures.join("\n"));
+    }
+}
+
 fn base_config(bootstrap: &str) -> ProducerConfigBuilder {
     ProducerConfig::builder()
         .bootstrap_servers(bootstrap)
@@ -354,13 +375,8 @@ fn recreate_while_sending(test: &str, from: i32, to: i32) {
         eprintln!("  e.g. record {}: {}", d.id, d.result.as_ref().unwrap_err());
     }
 
-    let mut failures: Vec<String> = Vec::new();
-    let mut check = |ok: bool, what: String| {
-        if !ok {
-            eprintln!("FAILED CHECK: {what}");
-            failures.push(what);
-        }
-    };
+    let mut checks = Checks::default();
+    let mut check = |ok: bool, what: String| checks.check(ok, what);
     // Every handle resolves, each well within the delivery timeout, and a
     // failure comes with a reason, not by waiting out delivery.timeout.ms.
     check(
@@ -449,7 +465,7 @@ fn recreate_while_sending(test: &str, from: i32, to: i32) {
     eprintln!("{test}: records sent after the recreation, against the new topic: {r}");
     check(r.anomalies() == 0, format!("history: {r}"));
     check(closed.is_ok(), format!("close after every record resolved: {closed:?}"));
-    assert!(failures.is_empty(), "{test}: {} check(s) failed:\n{}", failures.len(), failures.join("\n"));
+    checks.assert_all(test);
 }
 
 #[test]
@@ -583,13 +599,8 @@ fn leader_moves_with_requests_in_flight_against_librdkafka_mock() {
         eprintln!("  e.g. record {}: {}", d.id, d.result.as_ref().unwrap_err());
     }
 
-    let mut failures: Vec<String> = Vec::new();
-    let mut check = |ok: bool, what: String| {
-        if !ok {
-            eprintln!("FAILED CHECK: {what}");
-            failures.push(what);
-        }
-    };
+    let mut checks = Checks::default();
+    let mut check = |ok: bool, what: String| checks.check(ok, what);
     check(in_flight_before >= 1, "no request was in flight when the leader moved".into());
     check(logged == sent.len(), format!("{} records unresolved", sent.len() - logged));
     check(!after.is_empty(), "no record was sent to partition 0 after the move".into());
@@ -623,5 +634,5 @@ fn leader_moves_with_requests_in_flight_against_librdkafka_mock() {
     );
     let closed = p.close(Duration::from_secs(5));
     check(closed.is_ok(), format!("close: {closed:?}"));
-    assert!(failures.is_empty(), "{TEST}: {} check(s) failed:\n{}", failures.len(), failures.join("\n"));
+    checks.assert_all(TEST);
 }

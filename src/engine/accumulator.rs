@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::delivery::{BatchSlot, Callback, DeliveryHandle, RecordInfo};
+use crate::delivery::{BatchSlot, BatchTimes, Callback, DeliveryHandle, RecordInfo, Resolution};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 
 /// Number of stripes. A power of two comfortably above the number of cores
@@ -148,6 +148,19 @@ impl Batch {
             Payload::Sealed(v) => v.len(),
             Payload::Empty => 0,
         }
+    }
+
+    /// Resolves the batch's slot: its callbacks (kept here) first, then the
+    /// slot's own, then the waiters.
+    pub fn resolve_slot(&mut self, r: Resolution) {
+        let callbacks = std::mem::take(&mut self.callbacks.0);
+        self.slot.resolve_with(r, callbacks);
+    }
+
+    /// The batch's clock readings for its records' timings, with the
+    /// delivering request's round trip and when the outcome came.
+    pub fn times(&self, request: Option<Duration>, done_us: i64) -> BatchTimes {
+        BatchTimes { drained_us: self.drained_us, request, attempts: self.attempts, done_us }
     }
 
     /// The ordinal of the second half when this batch is split.

@@ -187,8 +187,7 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
     }
     if !batch.resolved {
         batch.resolved = true;
-        let callbacks = std::mem::take(&mut batch.callbacks.0);
-        batch.slot.resolve_with(r, callbacks);
+        batch.resolve_slot(r);
     }
     // Only now, after the callbacks ran, does the batch leave the set that
     // `flush` and `close` wait on: a flush that starts while the callbacks
@@ -687,14 +686,10 @@ impl BrokerThread {
         if cfg.acks == 0 {
             shared.metrics.request_done();
             // No response will come: written is all we will ever know.
+            let written_us = now_micros();
             for b in batches {
                 shared.acc.finalize(b.queue, b.ordinal);
-                let times = BatchTimes {
-                    drained_us: b.drained_us,
-                    request: None,
-                    attempts: b.attempts,
-                    done_us: now_micros(),
-                };
+                let times = b.times(None, written_us);
                 finish(&shared, b, Resolution::Acked { base_offset: None, log_append_time: None, times });
             }
             return;
@@ -877,12 +872,7 @@ impl BrokerThread {
         if ok {
             shared.acc.finalize(b.queue, b.ordinal);
             let base_offset = (base_offset >= 0).then_some(base_offset);
-            let times = BatchTimes {
-                drained_us: b.drained_us,
-                request: self.answer.0,
-                attempts: b.attempts,
-                done_us: self.answer.1,
-            };
+            let times = b.times(self.answer.0, self.answer.1);
             finish(&shared, b, Resolution::Acked { base_offset, log_append_time, times });
             return;
         }
@@ -1021,8 +1011,7 @@ impl BrokerThread {
             b.slot.partition()
         );
         // The batch's callbacks follow their records to the halves.
-        let callbacks = std::mem::take(&mut b.callbacks.0);
-        b.slot.resolve_with(Resolution::Split(slots), callbacks);
+        b.resolve_slot(Resolution::Split(slots));
         b.resolved = true;
         b.memory = 0;
         shared.acc.requeue_split(b, parts);
@@ -1095,8 +1084,7 @@ impl BrokerThread {
                         ),
                     );
                     shared.metrics.batch_failed(b, &e);
-                    let callbacks = std::mem::take(&mut b.callbacks.0);
-                    b.slot.resolve_with(Resolution::Failed(e), callbacks);
+                    b.resolve_slot(Resolution::Failed(e));
                     b.resolved = true;
                     if b.producer.is_some() {
                         shared.idem.request_reset(b.producer);
