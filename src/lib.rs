@@ -170,8 +170,9 @@
 //! # The protocol codec
 //!
 //! [`protocol`] is public: primitives, headers, frames, ApiVersions,
-//! Metadata, Produce, InitProducerId, CreateTopics and DeleteTopics requests
-//! and responses (encode and decode, both directions), record batch v2 and
+//! Metadata, Produce, InitProducerId, CreateTopics, DeleteTopics,
+//! SaslHandshake and SaslAuthenticate requests and responses (encode and
+//! decode, both directions), record batch v2 and
 //! its compression codecs. Decoders never panic and never allocate more than
 //! the input justifies; feature `proptest` exports strategies for every type.
 //!

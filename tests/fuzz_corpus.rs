@@ -82,6 +82,25 @@ fn corpus_is_committed_and_small() {
     assert!(total < 1 << 20, "corpus is {total} bytes");
 }
 
+/// Every version of every API the codec implements has a request and a
+/// response seed, so the fuzzers start from each decoder.
+#[test]
+fn every_api_version_has_seeds() {
+    for target in ["decode_response", "decode_request"] {
+        let names: Vec<String> = corpus(target).into_iter().map(|(n, _)| n).collect();
+        for &key in messages::API_KEYS {
+            let range = messages::supported_versions(key).unwrap();
+            for version in range.min..=range.max {
+                let seed = format!("seed-key{key}-v{version}");
+                assert!(
+                    names.iter().any(|n| *n == seed || n.starts_with(&format!("{seed}-"))),
+                    "{target}: no {seed}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn every_corpus_file_runs_through_its_target() {
     for (target, body) in TARGETS {
@@ -279,6 +298,12 @@ fn response_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrateg
         k::INIT_PRODUCER_ID => {
             strategies::init_producer_id::response(version).prop_map(ResponseBody::InitProducerId).boxed()
         }
+        k::SASL_HANDSHAKE => {
+            strategies::sasl_handshake::response(version).prop_map(ResponseBody::SaslHandshake).boxed()
+        }
+        k::SASL_AUTHENTICATE => {
+            strategies::sasl_authenticate::response(version).prop_map(ResponseBody::SaslAuthenticate).boxed()
+        }
         _ => panic!("no strategy for API key {key}"),
     }
 }
@@ -299,6 +324,12 @@ fn request_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrategy
         }
         k::INIT_PRODUCER_ID => {
             strategies::init_producer_id::request(version).prop_map(RequestBody::InitProducerId).boxed()
+        }
+        k::SASL_HANDSHAKE => {
+            strategies::sasl_handshake::request(version).prop_map(RequestBody::SaslHandshake).boxed()
+        }
+        k::SASL_AUTHENTICATE => {
+            strategies::sasl_authenticate::request(version).prop_map(RequestBody::SaslAuthenticate).boxed()
         }
         _ => panic!("no strategy for API key {key}"),
     }

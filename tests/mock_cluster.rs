@@ -11,7 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kafka_sync::mock::{DropPoint, DuplicateAnswer, Malformation, MockCluster};
-use kafka_sync::protocol::api_key::{API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID, METADATA, PRODUCE};
+use kafka_sync::protocol::api_key::{
+    API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID, METADATA, PRODUCE, SASL_AUTHENTICATE, SASL_HANDSHAKE,
+};
 use kafka_sync::protocol::compression::Compression;
 use kafka_sync::protocol::frame::{decode_response, encode_request, finish_frame, read_frame, start_frame};
 use kafka_sync::protocol::header::{RequestHeader, ResponseHeader};
@@ -25,6 +27,7 @@ use kafka_sync::protocol::messages::metadata::{MetadataRequest, MetadataRequestT
 use kafka_sync::protocol::messages::produce::{
     PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceData,
 };
+use kafka_sync::protocol::messages::sasl_handshake::SaslHandshakeRequest;
 use kafka_sync::protocol::record_batch::{BatchParams, Header, RecordBatchWriter};
 use kafka_sync::protocol::{Message, Request, VersionRange};
 use kafka_sync::KafkaCode;
@@ -194,6 +197,8 @@ fn api_versions_at_every_version_and_the_v0_fallback() {
         assert_eq!(range(20), VersionRange::new(1, 6));
         assert_eq!(range(INIT_PRODUCER_ID), VersionRange::new(0, 5));
         assert_eq!(resp.api_keys.len(), 6);
+        assert_eq!(resp.range_of(SASL_HANDSHAKE), None, "the mock does not serve SASL");
+        assert_eq!(resp.range_of(SASL_AUTHENTICATE), None, "the mock does not serve SASL");
     }
 
     // A version the broker does not know: UNSUPPORTED_VERSION in a v0 body.
@@ -1018,7 +1023,8 @@ fn hostile_input_closes_the_connection_and_the_mock_survives() {
     let addr = cluster.broker_address(1).unwrap();
 
     // Unknown API key, truncated header, huge size prefix, negative size,
-    // unsupported Produce version, trailing bytes after a valid body.
+    // unsupported Produce version, trailing bytes after a valid body, an API
+    // the mock does not serve (SaslHandshake).
     let cases: Vec<Vec<u8>> = vec![
         vec![0, 1, 0, 0, 0, 0, 0, 1, 0xff, 0xff],
         vec![0, 3],
@@ -1029,6 +1035,11 @@ fn hostile_input_closes_the_connection_and_the_mock_survives() {
             let mut b = Vec::new();
             encode_request(&mut b, 1, None, 12, &MetadataRequest::default()).unwrap();
             b.push(0);
+            b.split_off(4)
+        },
+        {
+            let mut b = Vec::new();
+            encode_request(&mut b, 1, None, 1, &SaslHandshakeRequest::new("PLAIN")).unwrap();
             b.split_off(4)
         },
     ];
@@ -1054,7 +1065,16 @@ fn hostile_input_closes_the_connection_and_the_mock_survives() {
         let len = (next() % 200) as usize;
         let mut payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         if payload.len() >= 4 {
-            let keys = [PRODUCE, METADATA, API_VERSIONS, CREATE_TOPICS, 20, INIT_PRODUCER_ID];
+            let keys = [
+                PRODUCE,
+                METADATA,
+                API_VERSIONS,
+                CREATE_TOPICS,
+                20,
+                INIT_PRODUCER_ID,
+                SASL_HANDSHAKE,
+                SASL_AUTHENTICATE,
+            ];
             payload[..2].copy_from_slice(&keys[i % keys.len()].to_be_bytes());
             payload[2..4].copy_from_slice(&((next() % 14) as i16).to_be_bytes());
         }

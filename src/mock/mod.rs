@@ -24,7 +24,10 @@
 //! response header. A request the mock cannot decode, of an API it does not
 //! implement, or of a version it does not advertise closes the connection
 //! (as Kafka does) and is logged through the `log` crate; no input makes the
-//! mock panic. Frames are capped at 100 MiB (Kafka's
+//! mock panic. SaslHandshake (17) and SaslAuthenticate (36), which the codec
+//! implements, are not served: the mock neither advertises them nor lets
+//! [`MockCluster::set_api_versions`] do so, and their requests close the
+//! connection. Frames are capped at 100 MiB (Kafka's
 //! `socket.request.max.bytes`). [`MockCluster::set_api_versions`] narrows
 //! the advertised ranges, to play an older broker.
 //!

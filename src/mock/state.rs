@@ -58,6 +58,10 @@ const MAX_TOPIC_NAME_LEN: usize = 249;
 pub(crate) const REQUEST_LOG_CAP: usize = 100_000;
 /// The first producer id handed out.
 pub(crate) const FIRST_PRODUCER_ID: i64 = 1000;
+/// APIs the codec implements that the mock does not serve: it neither
+/// advertises them nor lets [`ClusterState::set_advertised`] do so, so their
+/// requests close the connection like those of any API it does not know.
+const NOT_SERVED: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -122,7 +126,10 @@ impl Reply {
     /// Appends the whole size-prefixed response frame, with the response
     /// header version the API uses at this version.
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        use crate::protocol::messages::{create_topics, delete_topics, init_producer_id, metadata, produce};
+        use crate::protocol::messages::{
+            create_topics, delete_topics, init_producer_id, metadata, produce, sasl_authenticate,
+            sasl_handshake,
+        };
         let (c, v) = (self.correlation_id, self.version);
         match &self.body {
             ResponseBody::Produce(r) => encode_response::<produce::ProduceRequest>(buf, c, v, r),
@@ -136,6 +143,12 @@ impl Reply {
             }
             ResponseBody::InitProducerId(r) => {
                 encode_response::<init_producer_id::InitProducerIdRequest>(buf, c, v, r)
+            }
+            ResponseBody::SaslHandshake(r) => {
+                encode_response::<sasl_handshake::SaslHandshakeRequest>(buf, c, v, r)
+            }
+            ResponseBody::SaslAuthenticate(r) => {
+                encode_response::<sasl_authenticate::SaslAuthenticateRequest>(buf, c, v, r)
             }
         }
     }
@@ -263,7 +276,11 @@ pub(crate) struct ClusterState {
 impl ClusterState {
     /// A cluster of `brokers` (id, port), no topics.
     pub(crate) fn new(brokers: Vec<BrokerInfo>) -> Self {
-        let advertised = API_KEYS.iter().filter_map(|&k| supported_versions(k).map(|r| (k, r))).collect();
+        let advertised = API_KEYS
+            .iter()
+            .filter(|k| !NOT_SERVED.contains(k))
+            .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
+            .collect();
         Self {
             brokers,
             settings: Settings::default(),
@@ -477,7 +494,7 @@ impl ClusterState {
     }
 
     pub(crate) fn set_advertised(&mut self, api: i16, range: VersionRange) -> Result<(), Rejection> {
-        let Some(codec) = supported_versions(api) else {
+        let Some(codec) = supported_versions(api).filter(|_| !NOT_SERVED.contains(&api)) else {
             return Err((
                 KafkaCode::INVALID_REQUEST,
                 format!("API key {api} is not implemented by the mock"),
@@ -657,6 +674,15 @@ impl ClusterState {
                 Some(reply(v, ResponseBody::DeleteTopics(self.delete_topics(v, req, error)))),
                 Then::Continue,
             ),
+            // Never advertised (NOT_SERVED), so `plan` closes the connection
+            // before it gets here; close it here too.
+            RequestBody::SaslHandshake(_) | RequestBody::SaslAuthenticate(_) => {
+                log::warn!(
+                    "mock broker {broker}: API {} is not served by the mock; closing the connection",
+                    h.api_key
+                );
+                (None, Then::Close)
+            }
         }
     }
 
@@ -1604,6 +1630,27 @@ mod tests {
         assert!(c.plan(1, &inc).reply.is_some());
         assert_eq!(c.request_count(api_key::INIT_PRODUCER_ID), 3);
         assert_eq!(c.next_producer_id, FIRST_PRODUCER_ID + 1, "only the third request got an id");
+    }
+
+    #[test]
+    fn sasl_apis_are_neither_advertised_nor_served() {
+        let mut c = cluster(1);
+        let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
+        assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
+        assert_eq!(listed.len(), API_KEYS.len() - NOT_SERVED.len());
+        for api in NOT_SERVED {
+            let e = c.set_advertised(api, VersionRange::new(0, 1)).unwrap_err();
+            assert_eq!(e.0, KafkaCode::INVALID_REQUEST);
+        }
+        let h = RequestHeader {
+            api_key: api_key::SASL_HANDSHAKE,
+            api_version: 1,
+            correlation_id: 1,
+            client_id: None,
+        };
+        let inc = Incoming::Request(h, RequestBody::SaslHandshake(Default::default()));
+        let p = c.plan(1, &inc);
+        assert!(p.reply.is_none() && p.then == Then::Close);
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub mod api_key {
     pub const PRODUCE: i16 = 0;
     /// Metadata.
     pub const METADATA: i16 = 3;
+    /// SaslHandshake.
+    pub const SASL_HANDSHAKE: i16 = 17;
     /// ApiVersions.
     pub const API_VERSIONS: i16 = 18;
     /// CreateTopics.
@@ -68,6 +70,8 @@ pub mod api_key {
     pub const DELETE_TOPICS: i16 = 20;
     /// InitProducerId.
     pub const INIT_PRODUCER_ID: i16 = 22;
+    /// SaslAuthenticate.
+    pub const SASL_AUTHENTICATE: i16 = 36;
 }
 
 /// An inclusive range of versions.

@@ -29,6 +29,8 @@ pub use super::messages::delete_topics::strategies as delete_topics;
 pub use super::messages::init_producer_id::strategies as init_producer_id;
 pub use super::messages::metadata::strategies as metadata;
 pub use super::messages::produce::strategies as produce;
+pub use super::messages::sasl_authenticate::strategies as sasl_authenticate;
+pub use super::messages::sasl_handshake::strategies as sasl_handshake;
 pub use super::record_batch::strategies as record_batch;
 
 /// Every version this codec implements for `M`.

@@ -10,6 +10,8 @@ pub mod delete_topics;
 pub mod init_producer_id;
 pub mod metadata;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 
 use super::error::{DecodeError, EncodeError};
 use super::primitives::Decoder;
@@ -121,4 +123,6 @@ apis! {
     CreateTopics => create_topics::CreateTopicsRequest, create_topics::CreateTopicsResponse;
     DeleteTopics => delete_topics::DeleteTopicsRequest, delete_topics::DeleteTopicsResponse;
     InitProducerId => init_producer_id::InitProducerIdRequest, init_producer_id::InitProducerIdResponse;
+    SaslHandshake => sasl_handshake::SaslHandshakeRequest, sasl_handshake::SaslHandshakeResponse;
+    SaslAuthenticate => sasl_authenticate::SaslAuthenticateRequest, sasl_authenticate::SaslAuthenticateResponse;
 }
