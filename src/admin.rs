@@ -101,6 +101,18 @@ impl Admin {
         }
     }
 
+    /// An admin client with a producer configuration's bootstrap servers,
+    /// client id, timeouts and security settings (TLS, SASL).
+    pub fn from_config(config: &crate::ProducerConfig) -> Self {
+        let opts = ConnectOptions::new(
+            config.client_id().to_owned(),
+            config.socket_connection_setup_timeout(),
+            config.request_timeout(),
+        )
+        .secured(config.security());
+        Self { bootstrap: config.bootstrap_servers().to_vec(), opts }
+    }
+
     /// Sets the per-request timeout (also sent to the broker as the operation
     /// timeout). Defaults to 30 s.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {

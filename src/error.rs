@@ -233,6 +233,11 @@ pub enum DeliveryErrorKind {
     RecordTooLarge,
     /// A connection or protocol failure that retries could not get past.
     Network,
+    /// The connection to the broker could not be secured or authenticated:
+    /// SASL authentication failed, the broker's TLS certificate was rejected
+    /// (untrusted, expired, wrong name), the broker refused ours, or the
+    /// listener speaks another `security.protocol`. The message says which.
+    Authentication,
 }
 
 #[derive(Debug)]
@@ -302,6 +307,7 @@ impl fmt::Display for DeliveryError {
             DeliveryErrorKind::UnknownTopic => "unknown topic".into(),
             DeliveryErrorKind::RecordTooLarge => "record too large".into(),
             DeliveryErrorKind::Network => "network error".into(),
+            DeliveryErrorKind::Authentication => "authentication failed".into(),
         };
         let p = match self.0.persistence {
             Persistence::NotPersisted => "not persisted",
@@ -347,6 +353,11 @@ pub enum SendErrorKind {
     Fatal(DeliveryError),
     /// The topic name is empty or otherwise not a valid Kafka topic name.
     InvalidTopic,
+    /// Connections to the cluster fail to authenticate or to be secured (the
+    /// error says why); the record was refused without waiting for
+    /// `max.block.ms`. The producer keeps retrying with the reconnect
+    /// backoff, so a later send can succeed once the cause is fixed.
+    Authentication(DeliveryError),
 }
 
 impl fmt::Display for SendErrorKind {
@@ -363,6 +374,7 @@ impl fmt::Display for SendErrorKind {
             Self::Closed => f.write_str("producer is closed"),
             Self::Fatal(e) => write!(f, "producer failed earlier: {e}"),
             Self::InvalidTopic => f.write_str("invalid topic name"),
+            Self::Authentication(e) => write!(f, "cannot connect to the cluster: {e}"),
         }
     }
 }
@@ -441,6 +453,8 @@ pub enum Error {
     UnknownTopic(String),
     /// A fatal producer error.
     Fatal(DeliveryError),
+    /// Connections to the cluster fail to authenticate or to be secured.
+    Authentication(DeliveryError),
     /// An I/O error (e.g. spawning a thread).
     Io(std::io::Error),
 }
@@ -453,6 +467,7 @@ impl fmt::Display for Error {
             Self::Closed => f.write_str("producer is closed"),
             Self::UnknownTopic(t) => write!(f, "topic {t:?} not found in metadata within max.block.ms"),
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
+            Self::Authentication(e) => write!(f, "cannot connect to the cluster: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -462,7 +477,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Config(e) => Some(e),
-            Self::Fatal(e) => Some(e),
+            Self::Fatal(e) | Self::Authentication(e) => Some(e),
             Self::Io(e) => Some(e),
             _ => None,
         }

@@ -221,7 +221,10 @@ mod producer;
 pub mod protocol;
 mod record;
 
-pub use config::{Acks, ConfigError, ProducerConfig, ProducerConfigBuilder, DEFAULT_MAX_BATCH_SIZE};
+pub use config::{
+    Acks, ConfigError, OAuthBearerToken, OAuthBearerTokenProvider, ProducerConfig, ProducerConfigBuilder,
+    SaslMechanism, SecurityProtocol, DEFAULT_MAX_BATCH_SIZE,
+};
 pub use delivery::{Callback, DeliveryHandle};
 pub use engine::metrics::ProducerMetrics;
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};

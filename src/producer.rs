@@ -278,6 +278,10 @@ impl Producer {
         let (partition, pm, chosen) = match chosen {
             Ok(c) => c,
             Err(_) if shared.run.is_closing() => return refuse(SendErrorKind::Closed),
+            Err(SendErrorKind::UnknownTopic) if shared.meta.security_failure().is_some() => {
+                let e = shared.meta.security_failure().expect("checked");
+                return Err(Refused { kind: SendErrorKind::Authentication(e), waited: Some(waited) });
+            }
             Err(k @ SendErrorKind::UnknownTopic) => return Err(Refused { kind: k, waited: Some(waited) }),
             Err(k) => return refuse(k),
         };
@@ -439,11 +443,12 @@ impl Producer {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        let t = self
-            .shared
-            .meta
-            .wait_topic(topic, Some(deadline_after(self.shared.cfg.max_block)))
-            .map_err(|_| Error::UnknownTopic(topic.to_owned()))?;
+        let t = self.shared.meta.wait_topic(topic, Some(deadline_after(self.shared.cfg.max_block))).map_err(
+            |_| match self.shared.meta.security_failure() {
+                Some(e) => Error::Authentication(e),
+                None => Error::UnknownTopic(topic.to_owned()),
+            },
+        )?;
         Ok(t.partitions
             .iter()
             .enumerate()
@@ -541,6 +546,7 @@ impl EngineConfig {
             reconnect_backoff: c.reconnect_backoff(),
             reconnect_backoff_max: c.reconnect_backoff_max(),
             connect_timeout: c.socket_connection_setup_timeout(),
+            security: c.security().clone(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::properties::*;
+use super::security::{is_security_key, OAuthBearerTokenProvider, SecurityBuilder, SecurityProtocol};
 use super::{Acks, ConfigError, ProducerConfig};
 use crate::partitioner::{Builtin, Partitioner};
 use crate::protocol::compression::Compression;
@@ -52,6 +53,8 @@ pub struct ProducerConfigBuilder {
     reconnect_backoff_max: Option<Set<Duration>>,
     socket_connection_setup_timeout: Option<Set<Duration>>,
     socket_connection_setup_timeout_max: Option<Set<Duration>>,
+    /// `security.protocol`, `ssl.*` and `sasl.*`.
+    security: SecurityBuilder,
     /// The first error of `set`, reported by `build`.
     error: Option<ConfigError>,
 }
@@ -320,6 +323,22 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// `security.protocol`: plain TCP (the default), TLS, SASL, or SASL over
+    /// TLS. The TLS and SASL settings themselves are set by their Kafka names
+    /// with [`set`](Self::set); see [`security`](super::security).
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.security.set_protocol(protocol);
+        self
+    }
+
+    /// The source of OAUTHBEARER tokens (with `sasl.mechanism=OAUTHBEARER`):
+    /// called when a connection authenticates and the cached token has used
+    /// 80% of its lifetime. Takes precedence over unsecured-token settings.
+    pub fn oauthbearer_token_provider(mut self, provider: Arc<dyn OAuthBearerTokenProvider>) -> Self {
+        self.security.set_provider(provider);
+        self
+    }
+
     /// Sets a property by its Kafka name (see the [module documentation](self)
     /// for names and aliases). Never fails here: the first error is kept and
     /// returned by [`build`](Self::build). Later settings of the same property
@@ -353,6 +372,9 @@ impl ProducerConfigBuilder {
     }
 
     fn apply(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if is_security_key(key) {
+            return self.security.apply(key, value);
+        }
         let Some((name, k)) = lookup(key) else { return Err(not_a_property(key)) };
         match k {
             Key::BootstrapServers => self.bootstrap_servers = set(name, value.to_owned()),
@@ -407,14 +429,6 @@ impl ProducerConfigBuilder {
             Key::SetupTimeout => self.socket_connection_setup_timeout = set(name, parse_ms(name, value)?),
             Key::SetupTimeoutMax => {
                 self.socket_connection_setup_timeout_max = set(name, parse_ms(name, value)?)
-            }
-            Key::SecurityProtocol => {
-                if !value.eq_ignore_ascii_case("plaintext") {
-                    return Err(ConfigError::Unsupported {
-                        key: name.to_owned(),
-                        reason: "only PLAINTEXT is implemented (no TLS or SASL)",
-                    });
-                }
             }
             Key::Ignored => log::debug!("ignoring `{name}`: records are serialized by the caller"),
         }
@@ -522,6 +536,7 @@ impl ProducerConfigBuilder {
         }
         let compression_level = self.resolve_compression_level(compression)?;
 
+        let security = self.security.build()?;
         let acks = value_or(&self.acks, Acks::All);
         let enable_idempotence = self.resolve_idempotence(acks, retries, max_in_flight)?;
 
@@ -559,6 +574,7 @@ impl ProducerConfigBuilder {
             reconnect_backoff_max,
             socket_connection_setup_timeout,
             socket_connection_setup_timeout_max,
+            security,
         })
     }
 

@@ -53,6 +53,23 @@ pub enum ConfigError {
         /// The cargo feature of `kafka-sync` that adds it.
         feature: &'static str,
     },
+    /// The value parsed, but what it names cannot be used: a file that cannot
+    /// be read, a certificate or key that does not parse, a wrong key password.
+    Unusable {
+        /// The key as given.
+        key: String,
+        /// What is wrong (never containing a secret).
+        reason: String,
+    },
+    /// The value needs a cargo feature of `kafka-sync` that this build lacks.
+    NeedsFeature {
+        /// The key as given.
+        key: String,
+        /// The value asked for.
+        value: String,
+        /// The cargo feature that adds it.
+        feature: &'static str,
+    },
     /// The value contradicts another property.
     Conflict {
         /// The key whose value has to change.
@@ -75,7 +92,9 @@ impl ConfigError {
             | ConfigError::InvalidValue { key, .. }
             | ConfigError::OutOfRange { key, .. }
             | ConfigError::FeatureMissing { key, .. }
-            | ConfigError::Conflict { key, .. } => key,
+            | ConfigError::Conflict { key, .. }
+            | ConfigError::Unusable { key, .. }
+            | ConfigError::NeedsFeature { key, .. } => key,
             ConfigError::Missing { key } => key,
         }
     }
@@ -97,6 +116,10 @@ impl fmt::Display for ConfigError {
             ConfigError::Missing { key } => write!(f, "`{key}` is required"),
             ConfigError::FeatureMissing { key, codec, feature } => {
                 write!(f, "`{key}` = {codec} needs kafka-sync built with the cargo feature `{feature}`")
+            }
+            ConfigError::Unusable { key, reason } => write!(f, "`{key}`: {reason}"),
+            ConfigError::NeedsFeature { key, value, feature } => {
+                write!(f, "`{key}` = {value} needs kafka-sync built with the cargo feature `{feature}`")
             }
             ConfigError::Conflict { key, value, other, reason } => {
                 write!(f, "`{key}` = {value} conflicts with {other}: {reason}")

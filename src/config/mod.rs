@@ -69,11 +69,12 @@
 //! | `reconnect.backoff.max.ms` | | [`reconnect_backoff_max`](ProducerConfigBuilder::reconnect_backoff_max) | 1000 |
 //! | `socket.connection.setup.timeout.ms` | | [`socket_connection_setup_timeout`](ProducerConfigBuilder::socket_connection_setup_timeout) | 10000 |
 //! | `socket.connection.setup.timeout.max.ms` | | [`socket_connection_setup_timeout_max`](ProducerConfigBuilder::socket_connection_setup_timeout_max) | 30000 |
-//! | `security.protocol` | | only `PLAINTEXT` | `PLAINTEXT` |
+//! | `security.protocol` | | [`security_protocol`](ProducerConfigBuilder::security_protocol) | `PLAINTEXT` |
+//! | `ssl.*`, `sasl.*` | both clients' names | see [`security`] | |
 //!
 //! `key.serializer` and `value.serializer` are accepted and ignored (Rust
 //! callers hand the producer bytes). Known Kafka properties this crate does
-//! not implement (`transactional.id`, `ssl.*`, `sasl.*`, `interceptor.classes`,
+//! not implement (`transactional.id`, `sasl.kerberos.*`, `interceptor.classes`,
 //! `partitioner.class`, ...) fail with [`ConfigError::Unsupported`]; any other
 //! key fails with [`ConfigError::UnknownKey`].
 //!
@@ -117,6 +118,7 @@
 mod builder;
 mod error;
 mod properties;
+pub mod security;
 #[cfg(test)]
 mod tests;
 
@@ -129,6 +131,9 @@ use crate::protocol::compression::Compression;
 
 pub use builder::{ProducerConfigBuilder, DEFAULT_MAX_BATCH_SIZE};
 pub use error::ConfigError;
+pub use security::{
+    OAuthBearerToken, OAuthBearerTokenProvider, SaslMechanism, SecurityConfig, SecurityProtocol,
+};
 
 /// How many acknowledgements the leader waits for before answering a produce
 /// request (the `acks` property).
@@ -211,6 +216,7 @@ pub struct ProducerConfig {
     reconnect_backoff_max: Duration,
     socket_connection_setup_timeout: Duration,
     socket_connection_setup_timeout_max: Duration,
+    security: SecurityConfig,
 }
 
 impl ProducerConfig {
@@ -389,5 +395,10 @@ impl ProducerConfig {
     /// `socket.connection.setup.timeout.max.ms`: the longest connect timeout.
     pub fn socket_connection_setup_timeout_max(&self) -> Duration {
         self.socket_connection_setup_timeout_max
+    }
+
+    /// `security.protocol` and the TLS and SASL settings.
+    pub fn security(&self) -> &SecurityConfig {
+        &self.security
     }
 }

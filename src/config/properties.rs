@@ -51,7 +51,6 @@ pub(super) enum Key {
     ReconnectBackoffMax,
     SetupTimeout,
     SetupTimeoutMax,
-    SecurityProtocol,
     Ignored,
 }
 
@@ -86,7 +85,6 @@ pub(super) const PROPERTIES: &[(&str, Key)] = &[
     ("reconnect.backoff.max.ms", Key::ReconnectBackoffMax),
     ("socket.connection.setup.timeout.ms", Key::SetupTimeout),
     ("socket.connection.setup.timeout.max.ms", Key::SetupTimeoutMax),
-    ("security.protocol", Key::SecurityProtocol),
     ("key.serializer", Key::Ignored),
     ("value.serializer", Key::Ignored),
     // librdkafka names for the same settings.
@@ -110,23 +108,15 @@ pub(super) const UNSUPPORTED: &[(&str, &str)] = &[
     ("partitioner.ignore.keys", "use `partitioner=uniform_sticky` to ignore keys"),
     ("partitioner.adaptive.partitioning.enable", "adaptive partitioning is not implemented"),
     ("partitioner.availability.timeout.ms", "adaptive partitioning is not implemented"),
-    ("security.providers", "TLS and SASL are not implemented"),
+    ("security.providers", "Java security providers do not apply: TLS is rustls with ring"),
 ];
-
-/// Known Kafka property families that are not implemented, by prefix.
-pub(super) const UNSUPPORTED_PREFIXES: &[(&str, &str)] =
-    &[("ssl.", "TLS is not implemented"), ("sasl.", "SASL is not implemented")];
 
 pub(super) fn lookup(key: &str) -> Option<(&'static str, Key)> {
     PROPERTIES.iter().find(|(name, _)| *name == key).copied()
 }
 
 pub(super) fn not_a_property(key: &str) -> ConfigError {
-    let reason = UNSUPPORTED
-        .iter()
-        .find(|(name, _)| *name == key)
-        .or_else(|| UNSUPPORTED_PREFIXES.iter().find(|(prefix, _)| key.starts_with(prefix)))
-        .map(|(_, reason)| *reason);
+    let reason = UNSUPPORTED.iter().find(|(name, _)| *name == key).map(|(_, reason)| *reason);
     match reason {
         Some(reason) => ConfigError::Unsupported { key: key.to_owned(), reason },
         None => ConfigError::UnknownKey { key: key.to_owned() },

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::accumulator::{increment_sequence, Batch, DrainPolicy, Payload, QueueRef, Readiness};
-use super::connection::{note_trailing_bytes, Connection};
+use super::connection::{note_trailing_bytes, ConnError, Connection};
 use super::metadata::ClusterView;
 use super::{backoff, earliest, worth_a_warning, Rng, SharedState};
 use crate::delivery::{BatchSlot, BatchTimes, Resolution};
@@ -358,7 +358,9 @@ impl BrokerThread {
                 self.try_connect(now);
             }
             if self.conn.is_some() {
-                next = earliest(next, self.send_ready(Instant::now()));
+                if self.renew_session(Instant::now()) {
+                    next = earliest(next, self.send_ready(Instant::now()));
+                }
             } else if self.has_work() {
                 next = earliest(next, self.next_connect);
             }
@@ -376,6 +378,30 @@ impl BrokerThread {
                 self.read_responses(until);
             } else {
                 self.wake.wait_until(next);
+            }
+        }
+    }
+
+    /// KIP-368: when the SASL session is due for renewal, write nothing more,
+    /// let the requests in flight finish, then re-authenticate on the same
+    /// connection. Returns whether requests may be written now.
+    fn renew_session(&mut self, now: Instant) -> bool {
+        let Some(conn) = self.conn.as_mut() else { return false };
+        if !conn.reauth_due(now) {
+            return true;
+        }
+        if !self.in_flight.is_empty() {
+            return false;
+        }
+        match conn.reauthenticate() {
+            Ok(()) => {
+                self.shared.metrics.reauthenticated();
+                self.last_io = Instant::now();
+                true
+            }
+            Err(e) => {
+                self.connection_lost(&format!("re-authentication failed: {e}"));
+                false
             }
         }
     }
@@ -452,8 +478,9 @@ impl BrokerThread {
         }
         let view = self.shared.meta.view();
         let Some((host, port)) = view.brokers.get(&self.id).cloned() else { return };
-        let cfg = &self.shared.cfg;
-        let opts = self.shared.connect_options();
+        let shared = self.shared.clone();
+        let cfg = &shared.cfg;
+        let opts = shared.connect_options();
         match Connection::connect(&host, port, &opts) {
             Ok(c) => {
                 match self.connect_failures {
@@ -467,8 +494,21 @@ impl BrokerThread {
                 self.last_io = Instant::now();
                 self.connect_failures = 0;
                 self.next_connect = None;
+                self.shared.meta.set_security_failure(None);
             }
             Err(e) => {
+                if let ConnError::Security(m) = &e {
+                    // Retrying soon will not help: fail what waits for this
+                    // broker now (keep trying, with the reconnect backoff).
+                    let err = DeliveryError::new(
+                        DeliveryErrorKind::Authentication,
+                        Persistence::NotPersisted,
+                        m.clone(),
+                    );
+                    self.shared.meta.set_security_failure(Some(err));
+                    let msg = format!("broker {}: {m}", self.id);
+                    self.fail_all_queued(DeliveryErrorKind::Authentication, &msg);
+                }
                 let wait = backoff(
                     cfg.reconnect_backoff,
                     cfg.reconnect_backoff_max,

@@ -1,6 +1,7 @@
-//! One TCP connection to a broker: socket setup (socket2), the ApiVersions
-//! handshake, correlation ids, framed writes, and frame reads that survive
-//! read timeouts.
+//! One connection to a broker: socket setup (socket2), TLS when configured
+//! ([`transport`](super::transport)), the ApiVersions handshake, SASL
+//! authentication and re-authentication ([`sasl`](super::sasl)), correlation
+//! ids, framed writes, and frame reads that survive read timeouts.
 //!
 //! A broker thread does blocking writes and blocking reads on one socket. It
 //! reads with a timeout (the next instant it has something else to do), so a
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
 
+use super::transport::{looks_like_tls, Stream};
+use crate::config::SecurityConfig;
 use crate::protocol::frame::{check_frame_size, encode_request, DEFAULT_MAX_FRAME};
 use crate::protocol::header::ResponseHeader;
 use crate::protocol::messages::api_versions::{
@@ -39,6 +42,11 @@ pub(crate) enum ConnError {
     Timeout,
     /// The broker broke the protocol (wrong correlation id, unusable versions).
     Protocol(String),
+    /// The connection could not be secured or authenticated: a TLS handshake
+    /// or certificate failure, a SASL failure, or a listener that speaks
+    /// another `security.protocol`. Retrying soon will not help: records
+    /// waiting for this broker fail with it.
+    Security(String),
 }
 
 impl fmt::Display for ConnError {
@@ -49,6 +57,7 @@ impl fmt::Display for ConnError {
             Self::Encode(e) => write!(f, "could not encode request: {e}"),
             Self::Timeout => f.write_str("request timed out"),
             Self::Protocol(m) => write!(f, "protocol error: {m}"),
+            Self::Security(m) => f.write_str(m),
         }
     }
 }
@@ -113,11 +122,25 @@ pub(crate) struct ConnectOptions {
     pub request_timeout: Duration,
     pub max_frame: usize,
     pub registry: Option<Arc<SocketRegistry>>,
+    pub security: SecurityConfig,
 }
 
 impl ConnectOptions {
     pub fn new(client_id: String, connect_timeout: Duration, request_timeout: Duration) -> Self {
-        Self { client_id, connect_timeout, request_timeout, max_frame: DEFAULT_MAX_FRAME, registry: None }
+        Self {
+            client_id,
+            connect_timeout,
+            request_timeout,
+            max_frame: DEFAULT_MAX_FRAME,
+            registry: None,
+            security: SecurityConfig::default(),
+        }
+    }
+
+    /// Connects with `security` (TLS, SASL).
+    pub fn secured(mut self, security: &SecurityConfig) -> Self {
+        self.security = security.clone();
+        self
     }
 
     /// Registers the connections made with these options in `r`.
@@ -136,7 +159,7 @@ const READ_CHUNK: usize = 64 << 10;
 /// A connected, handshaken broker connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     addr: String,
     rbuf: Vec<u8>,
     rstart: usize,
@@ -147,6 +170,9 @@ pub(crate) struct Connection {
     opts: ConnectOptions,
     wbuf: Vec<u8>,
     registration: Option<u64>,
+    /// When to re-authenticate (KIP-368): between 85% and 95% of the
+    /// session lifetime the broker granted.
+    reauth_at: Option<Instant>,
 }
 
 impl Drop for Connection {
@@ -164,13 +190,27 @@ impl Connection {
         let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
         let mut last =
             io::Error::new(io::ErrorKind::NotFound, format!("{host}:{port} resolved to no address"));
-        for addr in addrs {
-            match connect_socket(addr, opts.connect_timeout) {
-                Ok(stream) => {
-                    let registration = opts.registry.as_ref().and_then(|r| r.register(&stream));
+        let addr = format!("{host}:{port}");
+        for sock in addrs {
+            match connect_socket(sock, opts.connect_timeout) {
+                Ok(tcp) => {
+                    let registration = opts.registry.as_ref().and_then(|r| r.register(&tcp));
+                    let deregister = || {
+                        if let (Some(r), Some(id)) = (&opts.registry, registration) {
+                            r.unregister(id);
+                        }
+                    };
+                    let stream = match Stream::secure(tcp, host, &addr, &opts.security, opts.connect_timeout)
+                    {
+                        Ok(s) => s,
+                        Err(e) => {
+                            deregister();
+                            return Err(e);
+                        }
+                    };
                     let mut c = Self {
                         stream,
-                        addr: format!("{host}:{port}"),
+                        addr,
                         rbuf: vec![0; READ_CHUNK],
                         rstart: 0,
                         rend: 0,
@@ -180,8 +220,10 @@ impl Connection {
                         opts: opts.clone(),
                         wbuf: Vec::new(),
                         registration,
+                        reauth_at: None,
                     };
-                    c.handshake()?;
+                    c.handshake().map_err(|e| c.explain_handshake_error(e))?;
+                    c.authenticate()?;
                     log::debug!("connected to {} (versions {:?})", c.addr, c.versions);
                     return Ok(c);
                 }
@@ -189,6 +231,59 @@ impl Connection {
             }
         }
         Err(ConnError::Io(last))
+    }
+
+    /// SASL authentication when configured; schedules re-authentication if
+    /// the broker granted a session lifetime.
+    fn authenticate(&mut self) -> Result<(), ConnError> {
+        let Some(sasl) = self.opts.security.sasl().cloned() else { return Ok(()) };
+        self.reauth_at = None;
+        let lifetime = super::sasl::authenticate(self, &sasl)?;
+        self.reauth_at = lifetime.map(|l| {
+            // Java's choice: a random point between 85% and 95% of the lifetime.
+            let jitter = f64::from(Instant::now().elapsed().subsec_nanos() % 1000) / 1000.0;
+            Instant::now() + l.mul_f64(0.85 + 0.10 * jitter)
+        });
+        Ok(())
+    }
+
+    /// Whether the SASL session should be renewed before the next request.
+    pub fn reauth_due(&self, now: Instant) -> bool {
+        self.reauth_at.is_some_and(|t| now >= t)
+    }
+
+    /// Renews the SASL session (KIP-368) on this connection. Nothing may be
+    /// in flight. On error the connection must be dropped.
+    pub fn reauthenticate(&mut self) -> Result<(), ConnError> {
+        log::debug!("re-authenticating to {}", self.addr);
+        self.authenticate()
+    }
+
+    /// A failed ApiVersions handshake on a fresh connection: say so when the
+    /// listener speaks another `security.protocol`.
+    fn explain_handshake_error(&self, e: ConnError) -> ConnError {
+        let addr = &self.addr;
+        if !self.stream.is_tls() && looks_like_tls(&self.rbuf[self.rstart..self.rend]) {
+            return ConnError::Security(format!(
+                "{addr} answered with TLS: it is a TLS listener (set security.protocol to SSL or SASL_SSL)"
+            ));
+        }
+        if self.stream.is_tls() {
+            #[cfg(feature = "tls")]
+            if let ConnError::Io(io) = &e {
+                if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    let hint = match tls {
+                        rustls::Error::AlertReceived(_) => {
+                            " (does the broker require a client certificate that it trusts? \
+                             see ssl.certificate.location and ssl.key.location)"
+                        }
+                        _ => "",
+                    };
+                    return ConnError::Security(format!("TLS with {addr} failed: {tls}{hint}"));
+                }
+            }
+        }
+        e
     }
 
     /// `host:port` of the broker.
@@ -282,6 +377,15 @@ impl Connection {
     /// Sends `req` and waits for its response: for requests made while
     /// nothing else is in flight on this connection (metadata, producer id).
     pub fn round_trip<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, ConnError> {
+        if self.reauth_due(Instant::now()) {
+            self.reauthenticate()?;
+        }
+        self.exchange(req, version)
+    }
+
+    /// [`round_trip`](Self::round_trip) without the re-authentication check
+    /// (the SASL exchange itself uses it).
+    pub fn exchange<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response, ConnError> {
         let deadline = Instant::now() + self.opts.request_timeout;
         let corr = self.send_request(req, version)?;
         let range = self.read_response_to(corr, deadline)?;
@@ -393,7 +497,7 @@ impl Connection {
 
     /// Closes the socket in both directions (the peer sees EOF at once).
     pub fn shutdown(&self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
     }
 }
 

@@ -116,6 +116,10 @@ struct Control {
     /// The producer is closing: senders waiting for a topic give up.
     closing: bool,
     stop: bool,
+    /// The last connection to the cluster failed to be secured or
+    /// authenticated (cleared by the next that succeeds): senders waiting
+    /// for a topic give up with it instead of waiting for `max.block.ms`.
+    security_failure: Option<DeliveryError>,
 }
 
 thread_local! {
@@ -242,6 +246,22 @@ impl Metadata {
         self.changed.notify_all();
     }
 
+    /// Records that connections fail to authenticate (`Some`) or succeed
+    /// again (`None`); a failure wakes senders waiting for a topic.
+    pub fn set_security_failure(&self, failure: Option<DeliveryError>) {
+        let mut c = self.control.lock();
+        let changed = c.security_failure.is_some() != failure.is_some();
+        c.security_failure = failure;
+        if changed {
+            self.changed.notify_all();
+        }
+    }
+
+    /// The authentication failure of the last connection attempt, if it failed.
+    pub fn security_failure(&self) -> Option<DeliveryError> {
+        self.control.lock().security_failure.clone()
+    }
+
     /// The topic, waiting until `deadline` (`None`: do not wait) for the
     /// metadata thread to learn it. Err carries the cluster's last error for
     /// the topic, if it gave one.
@@ -282,7 +302,7 @@ impl Metadata {
                 Some(t) => Ok(t),
                 None => Err(self.view.read().topic_errors.get(name).copied()),
             };
-            if c.stop || c.closing {
+            if c.stop || c.closing || c.security_failure.is_some() {
                 break give_up(known);
             }
             match deadline {
@@ -668,7 +688,17 @@ impl MetadataThread {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.conn_used = Instant::now();
+                        shared.meta.set_security_failure(None);
                         break;
+                    }
+                    Err(ConnError::Security(m)) => {
+                        log::debug!("metadata connection to {host}:{port} failed: {m}");
+                        shared.meta.set_security_failure(Some(DeliveryError::new(
+                            DeliveryErrorKind::Authentication,
+                            Persistence::NotPersisted,
+                            m.clone(),
+                        )));
+                        last = Some(ConnError::Security(m));
                     }
                     Err(e) => {
                         log::debug!("metadata connection to {host}:{port} failed: {e}");

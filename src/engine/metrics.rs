@@ -98,6 +98,7 @@ pub(crate) struct Metrics {
     in_flight: AtomicI64,
     retries: AtomicU64,
     leader_hints: AtomicU64,
+    reauthentications: AtomicU64,
     errors: Mutex<BTreeMap<i16, u64>>,
     request_latency: Histogram,
     produce_throttle: Histogram,
@@ -120,6 +121,7 @@ impl Metrics {
             in_flight: AtomicI64::new(0),
             retries: AtomicU64::new(0),
             leader_hints: AtomicU64::new(0),
+            reauthentications: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
             request_latency: Histogram::new(),
             produce_throttle: Histogram::new(),
@@ -167,6 +169,10 @@ impl Metrics {
 
     pub fn leader_hint(&self) {
         self.leader_hints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reauthenticated(&self) {
+        self.reauthentications.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn error(&self, code: KafkaCode) {
@@ -218,6 +224,7 @@ impl Metrics {
             errors: self.errors.lock().iter().map(|(c, n)| (KafkaCode(*c), *n)).collect(),
             producer_ids,
             leader_hints: r(&self.leader_hints),
+            reauthentications: r(&self.reauthentications),
         }
     }
 }
@@ -292,6 +299,9 @@ pub struct ProducerMetrics {
     /// Partitions moved to a new leader named in a Produce response
     /// (KIP-951), without waiting for a metadata refresh.
     pub leader_hints: u64,
+    /// SASL sessions renewed on open broker connections before they expired
+    /// (KIP-368).
+    pub reauthentications: u64,
 }
 
 #[cfg(test)]

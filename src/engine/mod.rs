@@ -20,6 +20,8 @@ pub(crate) mod connection;
 pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
+pub(crate) mod sasl;
+pub(crate) mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -57,6 +59,7 @@ pub(crate) struct EngineConfig {
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
     pub connect_timeout: Duration,
+    pub security: crate::config::SecurityConfig,
 }
 
 /// Producer-wide run state shared by every thread.
@@ -205,6 +208,7 @@ impl Shared {
         }
         connection::ConnectOptions::new(self.cfg.client_id.clone(), t, self.cfg.request_timeout)
             .registered(&self.sockets)
+            .secured(&self.cfg.security)
     }
 }
 

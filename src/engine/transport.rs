@@ -1,0 +1,200 @@
+//! The byte stream under a [`Connection`](super::connection::Connection):
+//! plain TCP, or TLS over TCP (rustls), and the TLS handshake with errors
+//! that say what went wrong.
+//!
+//! A broker thread reads with timeouts: a read that times out in the middle
+//! of a TLS record leaves the partial record buffered inside rustls, and the
+//! next read continues it, as with plain TCP.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use super::connection::ConnError;
+use crate::config::SecurityConfig;
+
+/// A connected byte stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    /// Whether the stream is encrypted.
+    pub fn is_tls(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+
+    /// Makes a plain TCP stream into what `security` asks for (a TLS
+    /// handshake with `host` when it uses TLS), within `timeout`.
+    pub fn secure(
+        tcp: TcpStream,
+        host: &str,
+        addr: &str,
+        security: &SecurityConfig,
+        timeout: Duration,
+    ) -> Result<Stream, ConnError> {
+        #[cfg(feature = "tls")]
+        if let Some(config) = security.tls() {
+            return tls_handshake(tcp, host, addr, config.clone(), timeout);
+        }
+        let _ = (host, addr, security, timeout);
+        Ok(Stream::Plain(tcp))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf),
+            // rustls buffers what it encrypts: flush so the frame is on the wire.
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.write_all(buf)?;
+                s.flush()
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// Whether `bytes` (the start of what a broker sent) look like a TLS record:
+/// a plaintext client connected to a TLS listener gets an alert or a
+/// handshake record back.
+pub(crate) fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, 0x00..=0x04, ..])
+}
+
+#[cfg(feature = "tls")]
+fn tls_handshake(
+    mut tcp: TcpStream,
+    host: &str,
+    addr: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<Stream, ConnError> {
+    use rustls::pki_types::ServerName;
+
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| ConnError::Security(format!("`{host}` is not a valid TLS server name")))?;
+    let mut conn = rustls::ClientConnection::new(config, name)
+        .map_err(|e| ConnError::Security(format!("TLS setup for {addr} failed: {e}")))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            return Err(ConnError::Security(describe_handshake_error(host, addr, &e, timeout)));
+        }
+    }
+    tcp.set_read_timeout(None)?;
+    log::debug!(
+        "TLS with {addr}: {:?}, {:?}",
+        conn.protocol_version(),
+        conn.negotiated_cipher_suite().map(|s| s.suite())
+    );
+    Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+}
+
+/// A message for a failed handshake that says which broker, and what to check.
+#[cfg(feature = "tls")]
+fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Duration) -> String {
+    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+
+    let plaintext_hint = "is it a plaintext listener? check security.protocol";
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        return format!("no TLS handshake answer from {addr} within {timeout:?} ({plaintext_hint})");
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::ConnectionReset {
+        return format!("{addr} closed the connection during the TLS handshake ({plaintext_hint})");
+    }
+    let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<TlsError>()) else {
+        return format!("TLS handshake with {addr} failed: {e}");
+    };
+    match tls {
+        TlsError::InvalidCertificate(c) => {
+            match c {
+                CertificateError::NotValidForName => {
+                    format!("the certificate of {addr} is not valid for the name `{host}` (hostname verification; \
+                         set ssl.endpoint.identification.algorithm=none to skip it)")
+                }
+                CertificateError::NotValidForNameContext { presented, .. } => format!(
+                    "the certificate of {addr} is not valid for the name `{host}`: it names {} \
+                 (hostname verification; set ssl.endpoint.identification.algorithm=none to skip it)",
+                    presented.join(", ")
+                ),
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    format!("the certificate of {addr} has expired ({c:?})")
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    format!("the certificate of {addr} is not valid yet ({c:?})")
+                }
+                CertificateError::UnknownIssuer => format!(
+                    "the certificate of {addr} is not signed by a trusted CA \
+                 (set ssl.ca.location to the CA that signed the broker's certificate)"
+                ),
+                other => format!("the certificate of {addr} was rejected: {other:?}"),
+            }
+        }
+        TlsError::AlertReceived(alert) => {
+            let hint = match alert {
+                AlertDescription::CertificateRequired
+                | AlertDescription::HandshakeFailure
+                | AlertDescription::BadCertificate
+                | AlertDescription::UnknownCA => {
+                    " (does the broker require a client certificate that it trusts? \
+                     see ssl.certificate.location and ssl.key.location)"
+                }
+                AlertDescription::ProtocolVersion => " (no TLS version in common; see ssl.enabled.protocols)",
+                _ => "",
+            };
+            format!("{addr} refused the TLS handshake with alert {alert:?}{hint}")
+        }
+        TlsError::InvalidMessage(_)
+        | TlsError::InappropriateMessage { .. }
+        | TlsError::InappropriateHandshakeMessage { .. } => {
+            format!("{addr} did not answer with TLS ({plaintext_hint})")
+        }
+        other => format!("TLS handshake with {addr} failed: {other}"),
+    }
+}
