@@ -174,6 +174,10 @@ pub trait OAuthBearerTokenProvider: Send + Sync {
 pub(crate) struct Secret(String);
 
 impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -339,6 +343,15 @@ const NAMES: &[(&str, &str)] = &[
     ("sasl.jaas.config", "sasl.jaas.config"),
     ("sasl.oauthbearer.config", "sasl.oauthbearer.config"),
     ("enable.sasl.oauthbearer.unsecure.jwt", "enable.sasl.oauthbearer.unsecure.jwt"),
+    ("sasl.oauthbearer.method", "sasl.oauthbearer.method"),
+    ("sasl.oauthbearer.client.id", "sasl.oauthbearer.client.id"),
+    ("sasl.oauthbearer.client.secret", "sasl.oauthbearer.client.secret"),
+    ("sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.token.endpoint.url"),
+    ("sasl.oauthbearer.scope", "sasl.oauthbearer.scope"),
+    ("sasl.oauthbearer.extensions", "sasl.oauthbearer.extensions"),
+    ("sasl.login.callback.handler.class", "sasl.login.callback.handler.class"),
+    ("https.ca.location", "https.ca.location"),
+    ("https.ca.pem", "https.ca.pem"),
 ];
 
 /// Keys whose values are secrets: errors never repeat them.
@@ -350,6 +363,7 @@ const SECRET_KEYS: &[&str] = &[
     "ssl.truststore.password",
     "sasl.password",
     "sasl.jaas.config",
+    "sasl.oauthbearer.client.secret",
 ];
 
 /// Security properties this crate knows and does not implement.
@@ -371,7 +385,7 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("ssl.engine.factory.class", "Java classes do not apply"),
     ("sasl.login.", "Java login classes do not apply; see the sasl.* properties kafka-sync supports"),
     ("sasl.client.callback.handler.class", "Java classes do not apply"),
-    ("sasl.oauthbearer.", "OIDC token retrieval is not implemented; implement OAuthBearerTokenProvider"),
+    ("sasl.oauthbearer.", "this OAUTHBEARER property is not implemented; see the sasl.oauthbearer.* properties kafka-sync supports, or implement OAuthBearerTokenProvider"),
     ("ssl.", "this TLS property is not implemented"),
     ("sasl.", "this SASL property is not implemented"),
 ];
@@ -443,6 +457,20 @@ impl SecurityBuilder {
             }
             "enable.ssl.certificate.verification" | "enable.sasl.oauthbearer.unsecure.jwt" => {
                 super::properties::parse_bool(name, value)?;
+            }
+            "sasl.oauthbearer.method" => {
+                if !value.eq_ignore_ascii_case("default") && !value.eq_ignore_ascii_case("oidc") {
+                    return Err(invalid(name, value, "default or oidc"));
+                }
+            }
+            "sasl.login.callback.handler.class" => {
+                if !value.ends_with(".OAuthBearerLoginCallbackHandler") {
+                    return Err(ConfigError::Unsupported {
+                        key: name.to_owned(),
+                        reason: "Java classes do not apply; only Kafka's OAuthBearerLoginCallbackHandler \
+                                 (OIDC client credentials) is recognized",
+                    });
+                }
             }
             _ => {}
         }
@@ -548,15 +576,83 @@ impl SecurityBuilder {
             }
             SaslMechanism::OAuthBearer => {
                 jaas_kind_ok(&["OAuthBearerLoginModule"])?;
-                match &self.provider {
-                    Some(p) => SaslCredentials::Token(Arc::new(TokenSource::new(p.clone()))),
-                    None => SaslCredentials::Token(Arc::new(TokenSource::new(
-                        self.unsecured_provider(jaas.as_ref())?,
-                    ))),
-                }
+                let provider = match &self.provider {
+                    Some(p) => p.clone(),
+                    None if self.uses_oidc() => self.oidc_provider(jaas.as_ref())?,
+                    None => self.unsecured_provider(jaas.as_ref())?,
+                };
+                SaslCredentials::Token(Arc::new(TokenSource::new(provider)))
             }
         };
         Ok(SaslSettings { mechanism, credentials })
+    }
+
+    /// Whether OAUTHBEARER tokens come from an OIDC token endpoint: librdkafka's
+    /// `sasl.oauthbearer.method=oidc`, or Java's login callback handler.
+    fn uses_oidc(&self) -> bool {
+        self.get("sasl.oauthbearer.method").is_some_and(|m| m.value.eq_ignore_ascii_case("oidc"))
+            || self.get("sasl.login.callback.handler.class").is_some()
+    }
+
+    /// The OIDC client credentials provider (feature `oidc`).
+    fn oidc_provider(&self, jaas: Option<&Jaas>) -> Result<Arc<dyn OAuthBearerTokenProvider>, ConfigError> {
+        let from_jaas = |k: &str| jaas.and_then(|j| j.options.get(k).cloned());
+        let setting = |key: &'static str, jaas_key: &str| -> Option<String> {
+            self.get(key).map(|s| s.value.clone()).or_else(|| from_jaas(jaas_key))
+        };
+        let endpoint = self
+            .get("sasl.oauthbearer.token.endpoint.url")
+            .map(|s| s.value.clone())
+            .ok_or(ConfigError::Missing { key: "sasl.oauthbearer.token.endpoint.url" })?;
+        if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+            return Err(invalid(
+                "sasl.oauthbearer.token.endpoint.url",
+                &endpoint,
+                "an http:// or https:// URL",
+            ));
+        }
+        let client_id = setting("sasl.oauthbearer.client.id", "clientId")
+            .ok_or(ConfigError::Missing { key: "sasl.oauthbearer.client.id" })?;
+        let secret = setting("sasl.oauthbearer.client.secret", "clientSecret")
+            .ok_or(ConfigError::Missing { key: "sasl.oauthbearer.client.secret" })?;
+        let scope = setting("sasl.oauthbearer.scope", "scope").filter(|s| !s.is_empty());
+        let mut extensions = Vec::new();
+        if let Some(s) = self.get("sasl.oauthbearer.extensions") {
+            for pair in s.value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) =
+                    pair.split_once('=').ok_or_else(|| invalid(s.key, &s.value, "key=value,key=value"))?;
+                extensions.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        if let Some(j) = jaas {
+            for (k, v) in &j.options {
+                if let Some(name) = k.strip_prefix("extension_") {
+                    extensions.push((name.to_owned(), v.clone()));
+                }
+            }
+        }
+        #[cfg(feature = "oidc")]
+        {
+            let roots = tls::https_roots(self)?;
+            Ok(Arc::new(crate::engine::sasl::oidc::ClientCredentials::new(
+                endpoint,
+                client_id,
+                Secret::new(secret),
+                scope,
+                extensions,
+                roots,
+                Duration::from_secs(30),
+            )))
+        }
+        #[cfg(not(feature = "oidc"))]
+        {
+            let _ = (client_id, secret, scope, extensions);
+            Err(ConfigError::NeedsFeature {
+                key: "sasl.oauthbearer.method".into(),
+                value: "oidc".into(),
+                feature: "oidc",
+            })
+        }
     }
 
     /// Java's and librdkafka's unsecured OAUTHBEARER tokens (for tests).

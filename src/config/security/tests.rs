@@ -292,3 +292,54 @@ fn names_parse_in_any_case() {
     assert_eq!(SaslMechanism::from_name("scram-sha-512"), Some(SaslMechanism::ScramSha512));
     assert_eq!(SaslMechanism::from_name("GSSAPI"), None);
 }
+
+#[cfg(feature = "oidc")]
+#[test]
+fn oidc_settings_from_both_worlds() {
+    let base = [("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "OAUTHBEARER")];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut p = base.to_vec();
+        p.extend_from_slice(extra);
+        build(&p)
+    };
+    let e = with(&[("sasl.oauthbearer.method", "oidc")]).unwrap_err();
+    assert_eq!(e, ConfigError::Missing { key: "sasl.oauthbearer.token.endpoint.url" });
+    let e = with(&[("sasl.oauthbearer.method", "oidc"), ("sasl.oauthbearer.token.endpoint.url", "ftp://x")])
+        .unwrap_err();
+    assert_eq!(e.key(), "sasl.oauthbearer.token.endpoint.url");
+    let e = with(&[
+        ("sasl.oauthbearer.method", "oidc"),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
+        ("sasl.oauthbearer.client.id", "id"),
+    ])
+    .unwrap_err();
+    assert_eq!(e, ConfigError::Missing { key: "sasl.oauthbearer.client.secret" });
+    // librdkafka's names.
+    let c = with(&[
+        ("sasl.oauthbearer.method", "OIDC"),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
+        ("sasl.oauthbearer.client.id", "id"),
+        ("sasl.oauthbearer.client.secret", "hunter2"),
+        ("sasl.oauthbearer.scope", "kafka"),
+        ("sasl.oauthbearer.extensions", "logicalCluster=lkc-1,identityPoolId=pool-2"),
+    ])
+    .unwrap();
+    assert!(!format!("{c:?}").contains("hunter2"));
+    // Java's.
+    with(&[
+        (
+            "sasl.login.callback.handler.class",
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+        ),
+        ("sasl.oauthbearer.token.endpoint.url", "https://idp.example/token"),
+        (
+            "sasl.jaas.config",
+            r#"org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId="id" clientSecret="hunter2" scope="kafka";"#,
+        ),
+    ])
+    .unwrap();
+    let e = with(&[("sasl.login.callback.handler.class", "com.example.Mine")]).unwrap_err();
+    assert!(matches!(e, ConfigError::Unsupported { .. }), "{e}");
+    let e = with(&[("sasl.oauthbearer.method", "magic")]).unwrap_err();
+    assert_eq!(e.key(), "sasl.oauthbearer.method");
+}

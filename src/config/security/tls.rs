@@ -212,6 +212,17 @@ pub(super) fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The CAs for the OIDC token endpoint: `https.ca.location` /
+/// `https.ca.pem` (librdkafka's names), or the system's, as DER.
+#[cfg(feature = "oidc")]
+pub(super) fn https_roots(b: &SecurityBuilder) -> Result<Vec<Vec<u8>>, ConfigError> {
+    if let Some(src) = read(b, "https.ca.location", "https.ca.pem")? {
+        return Ok(certificates(&src)?.into_iter().map(|c| c.to_vec()).collect());
+    }
+    let found = rustls_native_certs::load_native_certs();
+    Ok(found.certs.into_iter().map(|c| c.to_vec()).collect())
+}
+
 /// The configured CAs, or the system's.
 fn roots(b: &SecurityBuilder) -> Result<RootCertStore, ConfigError> {
     let mut roots = RootCertStore::empty();

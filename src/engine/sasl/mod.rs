@@ -7,6 +7,8 @@
 //! is a [`ConnError::Security`] naming the broker, the user and the mechanism;
 //! no message carries a password or token.
 
+#[cfg(feature = "oidc")]
+pub(crate) mod oidc;
 #[cfg(feature = "sasl")]
 pub(crate) mod scram;
 
