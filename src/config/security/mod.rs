@@ -174,6 +174,7 @@ pub trait OAuthBearerTokenProvider: Send + Sync {
 pub(crate) struct Secret(String);
 
 impl Secret {
+    #[cfg(feature = "oidc")]
     pub fn new(s: String) -> Self {
         Self(s)
     }
@@ -458,19 +459,17 @@ impl SecurityBuilder {
             "enable.ssl.certificate.verification" | "enable.sasl.oauthbearer.unsecure.jwt" => {
                 super::properties::parse_bool(name, value)?;
             }
-            "sasl.oauthbearer.method" => {
-                if !value.eq_ignore_ascii_case("default") && !value.eq_ignore_ascii_case("oidc") {
-                    return Err(invalid(name, value, "default or oidc"));
-                }
+            "sasl.oauthbearer.method"
+                if !value.eq_ignore_ascii_case("default") && !value.eq_ignore_ascii_case("oidc") =>
+            {
+                return Err(invalid(name, value, "default or oidc"));
             }
-            "sasl.login.callback.handler.class" => {
-                if !value.ends_with(".OAuthBearerLoginCallbackHandler") {
-                    return Err(ConfigError::Unsupported {
-                        key: name.to_owned(),
-                        reason: "Java classes do not apply; only Kafka's OAuthBearerLoginCallbackHandler \
+            "sasl.login.callback.handler.class" if !value.ends_with(".OAuthBearerLoginCallbackHandler") => {
+                return Err(ConfigError::Unsupported {
+                    key: name.to_owned(),
+                    reason: "Java classes do not apply; only Kafka's OAuthBearerLoginCallbackHandler \
                                  (OIDC client credentials) is recognized",
-                    });
-                }
+                });
             }
             _ => {}
         }
