@@ -12,6 +12,8 @@
 //!   several brokers and fault injection.
 //! - [`read_back`] / [`read_to_end`]: librdkafka's consumer (`BaseConsumer`),
 //!   assigned every partition of a topic from offset 0.
+//! - [`secure`]: TLS (stunnel) and SASL (`sasl_proxy.py`) in front of tansu,
+//!   with certificates made at test time.
 //!
 //! Every wait here is bounded. A test that cannot get a broker goes through
 //! [`require_broker`]: in CI (`CI` set) it fails, elsewhere it prints `SKIP:` and
@@ -39,6 +41,7 @@
 pub mod drive;
 pub mod history;
 pub mod proxy;
+pub mod secure;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -68,7 +71,7 @@ pub const TOPIC_TIMEOUT: Duration = Duration::from_secs(20);
 pub const TANSU_VERSION: &str = "0.6.0";
 
 /// The hint printed with every `SKIP:` line.
-const ENABLE_HINT: &str = "run .ci/tansu.sh (or set KAFKA_SYNC_TANSU) to enable";
+const ENABLE_HINT: &str = "run `eval \"$(.ci/test-env.sh)\"` (or set KAFKA_SYNC_TANSU) to enable";
 
 // ---------------------------------------------------------------------------
 // CI / skip policy
@@ -86,8 +89,8 @@ pub fn in_ci() -> bool {
 ///
 /// `Ok(broker)` gives `Some(broker)`. On `Err(why)`: in CI this panics with
 /// `why` (a test that needs a broker and has none fails there); elsewhere it
-/// prints `SKIP: <test>: <why>; run .ci/tansu.sh (or set KAFKA_SYNC_TANSU) to
-/// enable` and returns `None`, and the test should return.
+/// prints ``SKIP: <test>: <why>; run `eval "$(.ci/test-env.sh)"` (or set
+/// KAFKA_SYNC_TANSU) to enable`` and returns `None`, and the test should return.
 pub fn require_broker<T>(test: &str, result: Result<T, String>) -> Option<T> {
     match result {
         Ok(broker) => Some(broker),
