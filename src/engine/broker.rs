@@ -481,7 +481,7 @@ impl BrokerThread {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
         let opts = shared.connect_options();
-        match Connection::connect(&host, port, &opts) {
+        match Connection::connect(&host, port, &opts).map_err(|e| e.escalate(self.connect_failures + 1)) {
             Ok(c) => {
                 match self.connect_failures {
                     0 => log::info!("connected to broker {} at {host}:{port}", self.id),

@@ -47,6 +47,27 @@ pub(crate) enum ConnError {
     /// another `security.protocol`. Retrying soon will not help: records
     /// waiting for this broker fail with it.
     Security(String),
+    /// The broker closed a fresh connection without answering ApiVersions:
+    /// what a TLS listener does to a plaintext client, or a broker going
+    /// down. Callers escalate it to [`ConnError::Security`] after
+    /// [`SECURITY_SUSPICION`] attempts in a row.
+    ClosedBeforeAnswer(String),
+}
+
+/// Fresh connections closed without an answer, in a row, before the
+/// producer takes it for a `security.protocol` mismatch.
+pub(crate) const SECURITY_SUSPICION: u32 = 3;
+
+impl ConnError {
+    /// This error, or a security error if it is the `n`th closed-before-answer in a row.
+    pub fn escalate(self, n: u32) -> ConnError {
+        match self {
+            ConnError::ClosedBeforeAnswer(m) if n >= SECURITY_SUSPICION => {
+                ConnError::Security(format!("{m} ({n} connections in a row)"))
+            }
+            e => e,
+        }
+    }
 }
 
 impl fmt::Display for ConnError {
@@ -57,7 +78,7 @@ impl fmt::Display for ConnError {
             Self::Encode(e) => write!(f, "could not encode request: {e}"),
             Self::Timeout => f.write_str("request timed out"),
             Self::Protocol(m) => write!(f, "protocol error: {m}"),
-            Self::Security(m) => f.write_str(m),
+            Self::Security(m) | Self::ClosedBeforeAnswer(m) => f.write_str(m),
         }
     }
 }
@@ -267,6 +288,17 @@ impl Connection {
             return ConnError::Security(format!(
                 "{addr} answered with TLS: it is a TLS listener (set security.protocol to SSL or SASL_SSL)"
             ));
+        }
+        if !self.stream.is_tls() && self.rend == 0 {
+            if let ConnError::Io(io) = &e {
+                use io::ErrorKind::{ConnectionAborted, ConnectionReset, UnexpectedEof};
+                if matches!(io.kind(), UnexpectedEof | ConnectionReset | ConnectionAborted) {
+                    return ConnError::ClosedBeforeAnswer(format!(
+                        "{addr} closed the connection without answering ApiVersions \
+                         (is it a TLS listener? then set security.protocol to SSL or SASL_SSL)"
+                    ));
+                }
+            }
         }
         if self.stream.is_tls() {
             #[cfg(feature = "tls")]

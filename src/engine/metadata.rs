@@ -497,6 +497,7 @@ pub(crate) fn run(shared: SharedState) {
         failures: 0,
         unsettled: 0,
         last_used: HashMap::new(),
+        closed_before_answer: 0,
     };
     t.run(&shared);
 }
@@ -516,6 +517,9 @@ struct MetadataThread {
     /// When each topic in the view was last sent to, as far as this thread
     /// noticed (`metadata.max.idle.ms`).
     last_used: HashMap<Arc<str>, Instant>,
+    /// Fresh connections closed without an answer, in a row (see
+    /// `ConnError::ClosedBeforeAnswer`).
+    closed_before_answer: u32,
 }
 
 impl MetadataThread {
@@ -684,7 +688,13 @@ impl MetadataThread {
             for _ in 0..candidates.len() {
                 let (host, port) = &candidates[self.next_candidate % candidates.len()];
                 self.next_candidate = self.next_candidate.wrapping_add(1);
-                match Connection::connect(host, *port, &opts) {
+                let attempt = Connection::connect(host, *port, &opts);
+                if matches!(attempt, Err(ConnError::ClosedBeforeAnswer(_))) {
+                    self.closed_before_answer += 1;
+                } else {
+                    self.closed_before_answer = 0;
+                }
+                match attempt.map_err(|e| e.escalate(self.closed_before_answer)) {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.conn_used = Instant::now();

@@ -163,12 +163,14 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
                  (hostname verification; set ssl.endpoint.identification.algorithm=none to skip it)",
                     presented.join(", ")
                 ),
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    format!("the certificate of {addr} has expired ({c:?})")
+                CertificateError::ExpiredContext { not_after, .. } => {
+                    format!("the certificate of {addr} expired at {}", utc(not_after.as_secs()))
                 }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    format!("the certificate of {addr} is not valid yet ({c:?})")
+                CertificateError::Expired => format!("the certificate of {addr} has expired"),
+                CertificateError::NotValidYetContext { not_before, .. } => {
+                    format!("the certificate of {addr} is not valid before {}", utc(not_before.as_secs()))
                 }
+                CertificateError::NotValidYet => format!("the certificate of {addr} is not valid yet"),
                 CertificateError::UnknownIssuer => format!(
                     "the certificate of {addr} is not signed by a trusted CA \
                  (set ssl.ca.location to the CA that signed the broker's certificate)"
@@ -196,5 +198,40 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
             format!("{addr} did not answer with TLS ({plaintext_hint})")
         }
         other => format!("TLS handshake with {addr} failed: {other}"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch (civil date
+/// from days: H. Hinnant's algorithm).
+#[cfg(feature = "tls")]
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    #[test]
+    fn utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(978_307_200), "2001-01-01 00:00:00 UTC");
+        assert_eq!(super::utc(1_709_210_096), "2024-02-29 12:34:56 UTC");
+    }
+
+    #[test]
+    fn tls_records_are_recognized() {
+        assert!(super::looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02]));
+        assert!(super::looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!super::looks_like_tls(&[0x00, 0x00, 0x00, 0x10]));
     }
 }

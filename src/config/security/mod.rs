@@ -771,9 +771,11 @@ impl OAuthBearerTokenProvider for UnsecuredClaims {
         use base64::Engine;
         let principal = self.principal.clone().unwrap_or_default();
         let now = SystemTime::now();
-        let iat = now.duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs_f64();
-        let exp = iat + self.lifetime.as_secs_f64();
-        let mut payload = format!("{{\"sub\":{},\"iat\":{iat:.3},\"exp\":{exp:.3}", json_string(&principal));
+        // Whole seconds, rounded down (as librdkafka writes them): a rounded-up
+        // `iat` would be in the future for a broker that checks at once.
+        let iat = now.duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+        let exp = iat + self.lifetime.as_secs().max(1);
+        let mut payload = format!("{{\"sub\":{},\"iat\":{iat},\"exp\":{exp}", json_string(&principal));
         for (k, v) in &self.claims {
             payload.push_str(&format!(",{}:{}", json_string(k), json_string(v)));
         }
@@ -785,7 +787,7 @@ impl OAuthBearerTokenProvider for UnsecuredClaims {
         );
         Ok(OAuthBearerToken {
             value,
-            expires_at: now + self.lifetime,
+            expires_at: SystemTime::UNIX_EPOCH + Duration::from_secs(exp),
             principal,
             extensions: self.extensions.clone(),
         })

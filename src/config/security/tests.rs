@@ -118,6 +118,12 @@ fn unsecured_oauthbearer_tokens() {
     let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap();
     let payload = String::from_utf8(payload).unwrap();
     assert!(payload.contains(r#""sub":"alice""#), "{payload}");
+    // Whole seconds, never in the future (the scramp-based test proxy refused
+    // a rounded-up fractional `iat` as issued in the future).
+    let iat: u64 =
+        payload.split("\"iat\":").nth(1).unwrap().split([',', '}']).next().unwrap().parse().unwrap();
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    assert!(iat <= now, "iat {iat} is after now {now}");
     assert!(!format!("{token:?}").contains(parts[1]), "Debug hides the token");
     // Cached until 80% of its lifetime.
     assert_eq!(source.current().unwrap().value, token.value);
