@@ -131,7 +131,8 @@ const USAGE: &str = "\
 usage: cargo bench --all-features --bench compare -- [OPTIONS]
 
   --quick               smoke run: 200000 records of 100 bytes, codecs none and lz4
-  --brokers LIST        tansu,rdmock (default both)
+  --brokers LIST        tansu,rdmock (default both); also tansu-tls: tansu behind
+                        stunnel, both clients over TLS with server verification
   --sizes LIST          value sizes in bytes (default 100,1024)
   --codecs LIST         none,gzip,snappy,lz4,zstd (default all available)
   --clients LIST        kafka-sync,librdkafka (default both); also kafka-sync-nocb:
@@ -239,6 +240,8 @@ impl Settings {
 enum Broker {
     Tansu,
     RdMock,
+    /// tansu behind stunnel (TLS 1.3): both clients pay for TLS.
+    TansuTls,
 }
 
 impl Broker {
@@ -246,12 +249,14 @@ impl Broker {
         match self {
             Broker::Tansu => "tansu",
             Broker::RdMock => "rdmock",
+            Broker::TansuTls => "tansu-tls",
         }
     }
     fn label(self) -> &'static str {
         match self {
             Broker::Tansu => "tansu 0.6 (1 broker, separate process)",
             Broker::RdMock => "librdkafka mock (3 brokers, in the parent)",
+            Broker::TansuTls => "tansu 0.6 behind stunnel (TLS, server verification; both clients encrypt)",
         }
     }
 }
@@ -319,8 +324,9 @@ impl Options {
                     o.brokers = list(&value()?)
                         .map(|b| match b {
                             "tansu" => Ok(Broker::Tansu),
+                            "tansu-tls" => Ok(Broker::TansuTls),
                             "rdmock" | "mock" => Ok(Broker::RdMock),
-                            _ => Err(format!("unknown broker {b:?} (tansu, rdmock)")),
+                            _ => Err(format!("unknown broker {b:?} (tansu, rdmock, tansu-tls)")),
                         })
                         .collect::<Result<_, _>>()?
                 }
@@ -555,6 +561,7 @@ impl RunResult {
 enum RunningBroker {
     Tansu(support::Tansu),
     RdMock(support::RdMock),
+    TansuTls(Box<support::secure::TlsTansu>),
 }
 
 impl RunningBroker {
@@ -562,18 +569,31 @@ impl RunningBroker {
         match b {
             Broker::Tansu => support::Tansu::start().map(RunningBroker::Tansu),
             Broker::RdMock => support::RdMock::start(3).map(RunningBroker::RdMock),
+            Broker::TansuTls => {
+                support::secure::TlsTansu::start().map(|t| RunningBroker::TansuTls(Box::new(t)))
+            }
         }
     }
     fn bootstrap(&self) -> String {
         match self {
             RunningBroker::Tansu(t) => t.bootstrap(),
             RunningBroker::RdMock(m) => m.bootstrap(),
+            RunningBroker::TansuTls(t) => t.bootstrap(),
         }
     }
     fn create_topic(&self, name: &str) -> Result<(), String> {
         match self {
             RunningBroker::Tansu(t) => t.create_topic(name, PARTITIONS),
             RunningBroker::RdMock(m) => m.create_topic(name, PARTITIONS, 3),
+            RunningBroker::TansuTls(t) => t.create_topic(name, PARTITIONS),
+        }
+    }
+    /// Connection settings both clients need (the same property names for
+    /// both): TLS with the test CA for `tansu-tls`.
+    fn security(&self) -> Vec<(String, String)> {
+        match self {
+            RunningBroker::TansuTls(t) => t.rdkafka_config(),
+            _ => Vec::new(),
         }
     }
 }
@@ -650,8 +670,8 @@ fn parent(o: &Options) -> ExitCode {
                             buffer_memory: o.buffer_memory,
                             rd_poll_every: o.rd_poll_every,
                             rate: o.rate,
-                            rd_extra: o.rd_extra.clone(),
-                            ks_extra: o.ks_extra.clone(),
+                            rd_extra: running.security().into_iter().chain(o.rd_extra.clone()).collect(),
+                            ks_extra: running.security().into_iter().chain(o.ks_extra.clone()).collect(),
                         };
                         let outcome =
                             running.create_topic(&topic).and_then(|()| run_child(&exe, client, &settings));

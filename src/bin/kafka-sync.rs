@@ -186,6 +186,7 @@ fn config_file_arg() -> Arg {
     Arg::new("config_file")
         .short('F')
         .long("producer.config")
+        .visible_alias("command-config")
         .value_name("FILE")
         .value_parser(value_parser!(PathBuf))
         .help("Read producer properties (KEY=VALUE lines) from a file; -X settings override it")
@@ -323,6 +324,8 @@ fn topic_command() -> Command {
             Command::new("create")
                 .about("Create a topic")
                 .arg(name().help("Topic name"))
+                .arg(property_arg())
+                .arg(config_file_arg())
                 .arg(
                     Arg::new("partitions")
                         .long("partitions")
@@ -340,15 +343,25 @@ fn topic_command() -> Command {
                 ),
         )
         .subcommand(
-            Command::new("list").about("List topics, one name per line").arg(
-                Arg::new("long")
-                    .short('l')
-                    .long("long")
-                    .action(ArgAction::SetTrue)
-                    .help("Also print partition counts and mark internal topics"),
-            ),
+            Command::new("list")
+                .about("List topics, one name per line")
+                .arg(
+                    Arg::new("long")
+                        .short('l')
+                        .long("long")
+                        .action(ArgAction::SetTrue)
+                        .help("Also print partition counts and mark internal topics"),
+                )
+                .arg(property_arg())
+                .arg(config_file_arg()),
         )
-        .subcommand(Command::new("delete").about("Delete a topic").arg(name().help("Topic name")))
+        .subcommand(
+            Command::new("delete")
+                .about("Delete a topic")
+                .arg(name().help("Topic name"))
+                .arg(property_arg())
+                .arg(config_file_arg()),
+        )
 }
 
 /// `KEY=VALUE`, with the key checked against the producer's properties.
@@ -455,7 +468,7 @@ impl Settings {
     /// before anything starts.
     fn from_matches(m: &ArgMatches, client_id: &str) -> Result<Self, Failure> {
         let mut properties = vec![("client.id".to_owned(), client_id.to_owned())];
-        if let Some(path) = m.get_one::<PathBuf>("config_file") {
+        if let Ok(Some(path)) = m.try_get_one::<PathBuf>("config_file") {
             properties.extend(read_properties_file(path)?);
         }
         for id in ["property", "producer_props"] {
@@ -463,7 +476,7 @@ impl Settings {
                 properties.extend(values.cloned());
             }
         }
-        if let Some(codec) = m.get_one::<String>("compression") {
+        if let Ok(Some(codec)) = m.try_get_one::<String>("compression") {
             properties.push(("compression.type".into(), codec.clone()));
         }
         let bootstrap = m.get_one::<String>("bootstrap").cloned().or_else(|| {
@@ -1079,8 +1092,11 @@ fn ms(us: u64) -> f64 {
 
 fn topic(m: &ArgMatches) -> Result<ExitCode, Failure> {
     let (action, sub) = m.subcommand().expect("a topic subcommand is required");
-    let cluster = Cluster::connect(sub.get_one::<String>("bootstrap").map(String::as_str), None)?;
-    let admin = Admin::new(&cluster.bootstrap);
+    // The connection settings (security.protocol, ssl.*, sasl.*) come from
+    // -X and -F (alias --command-config, as kafka-topics.sh names it).
+    let settings = Settings::from_matches(sub, "kafka-sync-admin")?;
+    let cluster = Cluster::connect(settings.bootstrap.as_deref(), None)?;
+    let admin = Admin::from_config(&settings.config(&cluster.bootstrap)?);
     match action {
         "create" => {
             let name = sub.get_one::<String>("name").expect("required");
