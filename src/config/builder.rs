@@ -17,7 +17,7 @@ enum PartitionerChoice {
     Custom(Arc<dyn Partitioner>),
 }
 
-/// Builds a [`ProducerConfig`]; see the [module documentation](self) for the
+/// Builds a [`ProducerConfig`]; see the [module documentation](crate::config) for the
 /// property names and the rules [`build`](Self::build) checks.
 ///
 /// Every setter takes and returns the builder. Typed setters never fail; their
@@ -339,7 +339,7 @@ impl ProducerConfigBuilder {
         self
     }
 
-    /// Sets a property by its Kafka name (see the [module documentation](self)
+    /// Sets a property by its Kafka name (see the [module documentation](crate::config)
     /// for names and aliases). Never fails here: the first error is kept and
     /// returned by [`build`](Self::build). Later settings of the same property
     /// (under any of its names, or by a typed setter) replace earlier ones.
@@ -436,7 +436,7 @@ impl ProducerConfigBuilder {
     }
 
     /// Applies defaults and Kafka's rules, and checks every value; see the
-    /// [module documentation](self) for the rules. Returns the first error
+    /// [module documentation](crate::config) for the rules. Returns the first error
     /// of [`set`](Self::set), if any, before checking anything else.
     pub fn build(self) -> Result<ProducerConfig, ConfigError> {
         if let Some(e) = self.error {
