@@ -204,6 +204,13 @@ mod tls {
             ("ssl.keystore.location", &p.path("both.pem")),
         ])
         .unwrap();
+        // A PEM store without ssl.*.type (Java would take it for JKS) is read as PEM.
+        build(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", &p.path("ca.pem")),
+            ("ssl.keystore.location", &p.path("both.pem")),
+        ])
+        .unwrap();
         let d = format!("{:?}", build(&[("security.protocol", "SSL"), ("ssl.ca.pem", &p.ca)]).unwrap());
         assert!(!d.contains("BEGIN"), "{d}");
     }
@@ -216,10 +223,15 @@ mod tls {
         let p = pki("mistakes");
         let missing = p.path("nope.pem");
         let (client_key, client_pem, ca_pem) = (p.path("client.key"), p.path("client.pem"), p.path("ca.pem"));
+        let (jks, p12) = (p.path("ts.jks"), p.path("ks.p12"));
+        std::fs::write(&jks, [0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2]).unwrap();
+        std::fs::write(&p12, [0x30, 0x82, 0x01, 0x00]).unwrap();
         let cases: Vec<Case> = vec![
             (vec![("ssl.ca.location", &missing)], "ssl.ca.location", "cannot read"),
             (vec![("ssl.ca.location", &client_key)], "ssl.ca.location", "no certificate"),
-            (vec![("ssl.truststore.location", "/x/ts.jks")], "ssl.truststore.location", "keytool"),
+            (vec![("ssl.truststore.location", "/x/ts.jks")], "ssl.truststore.location", "cannot read"),
+            (vec![("ssl.truststore.location", &jks)], "ssl.truststore.location", "is a JKS store"),
+            (vec![("ssl.keystore.location", &p12)], "ssl.keystore.location", "is a PKCS#12 store"),
             (
                 vec![("ssl.keystore.type", "PKCS12"), ("ssl.keystore.location", "/x/ks.p12")],
                 "ssl.keystore.type",

@@ -111,17 +111,29 @@ pub(super) fn client_config(
 ) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
     store_type(b, "ssl.truststore.type", CONVERT_TRUSTSTORE)?;
     store_type(b, "ssl.keystore.type", CONVERT_KEYSTORE)?;
-    // Java's stores: without ssl.*.type=PEM, a location is a JKS file.
-    let pem_type = |k: &str| b.get(k).is_some_and(|s| s.value.eq_ignore_ascii_case("PEM"));
-    if let Some(s) = b.get("ssl.truststore.location") {
-        if !pem_type("ssl.truststore.type") {
-            return Err(ConfigError::Unsupported { key: s.key.to_owned(), reason: CONVERT_TRUSTSTORE });
+    // Java's stores default to JKS and librdkafka's keystore is PKCS#12: a
+    // location without `ssl.*.type` is read when the file is PEM, and
+    // refused with the conversion steps (naming what was found) otherwise.
+    for (location, kind, convert) in [
+        ("ssl.truststore.location", "ssl.truststore.type", CONVERT_TRUSTSTORE),
+        ("ssl.keystore.location", "ssl.keystore.type", CONVERT_KEYSTORE),
+    ] {
+        let Some(s) = b.get(location) else { continue };
+        if b.get(kind).is_some_and(|t| t.value.eq_ignore_ascii_case("PEM")) {
+            continue;
         }
-    }
-    if let Some(s) = b.get("ssl.keystore.location") {
-        if !pem_type("ssl.keystore.type") {
-            return Err(ConfigError::Unsupported { key: s.key.to_owned(), reason: CONVERT_KEYSTORE });
-        }
+        let found = match std::fs::read(&s.value) {
+            Err(e) => return Err(unusable(s.key, format!("cannot read {}: {e}", s.value))),
+            Ok(bytes) => match bytes.as_slice() {
+                [0xfe, 0xed, 0xfe, 0xed, ..] => "a JKS store",
+                [0x30, ..] => "a PKCS#12 store",
+                text if String::from_utf8_lossy(&text[..text.len().min(4096)]).contains("-----BEGIN") => {
+                    continue
+                }
+                _ => "neither PEM, JKS nor PKCS#12",
+            },
+        };
+        return Err(unusable(s.key, format!("{} is {found}. {convert}", s.value)));
     }
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
