@@ -139,7 +139,7 @@ fn tls_handshake(
 /// A message for a failed handshake that says which broker, and what to check.
 #[cfg(feature = "tls")]
 fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Duration) -> String {
-    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+    use rustls::{CertificateError, Error as TlsError};
 
     let plaintext_hint = "is it a plaintext listener? check security.protocol";
     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
@@ -161,14 +161,26 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
                 CertificateError::NotValidForNameContext { presented, .. } => format!(
                     "the certificate of {addr} is not valid for the name `{host}`: it names {} \
                  (hostname verification; set ssl.endpoint.identification.algorithm=none to skip it)",
-                    presented.join(", ")
+                    if presented.is_empty() {
+                        "no host (no subjectAltName)".to_owned()
+                    } else {
+                        presented.iter().map(|p| subject_alt_name(p)).collect::<Vec<_>>().join(", ")
+                    }
                 ),
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    format!("the certificate of {addr} has expired ({c:?})")
-                }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    format!("the certificate of {addr} is not valid yet ({c:?})")
-                }
+                CertificateError::ExpiredContext { time, not_after } => format!(
+                    "the certificate of {addr} has expired: it was valid until {} and it is now {} \
+                     (renew the broker's certificate, or check this machine's clock)",
+                    utc(not_after.as_secs()),
+                    utc(time.as_secs())
+                ),
+                CertificateError::Expired => format!("the certificate of {addr} has expired"),
+                CertificateError::NotValidYetContext { time, not_before } => format!(
+                    "the certificate of {addr} is not valid yet: it is valid from {} and it is now {} \
+                     (check this machine's clock)",
+                    utc(not_before.as_secs()),
+                    utc(time.as_secs())
+                ),
+                CertificateError::NotValidYet => format!("the certificate of {addr} is not valid yet"),
                 CertificateError::UnknownIssuer => format!(
                     "the certificate of {addr} is not signed by a trusted CA \
                  (set ssl.ca.location to the CA that signed the broker's certificate)"
@@ -176,25 +188,92 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
                 other => format!("the certificate of {addr} was rejected: {other:?}"),
             }
         }
-        TlsError::AlertReceived(alert) => {
-            let hint = match alert {
-                AlertDescription::CertificateRequired
-                | AlertDescription::HandshakeFailure
-                | AlertDescription::BadCertificate
-                | AlertDescription::UnknownCA => {
-                    " (does the broker require a client certificate that it trusts? \
-                     see ssl.certificate.location and ssl.key.location)"
-                }
-                AlertDescription::ProtocolVersion => " (no TLS version in common; see ssl.enabled.protocols)",
-                _ => "",
-            };
-            format!("{addr} refused the TLS handshake with alert {alert:?}{hint}")
-        }
+        TlsError::AlertReceived(alert) => describe_alert(addr, *alert),
         TlsError::InvalidMessage(_)
         | TlsError::InappropriateMessage { .. }
         | TlsError::InappropriateHandshakeMessage { .. } => {
             format!("{addr} did not answer with TLS ({plaintext_hint})")
         }
         other => format!("TLS handshake with {addr} failed: {other}"),
+    }
+}
+
+/// A message for a TLS alert from the broker, during the handshake or (TLS
+/// 1.3 checks the client's certificate after the client finished its part)
+/// at the first read.
+#[cfg(feature = "tls")]
+pub(crate) fn describe_alert(addr: &str, alert: rustls::AlertDescription) -> String {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::CertificateRequired => format!(
+            "{addr} requires a client certificate (mTLS) and none was sent: set ssl.certificate.location \
+             and ssl.key.location (or ssl.keystore.location with ssl.keystore.type=PEM)"
+        ),
+        A::BadCertificate
+        | A::UnknownCA
+        | A::CertificateUnknown
+        | A::CertificateExpired
+        | A::CertificateRevoked
+        | A::UnsupportedCertificate
+        | A::DecryptError
+        | A::AccessDenied => format!(
+            "{addr} rejected our client certificate (TLS alert {alert:?}): is it signed by a CA the broker \
+             trusts, still valid, and made for client authentication? see ssl.certificate.location and \
+             ssl.key.location"
+        ),
+        A::HandshakeFailure => format!(
+            "{addr} refused the TLS handshake (alert HandshakeFailure): no cipher suite or key exchange in \
+             common, or the broker requires a client certificate (see ssl.certificate.location and \
+             ssl.key.location)"
+        ),
+        A::ProtocolVersion => {
+            format!("{addr} refused the TLS handshake: no TLS version in common (see ssl.enabled.protocols)")
+        }
+        other => format!("{addr} refused the TLS connection with alert {other:?}"),
+    }
+}
+
+/// A subject alternative name as rustls reports it (`DnsName("host")`,
+/// `IpAddress(1.2.3.4)`), as the name alone.
+#[cfg(feature = "tls")]
+fn subject_alt_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .or_else(|| presented.strip_prefix("IpAddress(").and_then(|r| r.strip_suffix(')')))
+        .unwrap_or(presented)
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DD hh:mm:ss UTC` (proleptic
+/// Gregorian calendar; Howard Hinnant's `civil_from_days`).
+#[cfg(feature = "tls")]
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_names_in_messages() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_609_459_200), "2021-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+        assert_eq!(subject_alt_name("DnsName(\"kafka.example\")"), "kafka.example");
+        assert_eq!(subject_alt_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(subject_alt_name("DirectoryName"), "DirectoryName");
     }
 }
