@@ -280,7 +280,9 @@ impl Producer {
             Err(_) if shared.run.is_closing() => return refuse(SendErrorKind::Closed),
             Err(SendErrorKind::UnknownTopic) if shared.meta.security_failure().is_some() => {
                 let e = shared.meta.security_failure().expect("checked");
-                return Err(Refused { kind: SendErrorKind::Authentication(e), waited: Some(waited) });
+                // Refused before max.block.ms: report the time actually spent.
+                let spent = waited.saturating_sub(deadline().saturating_duration_since(Instant::now()));
+                return Err(Refused { kind: SendErrorKind::Authentication(e), waited: Some(spent) });
             }
             Err(k @ SendErrorKind::UnknownTopic) => return Err(Refused { kind: k, waited: Some(waited) }),
             Err(k) => return refuse(k),

@@ -197,8 +197,8 @@ fn api_versions_at_every_version_and_the_v0_fallback() {
         assert_eq!(range(20), VersionRange::new(1, 6));
         assert_eq!(range(INIT_PRODUCER_ID), VersionRange::new(0, 5));
         assert_eq!(resp.api_keys.len(), 6);
-        assert_eq!(resp.range_of(SASL_HANDSHAKE), None, "the mock does not serve SASL");
-        assert_eq!(resp.range_of(SASL_AUTHENTICATE), None, "the mock does not serve SASL");
+        assert_eq!(resp.range_of(SASL_HANDSHAKE), None, "a plaintext mock does not serve SASL");
+        assert_eq!(resp.range_of(SASL_AUTHENTICATE), None, "a plaintext mock does not serve SASL");
     }
 
     // A version the broker does not know: UNSUPPORTED_VERSION in a v0 body.
@@ -1024,7 +1024,8 @@ fn hostile_input_closes_the_connection_and_the_mock_survives() {
 
     // Unknown API key, truncated header, huge size prefix, negative size,
     // unsupported Produce version, trailing bytes after a valid body, an API
-    // the mock does not serve (SaslHandshake).
+    // a plaintext listener does not serve (SaslHandshake; tests/mock_security.rs
+    // covers the SASL listener).
     let cases: Vec<Vec<u8>> = vec![
         vec![0, 1, 0, 0, 0, 0, 0, 1, 0xff, 0xff],
         vec![0, 3],

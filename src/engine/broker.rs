@@ -384,15 +384,23 @@ impl BrokerThread {
 
     /// KIP-368: when the SASL session is due for renewal, write nothing more,
     /// let the requests in flight finish, then re-authenticate on the same
-    /// connection. Returns whether requests may be written now.
+    /// connection. A connection with nothing to send renews its session when
+    /// work arrives (the broker checks the session only when a request
+    /// comes), not while idle or closing. Returns whether requests may be
+    /// written now.
     fn renew_session(&mut self, now: Instant) -> bool {
-        let Some(conn) = self.conn.as_mut() else { return false };
-        if !conn.reauth_due(now) {
-            return true;
+        if !self.conn.as_ref().is_some_and(|c| c.reauth_due(now)) {
+            return self.conn.is_some();
         }
         if !self.in_flight.is_empty() {
             return false;
         }
+        if !self.has_work() {
+            // Nothing to write; the append that brings work wakes this
+            // thread, which then renews the session before writing it.
+            return false;
+        }
+        let Some(conn) = self.conn.as_mut() else { return false };
         match conn.reauthenticate() {
             Ok(()) => {
                 self.shared.metrics.reauthenticated();

@@ -260,11 +260,7 @@ impl Connection {
         let Some(sasl) = self.opts.security.sasl().cloned() else { return Ok(()) };
         self.reauth_at = None;
         let lifetime = super::sasl::authenticate(self, &sasl)?;
-        self.reauth_at = lifetime.map(|l| {
-            // Java's choice: a random point between 85% and 95% of the lifetime.
-            let jitter = f64::from(Instant::now().elapsed().subsec_nanos() % 1000) / 1000.0;
-            Instant::now() + l.mul_f64(0.85 + 0.10 * jitter)
-        });
+        self.reauth_at = lifetime.map(|l| Instant::now() + reauth_delay(l, super::Rng::new().next_f64()));
         Ok(())
     }
 
@@ -304,14 +300,12 @@ impl Connection {
             #[cfg(feature = "tls")]
             if let ConnError::Io(io) = &e {
                 if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                    let hint = match tls {
-                        rustls::Error::AlertReceived(_) => {
-                            " (does the broker require a client certificate that it trusts? \
-                             see ssl.certificate.location and ssl.key.location)"
-                        }
-                        _ => "",
-                    };
-                    return ConnError::Security(format!("TLS with {addr} failed: {tls}{hint}"));
+                    return ConnError::Security(match tls {
+                        // TLS 1.3: the broker checks our certificate after
+                        // the client's side of the handshake is done.
+                        rustls::Error::AlertReceived(alert) => super::transport::describe_alert(addr, *alert),
+                        other => format!("TLS with {addr} failed: {other}"),
+                    });
                 }
             }
         }
@@ -533,6 +527,13 @@ impl Connection {
     }
 }
 
+/// When to renew a session of `lifetime`, for `r` uniform in [0, 1): Java's
+/// choice, a random point between 85% and 95% of the lifetime, so that the
+/// connections of a producer do not all renew at once.
+fn reauth_delay(lifetime: Duration, r: f64) -> Duration {
+    lifetime.mul_f64(0.85 + 0.10 * r.clamp(0.0, 1.0))
+}
+
 /// Bytes after a completely decoded response body are ignored, as the Java
 /// client and librdkafka do (for forward compatibility; librdkafka's own mock
 /// cluster writes an extra byte after flexible-version bodies). The public
@@ -614,6 +615,19 @@ mod tests {
         assert!(matches!(e, ConnError::Decode(DecodeError::FrameTooLarge { .. })), "{e}");
         assert!(c.rbuf.len() < 1 << 20);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn reauthentication_points_spread_over_85_to_95_percent() {
+        let l = Duration::from_secs(100);
+        let mut rng = crate::engine::Rng::new();
+        let points: Vec<f64> = (0..1000).map(|_| reauth_delay(l, rng.next_f64()).as_secs_f64()).collect();
+        assert!(points.iter().all(|p| (85.0..=95.0).contains(p)));
+        // Spread, not clustered at one end (the old jitter, from the
+        // nanoseconds of a fresh Instant's elapsed time, was always ~85.2%).
+        assert!(points.iter().any(|p| *p < 86.0) && points.iter().any(|p| *p > 94.0));
+        let mean = points.iter().sum::<f64>() / points.len() as f64;
+        assert!((89.0..=91.0).contains(&mean), "{mean}");
     }
 
     #[test]

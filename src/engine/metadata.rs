@@ -720,6 +720,16 @@ impl MetadataThread {
                 return Err(last.unwrap_or_else(|| ConnError::Protocol("no broker to connect to".into())));
             }
         }
+        let conn = self.conn.as_mut().expect("connected above");
+        // KIP-368, here rather than inside `round_trip`, to count it like
+        // the broker threads do.
+        if conn.reauth_due(Instant::now()) {
+            if let Err(e) = conn.reauthenticate() {
+                self.conn = None;
+                return Err(e);
+            }
+            shared.metrics.reauthenticated();
+        }
         Ok(self.conn.as_mut().expect("connected above"))
     }
 

@@ -299,8 +299,8 @@ pub struct ProducerMetrics {
     /// Partitions moved to a new leader named in a Produce response
     /// (KIP-951), without waiting for a metadata refresh.
     pub leader_hints: u64,
-    /// SASL sessions renewed on open broker connections before they expired
-    /// (KIP-368).
+    /// SASL sessions renewed on open connections (KIP-368): the broker
+    /// connections' and the metadata connection's.
     pub reauthentications: u64,
 }
 

@@ -139,7 +139,7 @@ fn tls_handshake(
 /// A message for a failed handshake that says which broker, and what to check.
 #[cfg(feature = "tls")]
 fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Duration) -> String {
-    use rustls::{AlertDescription, CertificateError, Error as TlsError};
+    use rustls::{CertificateError, Error as TlsError};
 
     let plaintext_hint = "is it a plaintext listener? check security.protocol";
     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
@@ -161,15 +161,25 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
                 CertificateError::NotValidForNameContext { presented, .. } => format!(
                     "the certificate of {addr} is not valid for the name `{host}`: it names {} \
                  (hostname verification; set ssl.endpoint.identification.algorithm=none to skip it)",
-                    presented.join(", ")
+                    if presented.is_empty() {
+                        "no host (no subjectAltName)".to_owned()
+                    } else {
+                        presented.iter().map(|p| subject_alt_name(p)).collect::<Vec<_>>().join(", ")
+                    }
                 ),
-                CertificateError::ExpiredContext { not_after, .. } => {
-                    format!("the certificate of {addr} expired at {}", utc(not_after.as_secs()))
-                }
+                CertificateError::ExpiredContext { time, not_after } => format!(
+                    "the certificate of {addr} has expired: it was valid until {} and it is now {} \
+                     (renew the broker's certificate, or check this machine's clock)",
+                    utc(not_after.as_secs()),
+                    utc(time.as_secs())
+                ),
                 CertificateError::Expired => format!("the certificate of {addr} has expired"),
-                CertificateError::NotValidYetContext { not_before, .. } => {
-                    format!("the certificate of {addr} is not valid before {}", utc(not_before.as_secs()))
-                }
+                CertificateError::NotValidYetContext { time, not_before } => format!(
+                    "the certificate of {addr} is not valid yet: it is valid from {} and it is now {} \
+                     (check this machine's clock)",
+                    utc(not_before.as_secs()),
+                    utc(time.as_secs())
+                ),
                 CertificateError::NotValidYet => format!("the certificate of {addr} is not valid yet"),
                 CertificateError::UnknownIssuer => format!(
                     "the certificate of {addr} is not signed by a trusted CA \
@@ -178,20 +188,7 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
                 other => format!("the certificate of {addr} was rejected: {other:?}"),
             }
         }
-        TlsError::AlertReceived(alert) => {
-            let hint = match alert {
-                AlertDescription::CertificateRequired
-                | AlertDescription::HandshakeFailure
-                | AlertDescription::BadCertificate
-                | AlertDescription::UnknownCA => {
-                    " (does the broker require a client certificate that it trusts? \
-                     see ssl.certificate.location and ssl.key.location)"
-                }
-                AlertDescription::ProtocolVersion => " (no TLS version in common; see ssl.enabled.protocols)",
-                _ => "",
-            };
-            format!("{addr} refused the TLS handshake with alert {alert:?}{hint}")
-        }
+        TlsError::AlertReceived(alert) => describe_alert(addr, *alert),
         TlsError::InvalidMessage(_)
         | TlsError::InappropriateMessage { .. }
         | TlsError::InappropriateHandshakeMessage { .. } => {
@@ -201,15 +198,61 @@ fn describe_handshake_error(host: &str, addr: &str, e: &io::Error, timeout: Dura
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` for seconds since the Unix epoch (civil date
-/// from days: H. Hinnant's algorithm).
+/// A message for a TLS alert from the broker, during the handshake or (TLS
+/// 1.3 checks the client's certificate after the client finished its part)
+/// at the first read.
+#[cfg(feature = "tls")]
+pub(crate) fn describe_alert(addr: &str, alert: rustls::AlertDescription) -> String {
+    use rustls::AlertDescription as A;
+    match alert {
+        A::CertificateRequired => format!(
+            "{addr} requires a client certificate (mTLS) and none was sent: set ssl.certificate.location \
+             and ssl.key.location (or ssl.keystore.location with ssl.keystore.type=PEM)"
+        ),
+        A::BadCertificate
+        | A::UnknownCA
+        | A::CertificateUnknown
+        | A::CertificateExpired
+        | A::CertificateRevoked
+        | A::UnsupportedCertificate
+        | A::DecryptError
+        | A::AccessDenied => format!(
+            "{addr} rejected our client certificate (TLS alert {alert:?}): is it signed by a CA the broker \
+             trusts, still valid, and made for client authentication? see ssl.certificate.location and \
+             ssl.key.location"
+        ),
+        A::HandshakeFailure => format!(
+            "{addr} refused the TLS handshake (alert HandshakeFailure): no cipher suite or key exchange in \
+             common, or the broker requires a client certificate (see ssl.certificate.location and \
+             ssl.key.location)"
+        ),
+        A::ProtocolVersion => {
+            format!("{addr} refused the TLS handshake: no TLS version in common (see ssl.enabled.protocols)")
+        }
+        other => format!("{addr} refused the TLS connection with alert {other:?}"),
+    }
+}
+
+/// A subject alternative name as rustls reports it (`DnsName("host")`,
+/// `IpAddress(1.2.3.4)`), as the name alone.
+#[cfg(feature = "tls")]
+fn subject_alt_name(presented: &str) -> &str {
+    presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+        .or_else(|| presented.strip_prefix("IpAddress(").and_then(|r| r.strip_suffix(')')))
+        .unwrap_or(presented)
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DD hh:mm:ss UTC` (proleptic
+/// Gregorian calendar; Howard Hinnant's `civil_from_days`).
 #[cfg(feature = "tls")]
 fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
@@ -221,17 +264,23 @@ fn utc(secs: u64) -> String {
 
 #[cfg(all(test, feature = "tls"))]
 mod tests {
+    use super::*;
+
     #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(978_307_200), "2001-01-01 00:00:00 UTC");
-        assert_eq!(super::utc(1_709_210_096), "2024-02-29 12:34:56 UTC");
+    fn dates_and_names_in_messages() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_609_459_200), "2021-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+        assert_eq!(subject_alt_name("DnsName(\"kafka.example\")"), "kafka.example");
+        assert_eq!(subject_alt_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(subject_alt_name("DirectoryName"), "DirectoryName");
     }
 
     #[test]
     fn tls_records_are_recognized() {
-        assert!(super::looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02]));
-        assert!(super::looks_like_tls(&[0x16, 0x03, 0x01]));
-        assert!(!super::looks_like_tls(&[0x00, 0x00, 0x00, 0x10]));
+        assert!(looks_like_tls(&[0x15, 0x03, 0x03, 0x00, 0x02]));
+        assert!(looks_like_tls(&[0x16, 0x03, 0x01]));
+        assert!(!looks_like_tls(&[0x00, 0x00, 0x00, 0x10]));
     }
 }

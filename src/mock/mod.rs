@@ -19,17 +19,23 @@
 //! | InitProducerId (22) | 0-5 | ids from 1000, epoch 0 |
 //! | CreateTopics (19) | 2-7 | name, partition, replication, assignment and config checks |
 //! | DeleteTopics (20) | 1-6 | by name, or by id at v6 |
+//! | SaslHandshake (17) | 0-1 | SASL listeners only; v0 closes the connection |
+//! | SaslAuthenticate (36) | 0-2 | SASL listeners only; session lifetime from v1 |
 //!
 //! Every response is encoded at the request's version with that version's
 //! response header. A request the mock cannot decode, of an API it does not
 //! implement, or of a version it does not advertise closes the connection
 //! (as Kafka does) and is logged through the `log` crate; no input makes the
-//! mock panic. SaslHandshake (17) and SaslAuthenticate (36), which the codec
-//! implements, are not served: the mock neither advertises them nor lets
-//! [`MockCluster::set_api_versions`] do so, and their requests close the
-//! connection. Frames are capped at 100 MiB (Kafka's
+//! mock panic. Frames are capped at 100 MiB (Kafka's
 //! `socket.request.max.bytes`). [`MockCluster::set_api_versions`] narrows
 //! the advertised ranges, to play an older broker.
+//!
+//! Listeners are plain TCP without authentication unless the cluster is
+//! started with [`MockCluster::start_secured`]: TLS and mTLS (feature
+//! `tls`) and SASL PLAIN, SCRAM and OAUTHBEARER with session expiry and
+//! re-authentication (feature `sasl`), as [`MockSecurity`] describes.
+//! Without SASL, SaslHandshake and SaslAuthenticate are neither advertised
+//! nor served (their requests close the connection).
 //!
 //! Brokers have ids `1..=n`; broker 1 is the controller. Partition `p` of a
 //! topic with replication factor `r` is hosted on brokers `p, p+1, ...,
@@ -111,8 +117,9 @@
 //! [`move_leader`](MockCluster::move_leader). To assert on what a client
 //! did: [`request_count`](MockCluster::request_count),
 //! [`requests`](MockCluster::requests),
-//! [`connection_count`](MockCluster::connection_count) and
-//! [`records`](MockCluster::records).
+//! [`connection_count`](MockCluster::connection_count),
+//! [`records`](MockCluster::records) and
+//! [`sasl_stats`](MockCluster::sasl_stats).
 //!
 //! # Threads
 //!
@@ -159,6 +166,9 @@
 //! ```
 
 mod idempotence;
+#[cfg(feature = "sasl")]
+mod sasl;
+mod security;
 mod server;
 mod state;
 
@@ -168,6 +178,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
+use self::security::Listener;
+pub use self::security::{MockSecurity, SaslStats};
 use self::server::{BrokerSlot, Shared};
 use self::state::{BrokerInfo, ClusterState, Injection, Rejection};
 use crate::protocol::compression::Compression;
@@ -352,6 +364,11 @@ impl MockCluster {
     /// assert_eq!(cluster.bootstrap_servers().split(',').count(), 2);
     /// ```
     pub fn start(brokers: usize) -> io::Result<MockCluster> {
+        Self::start_with(brokers, Listener::default())
+    }
+
+    /// [`start`](Self::start) and [`start_secured`](Self::start_secured).
+    fn start_with(brokers: usize, security: Listener) -> io::Result<MockCluster> {
         if brokers == 0 || brokers > MAX_BROKERS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -369,7 +386,8 @@ impl MockCluster {
             slots.push(BrokerSlot::new(id, addr));
             infos.push(BrokerInfo { id, port: addr.port(), response_delay: Duration::ZERO });
         }
-        let shared = Arc::new(Shared::new(ClusterState::new(infos), slots, DEFAULT_MAX_FRAME));
+        let state = ClusterState::new(infos, security.sasl_enabled());
+        let shared = Arc::new(Shared::new(state, slots, DEFAULT_MAX_FRAME, security));
         // From here on, an error drops `cluster`, which stops what started.
         let cluster = MockCluster { shared };
         for (idx, l) in listeners.into_iter().enumerate() {
@@ -560,7 +578,8 @@ impl MockCluster {
 
     /// Narrows the versions of `api_key` the brokers advertise and accept, to
     /// play an older broker. `range` must lie within what the mock
-    /// implements (see the [module docs](self)); ApiVersions must keep v0.
+    /// implements (see the [module docs](self)); ApiVersions must keep v0;
+    /// SaslHandshake and SaslAuthenticate only on a SASL cluster.
     /// A request outside the range closes the connection, except ApiVersions,
     /// which gets the v0 `UNSUPPORTED_VERSION` answer.
     ///
@@ -583,7 +602,8 @@ impl MockCluster {
     /// appended); Metadata, every topic asked for (every topic, for a request
     /// of all topics); InitProducerId, its error code (no id is handed out);
     /// CreateTopics and DeleteTopics, every topic; ApiVersions, its error code
-    /// (`UNSUPPORTED_VERSION` gives the v0 fallback answer).
+    /// (`UNSUPPORTED_VERSION` gives the v0 fallback answer); SaslHandshake and
+    /// SaslAuthenticate, their error code (`SASL_AUTHENTICATION_FAILED` closes).
     ///
     /// ```
     /// # let cluster = kafka_sync::mock::MockCluster::start(1).unwrap();

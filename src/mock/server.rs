@@ -8,6 +8,8 @@
 //!   Never held during socket I/O or sleeps.
 //! - `Shared::conns` guards the connection registry. Held only to add,
 //!   shut down or reap entries; never together with `state`.
+//! - `ConnCtl::principal` holds a connection's SASL principal: set by its
+//!   thread alone, read under `conns` by `Shared::principals`.
 //! - `Shared::wake_lock` pairs with `Shared::wake`, the condvar that
 //!   interrupts response delays when a connection is closed or the cluster
 //!   stops. Held only around the wait and the notify.
@@ -18,10 +20,21 @@
 //! false and connecting to the listener once: the accept thread sees the
 //! flag, drops the listener (new connections are then refused) and exits.
 //! A blocked connection read or write is woken by `shutdown(Both)` on a
-//! clone of its socket, which the registry keeps for that purpose.
+//! clone of its socket, which the registry keeps for that purpose (under TLS
+//! too: the TLS stream owns the socket, the registry a clone of it).
+//!
+//! # Security
+//!
+//! A TLS listener's connection thread runs the TLS handshake first
+//! (`security::tls_accept`); [`serve`] then reads and writes through
+//! whichever stream it got. On a SASL listener each connection thread owns a
+//! [`Session`]: it admits or refuses each request before the state sees it
+//! (unauthenticated, expired), caps the frame size until the connection is
+//! authenticated, and answers SaslHandshake and SaslAuthenticate when
+//! [`ClusterState::plan`] hands them to it.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +43,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::security::{Listener, Session};
 use super::state::{ClusterState, Incoming, Then};
 use super::Malformation;
 use crate::protocol::error::DecodeError;
@@ -72,6 +86,8 @@ struct ConnCtl {
     closed: AtomicBool,
     /// Set by the connection thread as it exits.
     finished: AtomicBool,
+    /// The SASL principal the connection authenticated as.
+    principal: Mutex<Option<String>>,
 }
 
 impl ConnCtl {
@@ -101,6 +117,8 @@ pub(crate) struct Shared {
     pub state: Mutex<ClusterState>,
     pub brokers: Vec<BrokerSlot>,
     pub max_frame: usize,
+    /// TLS and SASL settings of every listener.
+    pub security: Listener,
     stopping: AtomicBool,
     conns: Mutex<Connections>,
     wake_lock: Mutex<()>,
@@ -108,11 +126,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(state: ClusterState, brokers: Vec<BrokerSlot>, max_frame: usize) -> Self {
+    pub(crate) fn new(
+        state: ClusterState,
+        brokers: Vec<BrokerSlot>,
+        max_frame: usize,
+        security: Listener,
+    ) -> Self {
         Self {
             state: Mutex::new(state),
             brokers,
             max_frame,
+            security,
             stopping: AtomicBool::new(false),
             conns: Mutex::new(Connections::default()),
             wake_lock: Mutex::new(()),
@@ -154,6 +178,19 @@ impl Shared {
     pub(crate) fn connection_count(&self, id: i32) -> usize {
         let conns = self.conns.lock();
         conns.entries.values().filter(|e| e.broker == id && !e.ctl.finished.load(Ordering::SeqCst)).count()
+    }
+
+    /// `(broker, principal)` of every live authenticated connection, sorted.
+    pub(crate) fn principals(&self) -> Vec<(i32, String)> {
+        let conns = self.conns.lock();
+        let mut out: Vec<(i32, String)> = conns
+            .entries
+            .values()
+            .filter(|e| !e.ctl.finished.load(Ordering::SeqCst))
+            .filter_map(|e| e.ctl.principal.lock().clone().map(|p| (e.broker, p)))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Closes every connection to broker `id`, or to every broker.
@@ -242,6 +279,7 @@ fn spawn_connection(shared: &Arc<Shared>, broker: i32, stream: TcpStream, peer: 
             stream: clone,
             closed: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            principal: Mutex::new(None),
         }),
         Err(e) => {
             log::warn!("mock broker {broker}: dropping connection from {peer}: {e}");
@@ -268,7 +306,7 @@ fn spawn_connection(shared: &Arc<Shared>, broker: i32, stream: TcpStream, peer: 
         let (s, c) = (Arc::clone(shared), Arc::clone(&ctl));
         let spawned = thread::Builder::new()
             .name(format!("kafka-mock-conn-{broker}-{id}"))
-            .spawn(move || serve(s, broker, stream, c));
+            .spawn(move || connection(s, broker, stream, c));
         match spawned {
             Ok(h) => {
                 log::debug!("mock broker {broker}: connection {id} from {peer}");
@@ -356,12 +394,40 @@ fn malform(frame: &mut Vec<u8>, how: Malformation) -> bool {
     }
 }
 
-/// A connection's thread: read a request, plan, (sleep,) answer, repeat.
-fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, ctl: Arc<ConnCtl>) {
+/// A connection's thread: the TLS handshake on a TLS listener, then [`serve`].
+fn connection(shared: Arc<Shared>, broker: i32, stream: TcpStream, ctl: Arc<ConnCtl>) {
+    // The plain stream, unless TLS took it over (and served it).
+    #[cfg(feature = "tls")]
+    let plain = match &shared.security.tls {
+        Some(config) => {
+            match super::security::tls_accept(config, stream) {
+                Ok(tls) => serve(&shared, broker, tls, &ctl),
+                Err(e) => {
+                    log::info!("mock broker {broker}: TLS handshake failed ({e}); closing the connection")
+                }
+            }
+            None
+        }
+        None => Some(stream),
+    };
+    #[cfg(not(feature = "tls"))]
+    let plain = Some(stream);
+    if let Some(stream) = plain {
+        serve(&shared, broker, stream, &ctl);
+    }
+    let _ = ctl.stream.shutdown(Shutdown::Both);
+    ctl.finished.store(true, Ordering::SeqCst);
+}
+
+/// Serves one connection: read a request, admit it (SASL), plan, (sleep,)
+/// answer, repeat.
+fn serve(shared: &Shared, broker: i32, mut stream: impl Read + Write, ctl: &ConnCtl) {
     let mut frame = Vec::new();
     let mut out = Vec::new();
+    let mut session: Option<Session> = shared.security.session();
     loop {
-        if let Err(e) = read_frame(&mut stream, shared.max_frame, &mut frame) {
+        let max_frame = session.as_ref().map_or(shared.max_frame, |s| s.max_frame(shared.max_frame));
+        if let Err(e) = read_frame(&mut stream, max_frame, &mut frame) {
             if e.kind() == io::ErrorKind::UnexpectedEof || ctl.closed.load(Ordering::SeqCst) {
                 log::debug!("mock broker {broker}: connection closed: {e}");
             } else {
@@ -379,9 +445,22 @@ fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, ctl: Arc<ConnC
                 break;
             }
         };
-        let plan = shared.state.lock().plan(broker, &incoming);
+        let api = incoming.header().api_key;
+        if let Some(s) = session.as_mut() {
+            if let Err(why) = s.admit(api, Instant::now()) {
+                log::info!("mock broker {broker}: {why} (API {api}); closing the connection");
+                break;
+            }
+        }
+        let plan = shared.state.lock().plan(broker, &incoming, session.as_mut());
+        if let Some(s) = session.as_ref().filter(|_| is_sasl(api)) {
+            let mut p = ctl.principal.lock();
+            if p.as_deref() != s.principal() {
+                *p = s.principal().map(str::to_owned);
+            }
+        }
         if let Some(reply) = plan.reply {
-            if !plan.delay.is_zero() && !shared.sleep(&ctl, plan.delay) {
+            if !plan.delay.is_zero() && !shared.sleep(ctl, plan.delay) {
                 break;
             }
             out.clear();
@@ -390,7 +469,7 @@ fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, ctl: Arc<ConnC
                 break;
             }
             let close = plan.malformed.is_some_and(|m| malform(&mut out, m));
-            if let Err(e) = stream.write_all(&out) {
+            if let Err(e) = stream.write_all(&out).and_then(|()| stream.flush()) {
                 log::debug!("mock broker {broker}: writing a response failed: {e}");
                 break;
             }
@@ -403,7 +482,7 @@ fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, ctl: Arc<ConnC
             Then::Close => break,
             Then::Stall => {
                 // Never answer again; read and discard until the peer goes.
-                while read_frame(&mut stream, shared.max_frame, &mut frame).is_ok()
+                while read_frame(&mut stream, max_frame, &mut frame).is_ok()
                     && !shared.stopping()
                     && !ctl.closed.load(Ordering::SeqCst)
                 {}
@@ -411,8 +490,10 @@ fn serve(shared: Arc<Shared>, broker: i32, mut stream: TcpStream, ctl: Arc<ConnC
             }
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
-    ctl.finished.store(true, Ordering::SeqCst);
+}
+
+fn is_sasl(api: i16) -> bool {
+    api == api_key::SASL_HANDSHAKE || api == api_key::SASL_AUTHENTICATE
 }
 
 #[cfg(test)]

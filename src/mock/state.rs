@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::idempotence::{add_sequence, BatchMeta, ProducerStates, Verdict};
+use super::security::Session;
 use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry, StoredRecord};
 use crate::protocol::compression::Compression;
 use crate::protocol::error::{DecodeError, EncodeError};
@@ -58,10 +59,11 @@ const MAX_TOPIC_NAME_LEN: usize = 249;
 pub(crate) const REQUEST_LOG_CAP: usize = 100_000;
 /// The first producer id handed out.
 pub(crate) const FIRST_PRODUCER_ID: i64 = 1000;
-/// APIs the codec implements that the mock does not serve: it neither
+/// APIs served only by a SASL listener. Without SASL the mock neither
 /// advertises them nor lets [`ClusterState::set_advertised`] do so, so their
 /// requests close the connection like those of any API it does not know.
-const NOT_SERVED: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE];
+/// With SASL, the connection's [`Session`] answers them.
+const SASL_APIS: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -106,7 +108,7 @@ pub(crate) enum Incoming {
 }
 
 impl Incoming {
-    fn header(&self) -> &RequestHeader {
+    pub(crate) fn header(&self) -> &RequestHeader {
         match self {
             Incoming::Request(h, _) | Incoming::UnsupportedApiVersions(h) => h,
         }
@@ -271,14 +273,17 @@ pub(crate) struct ClusterState {
     log: VecDeque<RequestLogEntry>,
     counts: HashMap<i16, usize>,
     advertised: BTreeMap<i16, VersionRange>,
+    /// Whether the listeners speak SASL (and so serve [`SASL_APIS`]).
+    sasl: bool,
 }
 
 impl ClusterState {
-    /// A cluster of `brokers` (id, port), no topics.
-    pub(crate) fn new(brokers: Vec<BrokerInfo>) -> Self {
+    /// A cluster of `brokers` (id, port), no topics; `sasl`: whether its
+    /// listeners authenticate with SASL.
+    pub(crate) fn new(brokers: Vec<BrokerInfo>, sasl: bool) -> Self {
         let advertised = API_KEYS
             .iter()
-            .filter(|k| !NOT_SERVED.contains(k))
+            .filter(|k| sasl || !SASL_APIS.contains(k))
             .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
             .collect();
         Self {
@@ -293,6 +298,7 @@ impl ClusterState {
             log: VecDeque::new(),
             counts: HashMap::new(),
             advertised,
+            sasl,
         }
     }
 
@@ -494,12 +500,18 @@ impl ClusterState {
     }
 
     pub(crate) fn set_advertised(&mut self, api: i16, range: VersionRange) -> Result<(), Rejection> {
-        let Some(codec) = supported_versions(api).filter(|_| !NOT_SERVED.contains(&api)) else {
+        let Some(codec) = supported_versions(api) else {
             return Err((
                 KafkaCode::INVALID_REQUEST,
                 format!("API key {api} is not implemented by the mock"),
             ));
         };
+        if SASL_APIS.contains(&api) && !self.sasl {
+            return Err((
+                KafkaCode::INVALID_REQUEST,
+                format!("API key {api} is served only by a SASL listener (MockSecurity::sasl)"),
+            ));
+        }
         if range.min > range.max || !codec.contains(range.min) || !codec.contains(range.max) {
             return Err((
                 KafkaCode::UNSUPPORTED_VERSION,
@@ -549,8 +561,9 @@ impl ClusterState {
     // ---- serving requests ------------------------------------------------
 
     /// Logs a request, takes its API's next injected fault, processes the
-    /// request (unless the fault says not to) and says what to send.
-    pub(crate) fn plan(&mut self, broker: i32, incoming: &Incoming) -> Plan {
+    /// request (unless the fault says not to) and says what to send. SASL
+    /// requests are answered by the connection's `sasl` session.
+    pub(crate) fn plan(&mut self, broker: i32, incoming: &Incoming, sasl: Option<&mut Session>) -> Plan {
         let h = incoming.header();
         if self.log.len() == REQUEST_LOG_CAP {
             self.log.pop_front();
@@ -600,7 +613,7 @@ impl ClusterState {
         }
 
         let (reply, then) = match incoming {
-            Incoming::Request(h, body) if !fallback => self.process(broker, h, body, error),
+            Incoming::Request(h, body) if !fallback => self.process(broker, h, body, error, sasl),
             _ => {
                 // An ApiVersions version this broker does not speak: the v0
                 // answer with UNSUPPORTED_VERSION, whatever was injected.
@@ -633,6 +646,7 @@ impl ClusterState {
         h: &RequestHeader,
         body: &RequestBody,
         error: Option<KafkaCode>,
+        sasl: Option<&mut Session>,
     ) -> (Option<Reply>, Then) {
         let v = h.api_version;
         let reply =
@@ -674,15 +688,21 @@ impl ClusterState {
                 Some(reply(v, ResponseBody::DeleteTopics(self.delete_topics(v, req, error)))),
                 Then::Continue,
             ),
-            // Never advertised (NOT_SERVED), so `plan` closes the connection
-            // before it gets here; close it here too.
-            RequestBody::SaslHandshake(_) | RequestBody::SaslAuthenticate(_) => {
-                log::warn!(
-                    "mock broker {broker}: API {} is not served by the mock; closing the connection",
-                    h.api_key
-                );
-                (None, Then::Close)
-            }
+            RequestBody::SaslHandshake(_) | RequestBody::SaslAuthenticate(_) => match sasl {
+                Some(session) => {
+                    let (body, then) = session.handle(h, body, error);
+                    (body.map(|b| reply(v, b)), then)
+                }
+                // Without SASL these APIs are not advertised, so `plan`
+                // closes the connection before it gets here; close it here too.
+                None => {
+                    log::warn!(
+                        "mock broker {broker}: API {} is served only by a SASL listener; closing the connection",
+                        h.api_key
+                    );
+                    (None, Then::Close)
+                }
+            },
         }
     }
 
@@ -1403,6 +1423,7 @@ mod tests {
             (1..=n)
                 .map(|id| BrokerInfo { id, port: 9000 + id as u16, response_delay: Duration::ZERO })
                 .collect(),
+            false,
         )
     }
 
@@ -1620,25 +1641,25 @@ mod tests {
             client_id: None,
         };
         let inc = Incoming::Request(h, RequestBody::InitProducerId(InitProducerIdRequest::default()));
-        let p = c.plan(1, &inc);
+        let p = c.plan(1, &inc, None);
         match p.reply.unwrap().body {
             ResponseBody::InitProducerId(r) => assert_eq!(r.error_code, KafkaCode::NOT_COORDINATOR.0),
             other => panic!("{other:?}"),
         }
-        let p = c.plan(1, &inc);
+        let p = c.plan(1, &inc, None);
         assert!(p.reply.is_none() && p.then == Then::Close);
-        assert!(c.plan(1, &inc).reply.is_some());
+        assert!(c.plan(1, &inc, None).reply.is_some());
         assert_eq!(c.request_count(api_key::INIT_PRODUCER_ID), 3);
         assert_eq!(c.next_producer_id, FIRST_PRODUCER_ID + 1, "only the third request got an id");
     }
 
     #[test]
-    fn sasl_apis_are_neither_advertised_nor_served() {
+    fn without_sasl_its_apis_are_neither_advertised_nor_served() {
         let mut c = cluster(1);
         let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
         assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
-        assert_eq!(listed.len(), API_KEYS.len() - NOT_SERVED.len());
-        for api in NOT_SERVED {
+        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len());
+        for api in SASL_APIS {
             let e = c.set_advertised(api, VersionRange::new(0, 1)).unwrap_err();
             assert_eq!(e.0, KafkaCode::INVALID_REQUEST);
         }
@@ -1649,8 +1670,20 @@ mod tests {
             client_id: None,
         };
         let inc = Incoming::Request(h, RequestBody::SaslHandshake(Default::default()));
-        let p = c.plan(1, &inc);
+        let p = c.plan(1, &inc, None);
         assert!(p.reply.is_none() && p.then == Then::Close);
+    }
+
+    #[test]
+    fn with_sasl_its_apis_are_advertised_and_narrowable() {
+        let mut c =
+            ClusterState::new(vec![BrokerInfo { id: 1, port: 9092, response_delay: Duration::ZERO }], true);
+        let range = |c: &ClusterState, k| c.advertised.get(&k).copied();
+        assert_eq!(range(&c, api_key::SASL_HANDSHAKE), Some(VersionRange::new(0, 1)));
+        assert_eq!(range(&c, api_key::SASL_AUTHENTICATE), Some(VersionRange::new(0, 2)));
+        c.set_advertised(api_key::SASL_AUTHENTICATE, VersionRange::new(0, 0)).unwrap();
+        assert_eq!(range(&c, api_key::SASL_AUTHENTICATE), Some(VersionRange::new(0, 0)));
+        assert!(c.set_advertised(api_key::SASL_HANDSHAKE, VersionRange::new(0, 2)).is_err());
     }
 
     #[test]

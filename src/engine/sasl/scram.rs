@@ -166,7 +166,6 @@ impl ScramClient {
 /// The server side, for the crate's mock cluster: (stored key, server key,
 /// salt, iterations) from a password, as a broker stores SCRAM credentials.
 #[cfg(feature = "mock")]
-#[allow(dead_code)] // until the mock cluster serves SCRAM
 pub(crate) mod server {
     use super::*;
 
