@@ -1,0 +1,143 @@
+//! Outcome accounting: delivered and failed records by reason, a ticker for
+//! progress lines, and the final flush and close.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use kafka_sync::{Producer, Record, SendError, SendErrorKind};
+
+use crate::settings::Cluster;
+use crate::CLOSE_TIMEOUT;
+
+/// Distinct failure reasons kept; further ones are counted as "other".
+const MAX_REASONS: usize = 20;
+
+/// Outcomes of the records of one run, updated from the producer's threads.
+#[derive(Default)]
+pub(crate) struct Tally {
+    /// Records acknowledged.
+    pub(crate) delivered: AtomicU64,
+    /// Key and value bytes of the acknowledged records.
+    pub(crate) bytes: AtomicU64,
+    /// Records refused by `send` or failed in delivery.
+    pub(crate) failed: AtomicU64,
+    /// Failure counts by reason.
+    reasons: Mutex<HashMap<String, u64>>,
+}
+
+impl Tally {
+    pub(crate) fn delivered(&self, bytes: u64) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn failed(&self, reason: String) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut reasons = self.reasons.lock().unwrap_or_else(PoisonError::into_inner);
+        let len = reasons.len();
+        match reasons.get_mut(&reason) {
+            Some(n) => *n += 1,
+            None if len < MAX_REASONS => {
+                reasons.insert(reason, 1);
+            }
+            None => *reasons.entry("(other reasons)".into()).or_default() += 1,
+        }
+    }
+
+    /// Counts a record `send` refused. Returns why to stop if no later
+    /// record can fare better (unknown topic, producer closed or failed).
+    pub(crate) fn refused(&self, e: SendError<Record>, cluster: &Cluster) -> Option<String> {
+        self.refused_as(e.to_string(), e.kind(), &e.record().topic, cluster)
+    }
+
+    /// [`Self::refused`] for any record type: the error's text and kind, and
+    /// the record's topic.
+    pub(crate) fn refused_as(
+        &self,
+        msg: String,
+        kind: &SendErrorKind,
+        topic: &str,
+        cluster: &Cluster,
+    ) -> Option<String> {
+        self.failed(msg);
+        let same = "later records would fail the same way";
+        match kind {
+            SendErrorKind::UnknownTopic => match cluster.embedded {
+                Some(_) => Some(same.into()),
+                None => Some(format!(
+                    "{same} (is the cluster at {} reachable, and does topic {:?} exist?)",
+                    cluster.bootstrap, topic
+                )),
+            },
+            SendErrorKind::InvalidTopic | SendErrorKind::Closed | SendErrorKind::Fatal(_) => {
+                Some(same.into())
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn failed_count(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// `kafka-sync: N records failed:` and one line per reason, most
+    /// frequent first.
+    pub(crate) fn print_failures(&self) {
+        let reasons = self.reasons.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut reasons: Vec<_> = reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let n = self.failed_count();
+        eprintln!("kafka-sync: {n} record{} failed:", plural(n));
+        for (reason, count) in reasons {
+            eprintln!("kafka-sync: {count:>8} x {reason}");
+        }
+    }
+}
+
+pub(crate) fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A thread that calls `tick` every `every` until stopped.
+pub(crate) struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Ticker {
+    pub(crate) fn start(every: Duration, mut tick: impl FnMut() + Send + 'static) -> Self {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = thread::spawn(move || loop {
+            match stopped.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => tick(),
+                _ => return,
+            }
+        });
+        Self { stop, thread }
+    }
+
+    pub(crate) fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+/// Flushes and closes, logging what goes wrong: every record's outcome is
+/// known, and every callback has run, when `close` returns, whatever it
+/// returns.
+pub(crate) fn finish(producer: Producer) {
+    if let Err(e) = producer.flush() {
+        log::warn!("flush: {e}");
+    }
+    if let Err(e) = producer.close(CLOSE_TIMEOUT) {
+        log::warn!("close: {e}");
+    }
+}
