@@ -243,7 +243,7 @@ impl BatchSlot {
                 sent_us: info.sent_us,
                 times: *times,
             }),
-            Resolution::Failed(e) => Err(e.clone()),
+            Resolution::Failed(e) => Err(e.for_record(info.sent_us)),
             Resolution::Split(_) => unreachable!("splits are followed by the caller"),
         }
     }

@@ -247,25 +247,80 @@ struct DeliveryErrorInner {
     message: String,
 }
 
-/// Why an accepted record was not delivered. Cheap to clone (one `Arc`):
-/// every record of a failed batch shares one.
+/// Why an accepted record was not delivered. Cheap to clone (one `Arc`
+/// and the record's timings): every record of a failed batch shares the
+/// error, and each has its own timings ([`queue_time`](Self::queue_time),
+/// [`latency`](Self::latency), ...), as [`RecordMetadata`](crate::RecordMetadata) has.
 #[derive(Debug, Clone)]
-pub struct DeliveryError(Arc<DeliveryErrorInner>);
+pub struct DeliveryError {
+    inner: Arc<DeliveryErrorInner>,
+    /// When `send` took the record (microseconds since the epoch; 0 for an
+    /// error not about one record, such as a fatal error `send` reports).
+    sent_us: i64,
+    times: crate::delivery::BatchTimes,
+}
 
 impl DeliveryError {
     /// A new error.
     pub fn new(kind: DeliveryErrorKind, persistence: Persistence, message: impl Into<String>) -> Self {
-        Self(Arc::new(DeliveryErrorInner { kind, persistence, message: message.into() }))
+        Self {
+            inner: Arc::new(DeliveryErrorInner { kind, persistence, message: message.into() }),
+            sent_us: 0,
+            times: crate::delivery::BatchTimes::default(),
+        }
+    }
+
+    /// The error with its batch's clock readings (when the batch failed).
+    pub(crate) fn with_batch_times(mut self, times: crate::delivery::BatchTimes) -> Self {
+        self.times = times;
+        self
+    }
+
+    /// Whether [`with_batch_times`](Self::with_batch_times) was applied.
+    pub(crate) fn has_batch_times(&self) -> bool {
+        self.times.done_us > 0
+    }
+
+    /// The error as record `sent_us` sees it.
+    pub(crate) fn for_record(&self, sent_us: i64) -> Self {
+        Self { sent_us, ..self.clone() }
+    }
+
+    /// How long the record waited in the producer before its batch was
+    /// first taken for a request; `None` if it never was (it failed while
+    /// queued: expired, leaderless, the producer closed...) or the error is
+    /// not about one record.
+    pub fn queue_time(&self) -> Option<Duration> {
+        (self.sent_us > 0 && self.times.drained_us > 0).then(|| micros(self.sent_us, self.times.drained_us))
+    }
+
+    /// The round trip of the request whose answer failed the batch, when a
+    /// broker's error answer did (`None` for timeouts, lost connections and
+    /// failures before any request).
+    pub fn request_time(&self) -> Option<Duration> {
+        self.times.request
+    }
+
+    /// How many requests carried the record's batch before it failed (0 if
+    /// it was never sent).
+    pub fn attempts(&self) -> u32 {
+        self.times.attempts
+    }
+
+    /// From `send` to the failure; `None` if the error is not about one
+    /// record.
+    pub fn latency(&self) -> Option<Duration> {
+        (self.sent_us > 0 && self.times.done_us > 0).then(|| micros(self.sent_us, self.times.done_us))
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &DeliveryErrorKind {
-        &self.0.kind
+        &self.inner.kind
     }
 
     /// The Kafka error code, where a broker supplied one.
     pub fn code(&self) -> Option<KafkaCode> {
-        match self.0.kind {
+        match self.inner.kind {
             DeliveryErrorKind::Broker(c) | DeliveryErrorKind::Fatal(c) => Some(c),
             _ => None,
         }
@@ -273,33 +328,38 @@ impl DeliveryError {
 
     /// Whether the record is certainly not in the log, or may be.
     pub fn persistence(&self) -> Persistence {
-        self.0.persistence
+        self.inner.persistence
     }
 
     /// Shorthand for `persistence() == Persistence::PossiblyPersisted`.
     pub fn is_possibly_persisted(&self) -> bool {
-        self.0.persistence == Persistence::PossiblyPersisted
+        self.inner.persistence == Persistence::PossiblyPersisted
     }
 
     /// The human-readable detail.
     pub fn message(&self) -> &str {
-        &self.0.message
+        &self.inner.message
     }
+}
+
+/// Microseconds from `from` to `to`, zero if the clock went back.
+fn micros(from: i64, to: i64) -> Duration {
+    Duration::from_micros(u64::try_from(to - from).unwrap_or(0))
 }
 
 impl Eq for DeliveryError {}
 
 impl PartialEq for DeliveryError {
     fn eq(&self, other: &Self) -> bool {
-        self.0.kind == other.0.kind
-            && self.0.persistence == other.0.persistence
-            && self.0.message == other.0.message
+        self.inner.kind == other.inner.kind
+            && self.inner.persistence == other.inner.persistence
+            && self.inner.message == other.inner.message
     }
 }
 
 impl fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.0.kind {
+        let what = match &self.inner.kind {
             DeliveryErrorKind::Broker(c) => format!("broker error {c}"),
             DeliveryErrorKind::Timeout => "delivery timed out".into(),
             DeliveryErrorKind::Closed => "producer closed".into(),
@@ -309,14 +369,14 @@ impl fmt::Display for DeliveryError {
             DeliveryErrorKind::Network => "network error".into(),
             DeliveryErrorKind::Authentication => "authentication failed".into(),
         };
-        let p = match self.0.persistence {
+        let p = match self.inner.persistence {
             Persistence::NotPersisted => "not persisted",
             Persistence::PossiblyPersisted => "possibly persisted",
         };
-        if self.0.message.is_empty() {
+        if self.inner.message.is_empty() {
             write!(f, "{what} ({p})")
         } else {
-            write!(f, "{what}: {} ({p})", self.0.message)
+            write!(f, "{what}: {} ({p})", self.inner.message)
         }
     }
 }

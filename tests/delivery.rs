@@ -305,3 +305,46 @@ fn records_report_their_lifecycle_timings() {
     let m = p.send(Record::new("lt").value("retried")).unwrap().wait().unwrap();
     assert_eq!(m.attempts(), 2);
 }
+
+/// Issue 14 item 1: a failed record tells how long it queued, how long the
+/// failing answer took, how many requests carried it, and its time to the
+/// failure; a record that failed while queued says it was never sent.
+#[test]
+fn failed_records_report_their_lifecycle_timings() {
+    use kafka_sync::protocol::api_key::PRODUCE;
+    let c = cluster(1, "ft", 1);
+    let p = Producer::new(config(&c).linger(Duration::from_millis(40)).retries(0).build().unwrap()).unwrap();
+    p.send(Record::new("ft").value("warm-up")).unwrap().wait().unwrap();
+    c.set_response_delay(1, Duration::from_millis(120)).unwrap();
+    c.push_request_errors(PRODUCE, &[kafka_sync::KafkaCode::INVALID_RECORD]);
+    let e = p.send(Record::new("ft").value("refused")).unwrap().wait().unwrap_err();
+    c.set_response_delay(1, Duration::ZERO).unwrap();
+    assert_eq!(e.attempts(), 1, "{e:?}");
+    let queued = e.queue_time().expect("the batch was sent");
+    assert!(queued >= Duration::from_millis(30), "{queued:?}");
+    let request = e.request_time().expect("a broker's answer failed it");
+    assert!(request >= Duration::from_millis(110), "{request:?}");
+    let latency = e.latency().expect("a record's error");
+    assert!(latency >= queued + request - Duration::from_millis(5), "{e:?}");
+    assert!(latency < Duration::from_secs(5), "{e:?}");
+
+    // Never sent: the only broker is down until the delivery timeout.
+    let p = Producer::new(
+        config(&c)
+            .linger(Duration::ZERO)
+            .request_timeout(Duration::from_millis(200))
+            .delivery_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    p.partitions_for("ft").unwrap();
+    c.broker_down(1).unwrap();
+    let e = p.send(Record::new("ft").value("stranded")).unwrap().wait().unwrap_err();
+    assert_eq!(e.attempts(), 0, "{e:?}");
+    assert_eq!(e.queue_time(), None, "{e:?}");
+    assert_eq!(e.request_time(), None, "{e:?}");
+    let latency = e.latency().expect("a record's error");
+    assert!(latency >= Duration::from_millis(250) && latency < Duration::from_secs(5), "{e:?}");
+    c.broker_up(1).unwrap();
+}

@@ -153,6 +153,14 @@ impl Batch {
     /// Resolves the batch's slot: its callbacks (kept here) first, then the
     /// slot's own, then the waiters.
     pub fn resolve_slot(&mut self, r: Resolution) {
+        // A failure carries the batch's clock readings for its records'
+        // timings (one clock read per failed batch).
+        let r = match r {
+            Resolution::Failed(e) if !e.has_batch_times() => {
+                Resolution::Failed(e.with_batch_times(self.times(None, crate::record::now_micros())))
+            }
+            r => r,
+        };
         let callbacks = std::mem::take(&mut self.callbacks.0);
         self.slot.resolve_with(r, callbacks);
     }

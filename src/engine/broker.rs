@@ -980,7 +980,9 @@ impl BrokerThread {
         if b.producer.is_some() {
             shared.idem.request_reset(b.producer);
         }
-        let e = DeliveryError::new(kind, persistence_of(&b), msg);
+        // The answer that failed it: its round trip is the record's request time.
+        let e = DeliveryError::new(kind, persistence_of(&b), msg)
+            .with_batch_times(b.times(self.answer.0, self.answer.1));
         shared.acc.finalize(b.queue, b.ordinal);
         finish(&shared, b, Resolution::Failed(e));
     }
