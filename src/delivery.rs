@@ -317,6 +317,12 @@ impl DeliveryHandle {
         Self { slot, info }
     }
 
+    /// Runs `cb` with the record's outcome once it is known (now, on this
+    /// thread, if it already is), whatever happens to the handle.
+    pub(crate) fn on_outcome(&self, cb: Callback) {
+        self.slot.add_callback(self.info, cb);
+    }
+
     /// The partition the record was assigned to at send time.
     pub fn partition(&self) -> i32 {
         self.slot.partition

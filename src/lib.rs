@@ -213,6 +213,7 @@ pub mod config;
 mod delivery;
 mod engine;
 mod error;
+pub mod interceptor;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;

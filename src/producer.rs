@@ -54,6 +54,7 @@ pub struct PartitionInfo {
 pub struct Producer {
     shared: SharedState,
     partitioner: Arc<dyn Partitioner>,
+    interceptors: crate::interceptor::Interceptors,
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
     closed: AtomicBool,
     close_lock: Mutex<()>,
@@ -86,6 +87,7 @@ impl Producer {
         }
         Ok(Self {
             partitioner: config.partitioner().clone(),
+            interceptors: config.interceptors().clone(),
             shared,
             metadata_thread: Mutex::new(Some(handle)),
             closed: AtomicBool::new(false),
@@ -190,10 +192,57 @@ impl Producer {
         extra: usize,
         callback: Option<crate::delivery::Callback>,
     ) -> Result<Option<DeliveryHandle>, SendError<R>> {
+        if !self.interceptors.is_empty() {
+            return self.send_intercepted(record, wait, extra, callback);
+        }
         match self.send_parts(&record.parts(), wait, extra, callback) {
             Ok(h) => Ok(h),
             Err(Refused { kind, waited: Some(d) }) => Err(SendError::new(kind, record).waited(d)),
             Err(Refused { kind, waited: None }) => Err(SendError::new(kind, record)),
+        }
+    }
+
+    /// [`send_inner`](Self::send_inner) with interceptors: they see (and may
+    /// change) an owned copy of the record, and every outcome. On refusal the
+    /// caller's record comes back unchanged.
+    #[cold]
+    fn send_intercepted<R: Sendable>(
+        &self,
+        record: R,
+        wait: Option<Duration>,
+        extra: usize,
+        callback: Option<crate::delivery::Callback>,
+    ) -> Result<Option<DeliveryHandle>, SendError<R>> {
+        let mut owned = record.parts().to_record();
+        self.interceptors.on_send(&mut owned);
+        let topic: Arc<str> = Arc::from(&*owned.topic);
+        let observe = |ics: crate::interceptor::Interceptors, topic: Arc<str>| {
+            move |r: &Result<RecordMetadata, DeliveryError>| ics.delivered(&topic, r)
+        };
+        let callback = callback.map(|cb| {
+            let seen = observe(self.interceptors.clone(), topic.clone());
+            Box::new(move |r: Result<RecordMetadata, DeliveryError>| {
+                seen(&r);
+                cb(r)
+            }) as crate::delivery::Callback
+        });
+        match self.send_parts(&owned.borrowed(), wait, extra, callback) {
+            Ok(handle) => {
+                if let Some(h) = &handle {
+                    let seen = observe(self.interceptors.clone(), topic);
+                    h.on_outcome(Box::new(move |r| seen(&r)));
+                }
+                Ok(handle)
+            }
+            Err(Refused { kind, waited }) => {
+                self.interceptors
+                    .acknowledge(crate::interceptor::Outcome::Refused { record: &owned, error: &kind });
+                let e = SendError::new(kind, record);
+                Err(match waited {
+                    Some(d) => e.waited(d),
+                    None => e,
+                })
+            }
         }
     }
 

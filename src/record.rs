@@ -256,6 +256,20 @@ impl<'a> RecordRef<'a> {
     }
 }
 
+impl RecordRef<'_> {
+    /// An owned copy of this record.
+    pub fn to_record(&self) -> Record {
+        Record {
+            topic: Cow::Owned(self.topic.to_owned()),
+            partition: self.partition,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers: self.headers.to_vec(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
 impl Record {
     /// This record's fields, borrowed.
     pub fn borrowed(&self) -> RecordRef<'_> {

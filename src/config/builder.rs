@@ -55,6 +55,8 @@ pub struct ProducerConfigBuilder {
     socket_connection_setup_timeout_max: Option<Set<Duration>>,
     /// `security.protocol`, `ssl.*` and `sasl.*`.
     security: SecurityBuilder,
+    /// Interceptors, in registration order.
+    interceptors: crate::interceptor::InterceptorList,
     /// The first error of `set`, reported by `build`.
     error: Option<ConfigError>,
 }
@@ -331,6 +333,14 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// Adds an interceptor (Java's `ProducerInterceptor`): it sees every
+    /// record `send` takes, may change it, and sees every outcome. Several
+    /// run in the order they were added; see [`interceptor`](crate::interceptor).
+    pub fn interceptor(mut self, interceptor: Arc<dyn crate::interceptor::ProducerInterceptor>) -> Self {
+        self.interceptors.0.push(interceptor);
+        self
+    }
+
     /// The source of OAUTHBEARER tokens (with `sasl.mechanism=OAUTHBEARER`):
     /// called when a connection authenticates and the cached token has used
     /// 80% of its lifetime. Takes precedence over unsecured-token settings.
@@ -575,6 +585,7 @@ impl ProducerConfigBuilder {
             socket_connection_setup_timeout,
             socket_connection_setup_timeout_max,
             security,
+            interceptors: crate::interceptor::Interceptors::new(self.interceptors.0),
         })
     }
 

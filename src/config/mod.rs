@@ -217,6 +217,7 @@ pub struct ProducerConfig {
     socket_connection_setup_timeout: Duration,
     socket_connection_setup_timeout_max: Duration,
     security: SecurityConfig,
+    interceptors: crate::interceptor::Interceptors,
 }
 
 impl ProducerConfig {
@@ -395,6 +396,15 @@ impl ProducerConfig {
     /// `socket.connection.setup.timeout.max.ms`: the longest connect timeout.
     pub fn socket_connection_setup_timeout_max(&self) -> Duration {
         self.socket_connection_setup_timeout_max
+    }
+
+    /// How many interceptors are registered.
+    pub fn interceptor_count(&self) -> usize {
+        self.interceptors.len()
+    }
+
+    pub(crate) fn interceptors(&self) -> &crate::interceptor::Interceptors {
+        &self.interceptors
     }
 
     /// `security.protocol` and the TLS and SASL settings.

@@ -103,7 +103,7 @@ pub(super) const PROPERTIES: &[(&str, Key)] = &[
 pub(super) const UNSUPPORTED: &[(&str, &str)] = &[
     ("transactional.id", "transactions are not implemented"),
     ("transaction.timeout.ms", "transactions are not implemented"),
-    ("interceptor.classes", "interceptors are Java classes; wrap the producer instead"),
+    ("interceptor.classes", "interceptors are Java classes; register a ProducerInterceptor with ProducerConfigBuilder::interceptor"),
     ("partitioner.class", "use the `partitioner` property or ProducerConfigBuilder::partitioner"),
     ("partitioner.ignore.keys", "use `partitioner=uniform_sticky` to ignore keys"),
     ("partitioner.adaptive.partitioning.enable", "adaptive partitioning is not implemented"),
