@@ -66,6 +66,7 @@ impl Producer {
     /// are made in the background; broker threads start when a partition
     /// they lead first gets data.
     pub fn new(config: ProducerConfig) -> Result<Self, Error> {
+        check_bootstrap_resolves(config.bootstrap_servers())?;
         let cfg = EngineConfig::from_config(&config);
         let shared = Arc::new(Shared {
             acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout),
@@ -558,6 +559,29 @@ struct Refused {
     waited: Option<Duration>,
 }
 
+/// Fails when no `bootstrap.servers` entry resolves to an address, as Java's
+/// "No resolvable bootstrap urls" does: a typo in the host name is reported
+/// at once instead of as lookup failures until `max.block.ms`.
+fn check_bootstrap_resolves(servers: &[(String, u16)]) -> Result<(), Error> {
+    use std::net::ToSocketAddrs;
+    let mut why = Vec::new();
+    for (host, port) in servers {
+        match (host.as_str(), *port).to_socket_addrs() {
+            Ok(mut addrs) => {
+                if addrs.next().is_some() {
+                    return Ok(());
+                }
+                why.push(format!("{host}:{port}: no address"));
+            }
+            Err(e) => why.push(format!("{host}:{port}: {e}")),
+        }
+    }
+    Err(Error::Config(crate::config::ConfigError::Unusable {
+        key: "bootstrap.servers".into(),
+        reason: format!("no resolvable bootstrap address ({})", why.join("; ")),
+    }))
+}
+
 /// `now + d`, saturating far in the future for huge durations (Java users
 /// write `Long.MAX_VALUE` milliseconds).
 fn deadline_after(d: Duration) -> Instant {
@@ -592,6 +616,8 @@ impl EngineConfig {
             max_request_size: c.max_request_size(),
             metadata_max_age: c.metadata_max_age(),
             metadata_max_idle: c.metadata_max_idle(),
+            rebootstrap: c.metadata_recovery_rebootstrap(),
+            rebootstrap_trigger: c.metadata_recovery_rebootstrap_trigger(),
             allow_auto_create_topics: c.allow_auto_create_topics(),
             connections_max_idle: c.connections_max_idle(),
             reconnect_backoff: c.reconnect_backoff(),

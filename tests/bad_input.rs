@@ -169,3 +169,29 @@ fn buffer_full_blocks_then_fails_with_try_send_and_send_timeout() {
         assert!(h.try_result().is_some(), "every handle resolved by close");
     }
 }
+
+/// Issue 13 item 5: a `bootstrap.servers` in which no name resolves fails at
+/// `Producer::new`, naming the key and every entry (Java's "No resolvable
+/// bootstrap urls"), instead of lookup warnings until `max.block.ms`.
+#[test]
+fn unresolvable_bootstrap_servers_fail_at_once() {
+    let started = std::time::Instant::now();
+    let cfg = kafka_sync::ProducerConfig::builder()
+        .bootstrap_servers("nosuchhost.invalid:9092,also-missing.invalid:9093")
+        .build()
+        .unwrap();
+    let e = match kafka_sync::Producer::new(cfg) {
+        Err(kafka_sync::Error::Config(e)) => e,
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    assert_eq!(e.key(), "bootstrap.servers");
+    let m = e.to_string();
+    assert!(m.contains("nosuchhost.invalid:9092") && m.contains("also-missing.invalid:9093"), "{m}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // One resolvable entry is enough.
+    let cfg = kafka_sync::ProducerConfig::builder()
+        .bootstrap_servers("nosuchhost.invalid:9092,127.0.0.1:9")
+        .build()
+        .unwrap();
+    kafka_sync::Producer::new(cfg).unwrap().close(std::time::Duration::from_secs(5)).unwrap();
+}

@@ -47,6 +47,8 @@ pub struct ProducerConfigBuilder {
     partitioner: Option<Set<PartitionerChoice>>,
     metadata_max_age: Option<Set<Duration>>,
     metadata_max_idle: Option<Set<Duration>>,
+    rebootstrap: Option<Set<bool>>,
+    rebootstrap_trigger: Option<Set<Duration>>,
     allow_auto_create_topics: Option<Set<bool>>,
     connections_max_idle: Option<Set<Duration>>,
     reconnect_backoff: Option<Set<Duration>>,
@@ -79,6 +81,7 @@ mod default {
     pub const MAX_REQUEST_SIZE: usize = 1024 * 1024;
     pub const METADATA_MAX_AGE: Duration = Duration::from_millis(300_000);
     pub const METADATA_MAX_IDLE: Duration = Duration::from_millis(300_000);
+    pub const REBOOTSTRAP_TRIGGER: Duration = Duration::from_millis(300_000);
     pub const CONNECTIONS_MAX_IDLE: Duration = Duration::from_millis(540_000);
     pub const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
     pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1_000);
@@ -273,6 +276,24 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// `metadata.recovery.strategy` (KIP-899): with `true` (`rebootstrap`,
+    /// the default as in Java 4.0 and librdkafka 2.11), when no known broker
+    /// answers, the producer goes back to `bootstrap.servers`, resolving the
+    /// names again; with `false` (`none`) it only ever asks the brokers it
+    /// learned of.
+    pub fn metadata_recovery_rebootstrap(mut self, on: bool) -> Self {
+        self.rebootstrap = set("metadata.recovery.strategy", on);
+        self
+    }
+
+    /// `metadata.recovery.rebootstrap.trigger.ms` (KIP-1102): when metadata
+    /// could not be refreshed for this long, the producer rebootstraps even
+    /// if some known broker still accepts connections. Defaults to 300000 ms.
+    pub fn metadata_recovery_rebootstrap_trigger(mut self, after: Duration) -> Self {
+        self.rebootstrap_trigger = set("metadata.recovery.rebootstrap.trigger.ms", after);
+        self
+    }
+
     /// `allow.auto.create.topics`: whether the producer's metadata requests
     /// allow the broker to create a topic it does not know (the broker must
     /// also have `auto.create.topics.enable`). Turn it off so that a deleted
@@ -432,6 +453,29 @@ impl ProducerConfigBuilder {
             }
             Key::MetadataMaxAge => self.metadata_max_age = set(name, parse_ms(name, value)?),
             Key::MetadataMaxIdle => self.metadata_max_idle = set(name, parse_ms(name, value)?),
+            Key::MetadataRecoveryStrategy => {
+                let on = if value.eq_ignore_ascii_case("rebootstrap") {
+                    true
+                } else if value.eq_ignore_ascii_case("none") {
+                    false
+                } else {
+                    return Err(invalid(name, value, "rebootstrap or none"));
+                };
+                self.rebootstrap = set(name, on);
+            }
+            Key::RebootstrapTrigger => self.rebootstrap_trigger = set(name, parse_ms(name, value)?),
+            Key::ClientDnsLookup => {
+                // Every address a name resolves to is tried in turn (Java's
+                // default since 3.0); the bootstrap-only canonical form is
+                // a Kerberos matter, not supported.
+                if !value.eq_ignore_ascii_case("use_all_dns_ips") {
+                    return Err(ConfigError::Unsupported {
+                        key: name.to_owned(),
+                        reason:
+                            "only use_all_dns_ips (the default: every address a name resolves to is tried)",
+                    });
+                }
+            }
             Key::AllowAutoCreateTopics => self.allow_auto_create_topics = set(name, parse_bool(name, value)?),
             Key::ConnectionsMaxIdle => self.connections_max_idle = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoff => self.reconnect_backoff = set(name, parse_ms(name, value)?),
@@ -521,6 +565,7 @@ impl ProducerConfigBuilder {
         )?;
         check_ms(&self.metadata_max_idle, 5000, INT_MAX)?;
         let metadata_max_idle = value_or(&self.metadata_max_idle, default::METADATA_MAX_IDLE);
+        check_ms(&self.rebootstrap_trigger, 0, INT_MAX)?;
         check_ms(&self.connections_max_idle, 1, u64::MAX)?;
         check_ms(&self.socket_connection_setup_timeout, 1, u64::MAX)?;
         let (socket_connection_setup_timeout, socket_connection_setup_timeout_max) = backoff_pair(
@@ -578,6 +623,11 @@ impl ProducerConfigBuilder {
             partitioner,
             metadata_max_age: value_or(&self.metadata_max_age, default::METADATA_MAX_AGE),
             metadata_max_idle,
+            metadata_recovery_rebootstrap: value_or(&self.rebootstrap, true),
+            metadata_recovery_rebootstrap_trigger: value_or(
+                &self.rebootstrap_trigger,
+                default::REBOOTSTRAP_TRIGGER,
+            ),
             allow_auto_create_topics: value_or(&self.allow_auto_create_topics, true),
             connections_max_idle: value_or(&self.connections_max_idle, default::CONNECTIONS_MAX_IDLE),
             reconnect_backoff,

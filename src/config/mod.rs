@@ -63,6 +63,9 @@
 //! | `partitioner` | | [`partitioner`](ProducerConfigBuilder::partitioner) | `murmur2_random` |
 //! | `metadata.max.age.ms` | | [`metadata_max_age`](ProducerConfigBuilder::metadata_max_age) | 300000 |
 //! | `metadata.max.idle.ms` | | [`metadata_max_idle`](ProducerConfigBuilder::metadata_max_idle) | 300000 |
+//! | `metadata.recovery.strategy` | | [`metadata_recovery_rebootstrap`](ProducerConfigBuilder::metadata_recovery_rebootstrap) | `rebootstrap` |
+//! | `metadata.recovery.rebootstrap.trigger.ms` | | [`metadata_recovery_rebootstrap_trigger`](ProducerConfigBuilder::metadata_recovery_rebootstrap_trigger) | 300000 |
+//! | `client.dns.lookup` | | only `use_all_dns_ips` (every address is tried) | `use_all_dns_ips` |
 //! | `allow.auto.create.topics` | | [`allow_auto_create_topics`](ProducerConfigBuilder::allow_auto_create_topics) | `true` |
 //! | `connections.max.idle.ms` | | [`connections_max_idle`](ProducerConfigBuilder::connections_max_idle) | 540000 |
 //! | `reconnect.backoff.ms` | | [`reconnect_backoff`](ProducerConfigBuilder::reconnect_backoff) | 50 |
@@ -210,6 +213,8 @@ pub struct ProducerConfig {
     partitioner: Arc<dyn Partitioner>,
     metadata_max_age: Duration,
     metadata_max_idle: Duration,
+    metadata_recovery_rebootstrap: bool,
+    metadata_recovery_rebootstrap_trigger: Duration,
     allow_auto_create_topics: bool,
     connections_max_idle: Duration,
     reconnect_backoff: Duration,
@@ -362,6 +367,17 @@ impl ProducerConfig {
     /// metadata requests (it is fetched again on its next send).
     pub fn metadata_max_idle(&self) -> Duration {
         self.metadata_max_idle
+    }
+
+    /// `metadata.recovery.strategy`: whether the producer goes back to
+    /// `bootstrap.servers` when no known broker answers (`rebootstrap`).
+    pub fn metadata_recovery_rebootstrap(&self) -> bool {
+        self.metadata_recovery_rebootstrap
+    }
+
+    /// `metadata.recovery.rebootstrap.trigger.ms`.
+    pub fn metadata_recovery_rebootstrap_trigger(&self) -> Duration {
+        self.metadata_recovery_rebootstrap_trigger
     }
 
     /// `allow.auto.create.topics`: whether metadata requests let the broker

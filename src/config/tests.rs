@@ -568,3 +568,21 @@ fn config_is_clone_debug_send_sync() {
     let d = c.clone();
     assert!(Arc::ptr_eq(c.partitioner(), d.partitioner()), "clones share the partitioner's state");
 }
+
+#[test]
+fn metadata_recovery_and_dns_settings() {
+    let c = base().build().unwrap();
+    assert!(c.metadata_recovery_rebootstrap());
+    assert_eq!(c.metadata_recovery_rebootstrap_trigger(), Duration::from_millis(300_000));
+    let c = build(&[
+        ("metadata.recovery.strategy", "NONE"),
+        ("metadata.recovery.rebootstrap.trigger.ms", "1000"),
+        ("client.dns.lookup", "use_all_dns_ips"),
+    ])
+    .unwrap();
+    assert!(!c.metadata_recovery_rebootstrap());
+    assert_eq!(c.metadata_recovery_rebootstrap_trigger(), Duration::from_millis(1000));
+    assert_eq!(err(&[("metadata.recovery.strategy", "retry")]).key(), "metadata.recovery.strategy");
+    let e = err(&[("client.dns.lookup", "resolve_canonical_bootstrap_servers_only")]);
+    assert!(matches!(e, ConfigError::Unsupported { .. }), "{e}");
+}

@@ -498,6 +498,7 @@ pub(crate) fn run(shared: SharedState) {
         unsettled: 0,
         last_used: HashMap::new(),
         closed_before_answer: 0,
+        last_success: Instant::now(),
     };
     t.run(&shared);
 }
@@ -520,6 +521,8 @@ struct MetadataThread {
     /// Fresh connections closed without an answer, in a row (see
     /// `ConnError::ClosedBeforeAnswer`).
     closed_before_answer: u32,
+    /// The last successful metadata refresh (or the start).
+    last_success: Instant,
 }
 
 impl MetadataThread {
@@ -575,7 +578,10 @@ impl MetadataThread {
             let mut ok = true;
             if do_refresh {
                 match self.refresh(shared, &wanted) {
-                    Ok(()) => last_refresh = Some(Instant::now()),
+                    Ok(()) => {
+                        last_refresh = Some(Instant::now());
+                        self.last_success = Instant::now();
+                    }
                     Err(e) => {
                         let n = self.failures + 1;
                         if shared.run.is_closing() {
@@ -587,6 +593,11 @@ impl MetadataThread {
                         }
                         shared.meta.control.lock().refresh = true;
                         ok = false;
+                        if self.rebootstrap_due(shared) {
+                            // Connected, but no metadata for the trigger time:
+                            // start over from the bootstrap servers.
+                            self.conn = None;
+                        }
                     }
                 }
             }
@@ -672,6 +683,13 @@ impl MetadataThread {
         idle
     }
 
+    /// Whether metadata has failed for `metadata.recovery.rebootstrap.trigger.ms`.
+    fn rebootstrap_due(&self, shared: &SharedState) -> bool {
+        shared.cfg.rebootstrap
+            && self.failures > 0
+            && self.last_success.elapsed() >= shared.cfg.rebootstrap_trigger
+    }
+
     /// A connection to any broker: the current one, or the next candidate
     /// (known brokers first, then the bootstrap servers).
     fn connection(&mut self, shared: &SharedState) -> Result<&mut Connection, ConnError> {
@@ -682,7 +700,26 @@ impl MetadataThread {
                 ids.sort_unstable();
                 ids.iter().map(|id| view.brokers[id].clone()).collect()
             };
-            candidates.extend(shared.cfg.bootstrap.iter().cloned());
+            // KIP-899: with `metadata.recovery.strategy=rebootstrap` the
+            // bootstrap servers (their names resolved again) follow the known
+            // brokers; with `none` they serve only until the first metadata.
+            // KIP-1102: after `rebootstrap.trigger.ms` without metadata, they
+            // come first.
+            if shared.cfg.rebootstrap || candidates.is_empty() {
+                let bootstrap = shared.cfg.bootstrap.iter().cloned();
+                if self.rebootstrap_due(shared) {
+                    log::info!(
+                        "no metadata for {:?} (metadata.recovery.rebootstrap.trigger.ms): rebootstrapping from {:?}",
+                        self.last_success.elapsed(),
+                        shared.cfg.bootstrap
+                    );
+                    candidates = bootstrap.chain(candidates).collect();
+                    self.next_candidate = 0;
+                    self.last_success = Instant::now();
+                } else {
+                    candidates.extend(bootstrap);
+                }
+            }
             let opts = shared.connect_options();
             let mut last = None;
             for _ in 0..candidates.len() {

@@ -54,6 +54,8 @@ pub(crate) struct EngineConfig {
     pub max_request_size: usize,
     pub metadata_max_age: Duration,
     pub metadata_max_idle: Duration,
+    pub rebootstrap: bool,
+    pub rebootstrap_trigger: Duration,
     pub allow_auto_create_topics: bool,
     pub connections_max_idle: Duration,
     pub reconnect_backoff: Duration,

@@ -399,7 +399,7 @@ impl MockCluster {
     /// The `bootstrap.servers` string: `"127.0.0.1:p1,127.0.0.1:p2,..."`,
     /// every broker in id order.
     pub fn bootstrap_servers(&self) -> String {
-        self.shared.brokers.iter().map(|b| b.addr.to_string()).collect::<Vec<_>>().join(",")
+        self.shared.brokers.iter().map(|b| b.addr().to_string()).collect::<Vec<_>>().join(",")
     }
 
     /// The broker ids, `1..=n`.
@@ -410,7 +410,7 @@ impl MockCluster {
     /// The address broker `id` listens on (it keeps it across
     /// [`broker_down`](Self::broker_down) and [`broker_up`](Self::broker_up)).
     pub fn broker_address(&self, id: i32) -> Option<SocketAddr> {
-        self.slot(id).ok().map(|i| self.shared.brokers[i].addr)
+        self.slot(id).ok().map(|i| self.shared.brokers[i].addr())
     }
 
     fn slot(&self, id: i32) -> Result<usize, MockError> {
@@ -703,8 +703,30 @@ impl MockCluster {
                 "the mock cluster is shut down",
             )));
         }
-        let listener = TcpListener::bind(slot.addr).map_err(MockError::Io)?;
+        let listener = TcpListener::bind(slot.addr()).map_err(MockError::Io)?;
         server::start_listener(&self.shared, idx, listener).map_err(MockError::Io)
+    }
+
+    /// Restarts broker `id` on a new port of `127.0.0.1`, as a broker that
+    /// came back on another address: its connections close, the old port is
+    /// released, and Metadata answers advertise the new port from now on.
+    /// Returns the new address.
+    pub fn move_broker(&self, id: i32) -> Result<SocketAddr, MockError> {
+        let idx = self.slot(id)?;
+        server::stop_listener(&self.shared, idx);
+        self.shared.close_connections(Some(id));
+        if self.shared.stopping() {
+            return Err(MockError::Io(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the mock cluster is shut down",
+            )));
+        }
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(MockError::Io)?;
+        let addr = listener.local_addr().map_err(MockError::Io)?;
+        self.shared.brokers[idx].set_addr(addr);
+        self.shared.state.lock().set_broker_port(id, addr.port());
+        server::start_listener(&self.shared, idx, listener).map_err(MockError::Io)?;
+        Ok(addr)
     }
 
     /// Whether broker `id` is up (accepting connections).

@@ -60,8 +60,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(crate) struct BrokerSlot {
     pub id: i32,
-    /// Fixed for the cluster's life: `broker_up` binds the same port again.
-    pub addr: SocketAddr,
+    /// `broker_up` binds the same port again; `move_broker` changes it.
+    addr: Mutex<SocketAddr>,
     /// Whether the accept thread should keep accepting.
     listening: AtomicBool,
     accept: Mutex<Option<JoinHandle<()>>>,
@@ -69,7 +69,17 @@ pub(crate) struct BrokerSlot {
 
 impl BrokerSlot {
     pub(crate) fn new(id: i32, addr: SocketAddr) -> Self {
-        Self { id, addr, listening: AtomicBool::new(false), accept: Mutex::new(None) }
+        Self { id, addr: Mutex::new(addr), listening: AtomicBool::new(false), accept: Mutex::new(None) }
+    }
+
+    /// The address the broker listens on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        *self.addr.lock()
+    }
+
+    /// Records a new listening address (the listener is bound by the caller).
+    pub(crate) fn set_addr(&self, addr: SocketAddr) {
+        *self.addr.lock() = addr;
     }
 
     pub(crate) fn is_listening(&self) -> bool {
@@ -243,7 +253,7 @@ pub(crate) fn stop_listener(shared: &Shared, idx: usize) {
         return;
     }
     // Wake the blocked accept; it sees `listening == false` and exits.
-    if let Err(e) = TcpStream::connect_timeout(&slot.addr, Duration::from_secs(5)) {
+    if let Err(e) = TcpStream::connect_timeout(&slot.addr(), Duration::from_secs(5)) {
         log::warn!("mock broker {}: could not wake the accept thread: {e}", slot.id);
     }
     if let Some(h) = accept.take() {
@@ -253,7 +263,7 @@ pub(crate) fn stop_listener(shared: &Shared, idx: usize) {
 
 fn accept_loop(shared: Arc<Shared>, idx: usize, listener: TcpListener) {
     let slot = &shared.brokers[idx];
-    log::debug!("mock broker {} listening on {}", slot.id, slot.addr);
+    log::debug!("mock broker {} listening on {}", slot.id, slot.addr());
     loop {
         let accepted = listener.accept();
         if !slot.listening.load(Ordering::SeqCst) || shared.stopping() {

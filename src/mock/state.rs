@@ -306,6 +306,13 @@ impl ClusterState {
         self.brokers.iter().map(|b| b.id).collect()
     }
 
+    /// Broker `id` now listens on `port` (Metadata advertises it).
+    pub(crate) fn set_broker_port(&mut self, id: i32, port: u16) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.id == id) {
+            b.port = port;
+        }
+    }
+
     pub(crate) fn has_broker(&self, id: i32) -> bool {
         self.brokers.iter().any(|b| b.id == id)
     }

@@ -134,7 +134,7 @@ struct Shared {
     plan: Mutex<(FaultPlan, Rng, u64)>,
     counts: FaultCounts,
     stop: AtomicBool,
-    upstream: SocketAddr,
+    upstream: Mutex<SocketAddr>,
     sockets: Mutex<Vec<TcpStream>>,
 }
 
@@ -209,7 +209,7 @@ impl ChaosProxy {
             plan: Mutex::new((plan, Rng(seed), 0)),
             counts: FaultCounts::default(),
             stop: AtomicBool::new(false),
-            upstream,
+            upstream: Mutex::new(upstream),
             sockets: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -241,6 +241,12 @@ impl ChaosProxy {
     pub fn set_plan(&self, plan: FaultPlan) {
         let seed = plan.seed;
         *self.shared.plan.lock() = (plan, Rng(seed), 0);
+    }
+
+    /// Sends new connections to `upstream` (open ones stay where they are),
+    /// as a bootstrap name whose address changed.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.shared.upstream.lock() = upstream;
     }
 
     /// Closes every open connection now.
@@ -277,7 +283,8 @@ fn read_frame(r: &mut impl Read) -> io::Result<Vec<u8>> {
 }
 
 fn serve(s: Arc<Shared>, client: TcpStream) {
-    let Ok(upstream) = TcpStream::connect_timeout(&s.upstream, Duration::from_secs(5)) else {
+    let to = *s.upstream.lock();
+    let Ok(upstream) = TcpStream::connect_timeout(&to, Duration::from_secs(5)) else {
         let _ = client.shutdown(Shutdown::Both);
         return;
     };
