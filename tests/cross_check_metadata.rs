@@ -1,5 +1,5 @@
 //! Cross-checks our Metadata codec against an independent implementation,
-//! the `kafka-protocol` crate, at every version both implement (1-12).
+//! the `kafka-protocol` crate, at every version both implement (1-13).
 //!
 //! For values from our proptest strategies, in both directions:
 //! - ours encodes, theirs decodes, and every field must match;
@@ -177,6 +177,7 @@ fn same_response(ours: &MetadataResponse, theirs: &TheirResponse) -> Result<(), 
         same_topic(o, t)?;
     }
     prop_assert_eq!(ours.cluster_authorized_operations, theirs.cluster_authorized_operations);
+    prop_assert_eq!(ours.error_code, theirs.error_code);
     prop_assert!(theirs.unknown_tagged_fields.is_empty());
     Ok(())
 }
@@ -227,6 +228,7 @@ fn their_response(ours: &MetadataResponse) -> TheirResponse {
         })
         .collect();
     t.cluster_authorized_operations = ours.cluster_authorized_operations;
+    t.error_code = ours.error_code;
     t
 }
 

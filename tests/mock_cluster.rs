@@ -191,7 +191,7 @@ fn api_versions_at_every_version_and_the_v0_fallback() {
         assert_eq!(resp.error_code, 0);
         let range = |k| resp.range_of(k).unwrap();
         assert_eq!(range(PRODUCE), VersionRange::new(3, 12));
-        assert_eq!(range(METADATA), VersionRange::new(1, 12));
+        assert_eq!(range(METADATA), VersionRange::new(1, 13));
         assert_eq!(range(API_VERSIONS), VersionRange::new(0, 4));
         assert_eq!(range(CREATE_TOPICS), VersionRange::new(2, 7));
         assert_eq!(range(20), VersionRange::new(1, 6));

@@ -110,3 +110,27 @@ fn silent_known_brokers_lead_back_to_bootstrap() {
     assert_eq!(stored(&new, "rb").len(), 1);
     drop(p);
 }
+
+/// KIP-1102: a Metadata v13 answer with the top-level error
+/// `REBOOTSTRAP_REQUIRED` sends the producer back to `bootstrap.servers`.
+#[test]
+fn rebootstrap_required_goes_back_to_bootstrap() {
+    use kafka_sync::protocol::api_key::METADATA;
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("rb", 1, 1).unwrap();
+    c.create_topic("rb2", 1, 1).unwrap();
+    let bootstrap = ChaosProxy::start(c.broker_address(1).unwrap(), FaultPlan::clean(3)).unwrap();
+    let p =
+        Producer::new(config(&c).bootstrap_servers(bootstrap.addr().to_string()).build().unwrap()).unwrap();
+    p.send(Record::new("rb").value("first")).unwrap().wait().unwrap();
+    let connections = || bootstrap.counts().connections.load(std::sync::atomic::Ordering::Relaxed);
+    let before = connections();
+    c.push_request_errors(METADATA, &[kafka_sync::KafkaCode::REBOOTSTRAP_REQUIRED]);
+    // A new topic needs metadata: the first answer says rebootstrap.
+    p.send(Record::new("rb2").value("second")).unwrap().wait().unwrap();
+    assert!(connections() > before, "no new connection through bootstrap ({before} -> {})", connections());
+    assert!(
+        c.requests().iter().filter(|r| r.api_key == METADATA).all(|r| r.api_version == 13),
+        "Metadata v13 is negotiated with the mock"
+    );
+}

@@ -499,6 +499,7 @@ pub(crate) fn run(shared: SharedState) {
         last_used: HashMap::new(),
         closed_before_answer: 0,
         last_success: Instant::now(),
+        rebootstrap_now: false,
     };
     t.run(&shared);
 }
@@ -523,6 +524,8 @@ struct MetadataThread {
     closed_before_answer: u32,
     /// The last successful metadata refresh (or the start).
     last_success: Instant,
+    /// A broker answered `REBOOTSTRAP_REQUIRED`.
+    rebootstrap_now: bool,
 }
 
 impl MetadataThread {
@@ -686,8 +689,8 @@ impl MetadataThread {
     /// Whether metadata has failed for `metadata.recovery.rebootstrap.trigger.ms`.
     fn rebootstrap_due(&self, shared: &SharedState) -> bool {
         shared.cfg.rebootstrap
-            && self.failures > 0
-            && self.last_success.elapsed() >= shared.cfg.rebootstrap_trigger
+            && (self.rebootstrap_now
+                || (self.failures > 0 && self.last_success.elapsed() >= shared.cfg.rebootstrap_trigger))
     }
 
     /// A connection to any broker: the current one, or the next candidate
@@ -709,13 +712,14 @@ impl MetadataThread {
                 let bootstrap = shared.cfg.bootstrap.iter().cloned();
                 if self.rebootstrap_due(shared) {
                     log::info!(
-                        "no metadata for {:?} (metadata.recovery.rebootstrap.trigger.ms): rebootstrapping from {:?}",
-                        self.last_success.elapsed(),
-                        shared.cfg.bootstrap
+                        "rebootstrapping from {:?} (the broker asked for it, or no metadata for {:?})",
+                        shared.cfg.bootstrap,
+                        self.last_success.elapsed()
                     );
                     candidates = bootstrap.chain(candidates).collect();
                     self.next_candidate = 0;
                     self.last_success = Instant::now();
+                    self.rebootstrap_now = false;
                 } else {
                     candidates.extend(bootstrap);
                 }
@@ -791,6 +795,17 @@ impl MetadataThread {
             }
         };
         self.conn_used = Instant::now();
+        if resp.error_code != 0 {
+            let code = KafkaCode(resp.error_code);
+            self.conn = None;
+            if code == KafkaCode::REBOOTSTRAP_REQUIRED && shared.cfg.rebootstrap {
+                // KIP-1102: the cluster asks for it: the next connection
+                // goes to the bootstrap servers first.
+                log::info!("the broker answered {code}: rebootstrapping from {:?}", shared.cfg.bootstrap);
+                self.rebootstrap_now = true;
+            }
+            return Err(ConnError::Protocol(format!("Metadata failed with {code}")));
+        }
         let view = shared.meta.apply(&shared.acc, &resp, &idle);
         log::debug!(
             "metadata v{}: {} brokers, {} topics",

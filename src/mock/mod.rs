@@ -14,7 +14,7 @@
 //! | API | versions | notes |
 //! |---|---|---|
 //! | ApiVersions (18) | 0-4 | newer versions get `UNSUPPORTED_VERSION` in a v0 body, as from Kafka |
-//! | Metadata (3) | 1-12 | optional auto-creation ([`MockCluster::set_auto_create_topics`]) |
+//! | Metadata (3) | 1-13 | optional auto-creation ([`MockCluster::set_auto_create_topics`]); an injected `REBOOTSTRAP_REQUIRED` is the top-level error of v13 |
 //! | Produce (0) | 3-12 | validation, offsets and idempotence as below |
 //! | InitProducerId (22) | 0-5 | ids from 1000, epoch 0 |
 //! | CreateTopics (19) | 2-7 | name, partition, replication, assignment and config checks |

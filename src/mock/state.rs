@@ -801,6 +801,14 @@ impl ClusterState {
         req: &MetadataRequest,
         error: Option<KafkaCode>,
     ) -> Result<MetadataResponse, String> {
+        // KIP-1102: an injected REBOOTSTRAP_REQUIRED is the top-level error
+        // of a v13+ answer, with no brokers or topics.
+        if error == Some(KafkaCode::REBOOTSTRAP_REQUIRED) && version >= 13 {
+            return Ok(MetadataResponse {
+                error_code: KafkaCode::REBOOTSTRAP_REQUIRED.0,
+                ..Default::default()
+            });
+        }
         let mut resp = MetadataResponse {
             brokers: self
                 .brokers

@@ -1,6 +1,6 @@
 //! Metadata (API key 3): brokers, topics, partitions and their leaders.
 //!
-//! Versions 1-12. What each version changes on the wire:
+//! Versions 1-13. What each version changes on the wire:
 //!
 //! | version | request | response |
 //! |---|---|---|
@@ -16,8 +16,9 @@
 //! | 10 | topic id; topic name nullable | topic id |
 //! | 11 | `include_cluster_authorized_operations` removed (KIP-700) | cluster authorized operations removed |
 //! | 12 | same as 11 | topic name nullable (topics asked for by id that do not exist) |
+//! | 13 | same as 11 | top-level `error_code` (KIP-1102: `REBOOTSTRAP_REQUIRED`, 129) |
 //!
-//! No version in 1-12 defines a tagged field: every tagged-field section is
+//! No version in 1-13 defines a tagged field: every tagged-field section is
 //! written empty and unknown tags are skipped on decode.
 //!
 //! # Which topics: null versus empty
@@ -136,7 +137,7 @@ impl MetadataRequestTopic {
 
 impl Message for MetadataRequest {
     const API_KEY: i16 = api_key::METADATA;
-    const VERSIONS: VersionRange = VersionRange::new(1, 12);
+    const VERSIONS: VersionRange = VersionRange::new(1, 13);
     const FLEXIBLE_FROM: i16 = 9;
 
     fn encode_body(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
@@ -315,6 +316,10 @@ pub struct MetadataResponse {
     /// Bit field of the operations the client may perform on the cluster, or
     /// [`AUTHORIZED_OPERATIONS_OMITTED`]. Versions 8-10 only.
     pub cluster_authorized_operations: i32,
+    /// The top-level error code, or 0. Added in v13 (KIP-1102): the broker
+    /// answers `REBOOTSTRAP_REQUIRED` (129) when the client should go back to
+    /// its bootstrap servers.
+    pub error_code: i16,
 }
 
 impl Default for MetadataResponse {
@@ -326,6 +331,7 @@ impl Default for MetadataResponse {
             controller_id: -1,
             topics: Vec::new(),
             cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+            error_code: 0,
         }
     }
 }
@@ -362,7 +368,7 @@ const fn min_str(flex: bool) -> usize {
 
 impl Message for MetadataResponse {
     const API_KEY: i16 = api_key::METADATA;
-    const VERSIONS: VersionRange = VersionRange::new(1, 12);
+    const VERSIONS: VersionRange = VersionRange::new(1, 13);
     const FLEXIBLE_FROM: i16 = 9;
 
     fn encode_body(&self, buf: &mut Vec<u8>, version: i16) -> Result<(), EncodeError> {
@@ -426,6 +432,11 @@ impl Message for MetadataResponse {
         }
         if (8..=10).contains(&version) {
             buf.put_i32(self.cluster_authorized_operations);
+        }
+        if version >= 13 {
+            buf.put_i16(self.error_code);
+        } else if self.error_code != 0 {
+            return Err(EncodeError::FieldNotInVersion { field: "error_code", version });
         }
         if flex {
             buf.put_empty_tagged_fields();
@@ -511,6 +522,9 @@ impl Message for MetadataResponse {
         })?;
         if (8..=10).contains(&version) {
             r.cluster_authorized_operations = d.i32()?;
+        }
+        if version >= 13 {
+            r.error_code = d.i16()?;
         }
         if flex {
             d.skip_tagged_fields()?;
@@ -738,6 +752,34 @@ mod tests {
     }
 
     #[test]
+    fn v13_golden_top_level_error() {
+        // KIP-1102: a broker that wants the client to rebootstrap.
+        let resp = MetadataResponse { controller_id: 1, error_code: 129, ..Default::default() };
+        #[rustfmt::skip]
+        let want = [
+            0, 0, 0, 0,           // throttle_time_ms
+            1,                    // brokers: compact count 0 + 1
+            0,                    // cluster_id null
+            0, 0, 0, 1,           // controller_id 1
+            1,                    // topics: compact count 0 + 1
+            0, 129,               // error_code 129 (REBOOTSTRAP_REQUIRED)
+            0,                    // tagged fields
+        ];
+        assert_eq!(encode(&resp, 13), want);
+        assert_eq!(decode::<MetadataResponse>(&want, 13), resp);
+        // No top-level error field below v13.
+        assert!(matches!(
+            resp.encode(&mut Vec::new(), 12),
+            Err(EncodeError::FieldNotInVersion { field: "error_code", version: 12 })
+        ));
+        let ok = MetadataResponse { error_code: 0, ..resp };
+        assert_eq!(
+            &encode(&ok, 12)[..],
+            &want[..want.len() - 3].iter().chain(&[0]).copied().collect::<Vec<u8>>()[..]
+        );
+    }
+
+    #[test]
     fn unknown_tagged_fields_are_skipped() {
         // v9 request, null topics, auto-create, two flags, then one unknown
         // tagged field (tag 9, 2 bytes).
@@ -880,21 +922,25 @@ pub mod strategies {
             any::<i32>(),
             small_vec(topic(version)),
             any::<i32>(),
+            any::<i16>(),
         )
-            .prop_map(move |(throttle, brokers, cluster_id, controller_id, topics, cluster_ops)| {
-                MetadataResponse {
-                    throttle_time_ms: if version >= 3 { throttle } else { 0 },
-                    brokers,
-                    cluster_id: if version >= 2 { cluster_id } else { None },
-                    controller_id,
-                    topics,
-                    cluster_authorized_operations: if (8..=10).contains(&version) {
-                        cluster_ops
-                    } else {
-                        AUTHORIZED_OPERATIONS_OMITTED
-                    },
-                }
-            })
+            .prop_map(
+                move |(throttle, brokers, cluster_id, controller_id, topics, cluster_ops, error_code)| {
+                    MetadataResponse {
+                        throttle_time_ms: if version >= 3 { throttle } else { 0 },
+                        brokers,
+                        cluster_id: if version >= 2 { cluster_id } else { None },
+                        controller_id,
+                        topics,
+                        cluster_authorized_operations: if (8..=10).contains(&version) {
+                            cluster_ops
+                        } else {
+                            AUTHORIZED_OPERATIONS_OMITTED
+                        },
+                        error_code: if version >= 13 { error_code } else { 0 },
+                    }
+                },
+            )
     }
 }
 
