@@ -623,6 +623,7 @@ impl EngineConfig {
             reconnect_backoff: c.reconnect_backoff(),
             reconnect_backoff_max: c.reconnect_backoff_max(),
             connect_timeout: c.socket_connection_setup_timeout(),
+            connect_timeout_max: c.socket_connection_setup_timeout_max(),
             security: c.security().clone(),
         }
     }

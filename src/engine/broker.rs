@@ -488,7 +488,7 @@ impl BrokerThread {
         let Some((host, port)) = view.brokers.get(&self.id).cloned() else { return };
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
-        let opts = shared.connect_options();
+        let opts = shared.connect_options(self.connect_failures, &mut self.rng);
         match Connection::connect(&host, port, &opts).map_err(|e| e.escalate(self.connect_failures + 1)) {
             Ok(c) => {
                 match self.connect_failures {

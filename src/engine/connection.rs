@@ -144,6 +144,8 @@ pub(crate) struct ConnectOptions {
     pub max_frame: usize,
     pub registry: Option<Arc<SocketRegistry>>,
     pub security: SecurityConfig,
+    /// Bounds name resolution (`None`: the system's own limits).
+    pub resolve_timeout: Option<Duration>,
 }
 
 impl ConnectOptions {
@@ -155,6 +157,7 @@ impl ConnectOptions {
             max_frame: DEFAULT_MAX_FRAME,
             registry: None,
             security: SecurityConfig::default(),
+            resolve_timeout: None,
         }
     }
 
@@ -208,7 +211,7 @@ impl Connection {
     /// Connects to `host:port` within the connect timeout, then performs the
     /// ApiVersions handshake within the request timeout.
     pub fn connect(host: &str, port: u16, opts: &ConnectOptions) -> Result<Self, ConnError> {
-        let addrs: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+        let addrs = resolve(host, port, opts.resolve_timeout)?;
         let mut last =
             io::Error::new(io::ErrorKind::NotFound, format!("{host}:{port} resolved to no address"));
         let addr = format!("{host}:{port}");
@@ -544,6 +547,26 @@ pub(crate) fn note_trailing_bytes(api_key: i16, version: i16, n: usize) {
     }
 }
 
+/// Every address `host` resolves to; with `timeout`, a name (not an IP
+/// literal) is resolved on a helper thread and given up on after it (the
+/// thread finishes on its own).
+fn resolve(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<Vec<SocketAddr>> {
+    let Some(t) = timeout.filter(|_| host.parse::<std::net::IpAddr>().is_err()) else {
+        return Ok((host, port).to_socket_addrs()?.collect());
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new().name("kafka-sync-dns".into()).spawn(move || {
+        let _ = tx.send((name.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    })?;
+    match rx.recv_timeout(t) {
+        Ok(r) => r,
+        Err(_) => {
+            Err(io::Error::new(io::ErrorKind::TimedOut, format!("resolving {host} took longer than {t:?}")))
+        }
+    }
+}
+
 fn connect_socket(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nodelay(true)?;
@@ -628,6 +651,15 @@ mod tests {
         assert!(points.iter().any(|p| *p < 86.0) && points.iter().any(|p| *p > 94.0));
         let mean = points.iter().sum::<f64>() / points.len() as f64;
         assert!((89.0..=91.0).contains(&mean), "{mean}");
+    }
+
+    #[test]
+    fn names_resolve_within_a_bound() {
+        let direct = resolve("127.0.0.1", 9, Some(Duration::from_millis(1))).unwrap();
+        assert_eq!(direct, vec!["127.0.0.1:9".parse::<SocketAddr>().unwrap()]);
+        let named = resolve("localhost", 9, Some(Duration::from_secs(5))).unwrap();
+        assert!(named.iter().all(|a| a.port() == 9 && a.ip().is_loopback()), "{named:?}");
+        assert!(resolve("nosuchhost.invalid", 9, Some(Duration::from_secs(5))).is_err());
     }
 
     #[test]

@@ -724,7 +724,7 @@ impl MetadataThread {
                     candidates.extend(bootstrap);
                 }
             }
-            let opts = shared.connect_options();
+            let opts = shared.connect_options(self.failures, &mut self.rng);
             let mut last = None;
             for _ in 0..candidates.len() {
                 let (host, port) = &candidates[self.next_candidate % candidates.len()];

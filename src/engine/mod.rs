@@ -61,6 +61,7 @@ pub(crate) struct EngineConfig {
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,
     pub connect_timeout: Duration,
+    pub connect_timeout_max: Duration,
     pub security: crate::config::SecurityConfig,
 }
 
@@ -201,16 +202,23 @@ impl Shared {
         self.meta.poke();
     }
 
-    /// Connection settings; the connect timeout is short while closing so a
-    /// thread stuck connecting cannot hold `close` up for long.
-    pub fn connect_options(&self) -> connection::ConnectOptions {
-        let mut t = self.cfg.connect_timeout;
+    /// Connection settings for an attempt after `failures` failed ones in a
+    /// row: the setup timeout grows from `socket.connection.setup.timeout.ms`
+    /// exponentially (with jitter) up to `socket.connection.setup.timeout.max.ms`,
+    /// as in Java. While closing, connecting and resolving names are bounded
+    /// by 1 s, so a thread stuck connecting cannot hold `close` up for long.
+    pub fn connect_options(&self, failures: u32, rng: &mut Rng) -> connection::ConnectOptions {
+        let mut t = backoff(self.cfg.connect_timeout, self.cfg.connect_timeout_max, failures, rng);
+        let mut resolve = None;
         if self.run.is_closing() {
             t = t.min(Duration::from_secs(1));
+            resolve = Some(Duration::from_secs(1));
         }
-        connection::ConnectOptions::new(self.cfg.client_id.clone(), t, self.cfg.request_timeout)
+        let mut o = connection::ConnectOptions::new(self.cfg.client_id.clone(), t, self.cfg.request_timeout)
             .registered(&self.sockets)
-            .secured(&self.cfg.security)
+            .secured(&self.cfg.security);
+        o.resolve_timeout = resolve;
+        o
     }
 }
 
