@@ -775,3 +775,97 @@ fn secrets_stay_out_of_logs_errors_and_debug_output() {
         eprintln!("{} log lines checked", w.lines.load(Ordering::Relaxed));
     });
 }
+
+/// A token endpoint on loopback for the OIDC client credentials grant: checks
+/// the grant and the client's Basic credentials, answers unsecured JWTs for
+/// `sub` living `lifetime_s`, and counts the requests.
+fn token_endpoint(sub: &'static str, lifetime_s: u64) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers and the small form body arrive in one or two reads.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req);
+                if text.contains("\r\n\r\n") && text.ends_with("grant_type=client_credentials&scope=kafka") {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&req).into_owned();
+            // "svc:s3cret" in Basic authentication.
+            let authorized = text.contains("Basic c3ZjOnMzY3JldA==");
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+            let jwt = format!(
+                "{}.{}.",
+                b64url(br#"{"alg":"none"}"#),
+                b64url(format!(r#"{{"sub":"{sub}","iat":{now},"exp":{}}}"#, now + lifetime_s).as_bytes())
+            );
+            let (status, body) = if authorized {
+                count.fetch_add(1, Ordering::SeqCst);
+                (
+                    "200 OK",
+                    format!(r#"{{"access_token":"{jwt}","token_type":"Bearer","expires_in":{lifetime_s}}}"#),
+                )
+            } else {
+                ("401 Unauthorized", r#"{"error":"invalid_client"}"#.to_owned())
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, served)
+}
+
+/// OAUTHBEARER tokens from an OIDC token endpoint (feature `oidc`), end to
+/// end: the producer fetches a token by the client credentials grant and
+/// authenticates with it; a wrong client secret fails promptly, naming the
+/// client and the endpoint's answer.
+#[cfg(feature = "oidc")]
+#[test]
+fn sasl_oauthbearer_with_oidc_client_credentials() {
+    within(Duration::from_secs(20), || {
+        let c = start(
+            MockSecurity::new().sasl(&[SaslMechanism::OAuthBearer]).oauthbearer_principal("svc-oidc"),
+            1,
+            1,
+        );
+        let (url, served) = token_endpoint("svc-oidc", 300);
+        let b = config(&c)
+            .set("sasl.mechanism", "OAUTHBEARER")
+            .set("sasl.oauthbearer.method", "oidc")
+            .set("sasl.oauthbearer.token.endpoint.url", &url)
+            .set("sasl.oauthbearer.client.id", "svc")
+            .set("sasl.oauthbearer.client.secret", "s3cret")
+            .set("sasl.oauthbearer.scope", "kafka");
+        let p = produce_and_read_back(&c, b, 10);
+        assert!(c.sasl_stats().principals.iter().any(|(_, p)| p == "svc-oidc"));
+        assert!(served.load(Ordering::SeqCst) >= 1);
+        drop(p);
+
+        let b = config(&c)
+            .max_block(Duration::from_secs(30))
+            .set("sasl.mechanism", "OAUTHBEARER")
+            .set("sasl.oauthbearer.method", "oidc")
+            .set("sasl.oauthbearer.token.endpoint.url", &url)
+            .set("sasl.oauthbearer.client.id", "svc")
+            .set("sasl.oauthbearer.client.secret", "wrong")
+            .set("sasl.oauthbearer.scope", "kafka");
+        let (msg, took) = first_failure(b);
+        eprintln!("wrong client secret ({took:?}): {msg}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert_mentions(&msg, &["invalid_client", "svc", "OAUTHBEARER"]);
+        assert!(!msg.contains("wrong"), "the secret leaked: {msg}");
+    });
+}

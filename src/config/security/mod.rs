@@ -259,7 +259,8 @@ impl SaslSettings {
     pub fn user(&self) -> String {
         match &self.credentials {
             SaslCredentials::Password { username, .. } => username.clone(),
-            SaslCredentials::Token(_) => "the token's principal".into(),
+            // Known once the provider gave a token.
+            SaslCredentials::Token(_) => String::new(),
         }
     }
 }

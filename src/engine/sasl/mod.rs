@@ -81,7 +81,9 @@ pub(crate) fn authenticate(
             })()
         }
         (SaslCredentials::Token(source), SaslMechanism::OAuthBearer) => (|| {
-            let token = source.current().map_err(|e| Step::Client(format!("no token: {e}")))?;
+            let token = source
+                .current()
+                .map_err(|e| Step::Client(format!("no token from the token provider: {e}")))?;
             exchange.user = token.principal.clone();
             let mut msg = format!("n,,\x01auth=Bearer {}\x01", token.value);
             for (k, v) in &token.extensions {
@@ -112,8 +114,12 @@ pub(crate) fn authenticate(
             Ok(lifetime)
         }
         Err(Step::Conn(e)) => Err(e),
-        Err(Step::Server(m)) => Err(fail(format!("authentication of `{user}` failed: {m}"))),
-        Err(Step::Client(m)) => Err(fail(format!("authentication of `{user}` failed: {m}"))),
+        Err(Step::Server(m) | Step::Client(m)) if user.is_empty() => {
+            Err(fail(format!("authentication failed: {m}")))
+        }
+        Err(Step::Server(m) | Step::Client(m)) => {
+            Err(fail(format!("authentication of `{user}` failed: {m}")))
+        }
     }
 }
 
