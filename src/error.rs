@@ -557,7 +557,9 @@ mod tests {
 
     #[test]
     fn classes_match_kafka_md() {
-        for c in [6, 5, 3, 56, 13, 74] {
+        // UNKNOWN_TOPIC_ID (100, Produce v13): like UNKNOWN_TOPIC_OR_PARTITION,
+        // the topic (id) is stale: refresh metadata, retry.
+        for c in [6, 5, 3, 56, 13, 74, 100] {
             assert!(KafkaCode(c).is_retriable() && KafkaCode(c).refreshes_metadata(), "{c}");
         }
         for c in [7, 19, 20, 2, 51, 16, 14] {

@@ -1,6 +1,6 @@
 //! Cross-checks the Produce codec against kafka-protocol, an independent
 //! implementation generated from Kafka's JSON schemas, at every version both
-//! support (ours: 3-12, theirs: 3-13).
+//! support (both: 3-13; v13 names topics by id, KIP-516).
 //!
 //! For random bodies valid at each version: ours encodes, theirs decodes, and
 //! every field must match; theirs encodes the same content, ours decodes it
@@ -27,6 +27,7 @@ fn request_to_theirs(m: &ProduceRequest) -> kq::ProduceRequest {
         .map(|td| {
             let mut x = kq::TopicProduceData::default();
             x.name = TopicName(sb(&td.name));
+            x.topic_id = uuid(&td.topic_id);
             x.partition_data = td
                 .partition_data
                 .iter()
@@ -50,6 +51,7 @@ fn assert_same_request(ours: &ProduceRequest, theirs: &kq::ProduceRequest) {
     assert_eq!(ours.topic_data.len(), theirs.topic_data.len());
     for (o, t) in ours.topic_data.iter().zip(&theirs.topic_data) {
         assert_eq!(o.name, t.name.as_str());
+        assert_eq!(o.topic_id, *t.topic_id.as_bytes());
         assert_eq!(o.partition_data.len(), t.partition_data.len());
         for (op, tp) in o.partition_data.iter().zip(&t.partition_data) {
             assert_eq!(op.index, tp.index);
@@ -69,6 +71,7 @@ fn response_to_theirs(m: &ProduceResponse) -> kr::ProduceResponse {
         .map(|tr| {
             let mut x = kr::TopicProduceResponse::default();
             x.name = TopicName(sb(&tr.name));
+            x.topic_id = uuid(&tr.topic_id);
             x.partition_responses = tr
                 .partition_responses
                 .iter()
@@ -118,6 +121,7 @@ fn assert_same_response(ours: &ProduceResponse, theirs: &kr::ProduceResponse) {
     assert_eq!(ours.responses.len(), theirs.responses.len());
     for (o, t) in ours.responses.iter().zip(&theirs.responses) {
         assert_eq!(o.name, t.name.as_str());
+        assert_eq!(o.topic_id, *t.topic_id.as_bytes());
         assert_eq!(o.partition_responses.len(), t.partition_responses.len());
         for (op, tp) in o.partition_responses.iter().zip(&t.partition_responses) {
             assert_eq!(op.index, tp.index);
@@ -172,7 +176,8 @@ proptest! {
             m.acks,
             m.timeout_ms,
             m.topic_data.iter().map(|t| {
-                (&t.name, t.partition_data.iter().map(|p| (p.index, p.records.clone().unwrap_or_default())))
+                let key = if v >= 13 { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
+                (key, t.partition_data.iter().map(|p| (p.index, p.records.clone().unwrap_or_default())))
             }),
         )
         .unwrap();
@@ -194,4 +199,50 @@ proptest! {
         prop_assert_eq!(ours_decode::<ProduceResponse>(&theirs_bytes, v), m);
         prop_assert_eq!(theirs_bytes, ours);
     }
+}
+
+/// v13 (KIP-516) explicitly, both ways: the topic id takes the name's place,
+/// and a name set beside the id is not sent by either encoder.
+#[test]
+fn v13_names_topics_by_id_both_ways() {
+    let id = [0x5a; 16];
+    let m = ProduceResponse {
+        responses: vec![TopicProduceResponse {
+            name: String::new(),
+            topic_id: id,
+            partition_responses: vec![PartitionProduceResponse {
+                index: 2,
+                error_code: 100,
+                ..Default::default()
+            }],
+        }],
+        ..Default::default()
+    };
+    let ours = ours_encode(&m, 13);
+    let theirs: kr::ProduceResponse = theirs_decode(&ours, 13);
+    assert_eq!(*theirs.responses[0].topic_id.as_bytes(), id);
+    assert_eq!(theirs.responses[0].name.as_str(), "");
+    assert_eq!(ours_decode::<ProduceResponse>(&theirs_encode(&response_to_theirs(&m), 13), 13), m);
+
+    let req = ProduceRequest {
+        acks: -1,
+        timeout_ms: 1000,
+        topic_data: vec![TopicProduceData {
+            name: "dropped-at-v13".into(),
+            topic_id: id,
+            partition_data: vec![PartitionProduceData { index: 0, records: Some(vec![1, 2, 3]) }],
+        }],
+        ..Default::default()
+    };
+    let ours = ours_encode(&req, 13);
+    assert_eq!(ours, theirs_encode(&request_to_theirs(&req), 13));
+    let theirs: kq::ProduceRequest = theirs_decode(&ours, 13);
+    assert_eq!(*theirs.topic_data[0].topic_id.as_bytes(), id);
+    assert_eq!(theirs.topic_data[0].name.as_str(), "");
+    let back = ours_decode::<ProduceRequest>(&ours, 13);
+    assert_eq!((back.topic_data[0].name.as_str(), back.topic_data[0].topic_id), ("", id));
+    // At v12 the same value carries the name and not the id.
+    let theirs: kq::ProduceRequest = theirs_decode(&ours_encode(&req, 12), 12);
+    assert_eq!(theirs.topic_data[0].name.as_str(), "dropped-at-v13");
+    assert!(theirs.topic_data[0].topic_id.is_nil());
 }

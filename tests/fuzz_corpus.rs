@@ -21,7 +21,9 @@ use kafka_sync::protocol::compression::{compress, Compression};
 use kafka_sync::protocol::frame;
 use kafka_sync::protocol::fuzzing;
 use kafka_sync::protocol::header::RequestHeader;
-use kafka_sync::protocol::messages::produce::{PartitionProduceData, TopicProduceData};
+use kafka_sync::protocol::messages::produce::{
+    PartitionProduceData, PartitionProduceResponse, TopicProduceData, TopicProduceResponse, TOPIC_IDS_FROM,
+};
 use kafka_sync::protocol::messages::{self, RequestBody, ResponseBody};
 use kafka_sync::protocol::record_batch::{
     set_producer_state, BatchParams, Header, RecordBatch, RecordBatchWriter,
@@ -29,7 +31,7 @@ use kafka_sync::protocol::record_batch::{
 use kafka_sync::protocol::strategies;
 use kafka_sync::protocol::Decoder;
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::TestRunner;
+use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
 type Body = fn(&[u8]);
 
@@ -259,6 +261,25 @@ fn mutations_decode_record_batch() {
 // ---------------------------------------------------------------------------
 // Seed generation.
 
+/// A deterministic runner of its own for the seed called `name`: each seed
+/// depends on its name only, so adding a version (or a seed) to the corpus
+/// adds files without changing the others.
+fn runner_for(name: &str) -> TestRunner {
+    let mut seed = [0u8; 32];
+    // FNV-1a over the name, spread over the 32 bytes ChaCha takes.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        for b in name.bytes().chain([i as u8]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        chunk.copy_from_slice(&h.to_le_bytes());
+    }
+    TestRunner::new_with_rng(
+        proptest::test_runner::Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    )
+}
+
 /// One value of `s`, deterministic for a given runner state.
 fn sample<S: Strategy>(runner: &mut TestRunner, s: S) -> S::Value {
     s.new_tree(runner).expect("strategy").current()
@@ -364,6 +385,16 @@ fn writer_batch(codec: Compression, n: usize, params: &BatchParams) -> Vec<u8> {
     w.finish(params, codec, None).unwrap()
 }
 
+/// What names the placeholder topic of a Produce seed at `version`: a name
+/// below v13, a topic id from v13 (KIP-516).
+fn topic_key(version: i16) -> (String, [u8; 16]) {
+    if version >= TOPIC_IDS_FROM {
+        (String::new(), [0x42; 16])
+    } else {
+        ("events".into(), [0; 16])
+    }
+}
+
 fn write_seed(dir: &Path, name: &str, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).unwrap();
 }
@@ -386,22 +417,38 @@ fn fresh_seed_dir(target: &str) -> PathBuf {
 #[ignore = "writes fuzz/corpus; run by hand with --all-features"]
 fn write_seed_corpus() {
     assert!(Compression::ALL.iter().all(|c| c.is_available()), "run with --all-features");
-    let mut runner = TestRunner::deterministic();
 
     // decode_response: API key and version, then the body.
     let dir = fresh_seed_dir("decode_response");
     for &key in messages::API_KEYS {
         let range = messages::supported_versions(key).unwrap();
         for version in range.min..=range.max {
-            let body = small_sample(
-                &mut runner,
+            let name = format!("seed-key{key}-v{version}");
+            let mut body = small_sample(
+                &mut runner_for(&format!("decode_response/{name}")),
                 response_strategy(key, version),
                 1024,
                 encoded_len(|b: &ResponseBody, buf| b.encode(buf, version).unwrap()),
             );
+            if let ResponseBody::Produce(p) = &mut body {
+                // At least one topic, so that the seed reaches the topic
+                // (name or id) and partition decoders.
+                if p.responses.iter().all(|t| t.partition_responses.is_empty()) {
+                    let (name, topic_id) = topic_key(version);
+                    p.responses.push(TopicProduceResponse {
+                        name,
+                        topic_id,
+                        partition_responses: vec![PartitionProduceResponse {
+                            index: 0,
+                            base_offset: 42,
+                            ..Default::default()
+                        }],
+                    });
+                }
+            }
             let mut bytes = [key.to_be_bytes(), version.to_be_bytes()].concat();
             body.encode(&mut bytes, version).unwrap();
-            write_seed(&dir, &format!("seed-key{key}-v{version}"), &bytes);
+            write_seed(&dir, &name, &bytes);
         }
     }
 
@@ -412,7 +459,7 @@ fn write_seed_corpus() {
         let range = messages::supported_versions(key).unwrap();
         for version in range.min..=range.max {
             let mut body = small_sample(
-                &mut runner,
+                &mut runner_for(&format!("decode_request/seed-key{key}-v{version}")),
                 request_strategy(key, version),
                 1024,
                 encoded_len(|b: &RequestBody, buf| b.encode(buf, version).unwrap()),
@@ -422,8 +469,10 @@ fn write_seed_corpus() {
                 let codec = Compression::ALL[version as usize % Compression::ALL.len()];
                 name = format!("seed-key{key}-v{version}-{}-batches", codec.name());
                 if p.topic_data.iter().all(|t| t.partition_data.is_empty()) {
+                    let (name, topic_id) = topic_key(version);
                     p.topic_data.push(TopicProduceData {
-                        name: "events".into(),
+                        name,
+                        topic_id,
                         partition_data: vec![PartitionProduceData { index: 0, records: None }],
                     });
                 }
@@ -460,6 +509,7 @@ fn write_seed_corpus() {
         set_producer_state(&mut txn, 77, 1, i32::MAX - 1).unwrap();
         write_seed(&dir, &format!("seed-writer-{c}-2-txn-wrapping"), &txn);
         for i in 0..2 {
+            let mut runner = runner_for(&format!("decode_record_batch/seed-model-{c}-{i}"));
             let batch = small_sample(&mut runner, strategies::record_batch::batch_with(codec), 1500, |b| {
                 if b.records.is_empty() {
                     return usize::MAX;

@@ -137,6 +137,7 @@ fn produce_request(acks: i16, topic: &str, partition: i32, batch: Vec<u8>) -> Pr
         timeout_ms: 5_000,
         topic_data: vec![TopicProduceData {
             name: topic.into(),
+            topic_id: [0; 16],
             partition_data: vec![PartitionProduceData { index: partition, records: Some(batch) }],
         }],
     }
@@ -190,7 +191,7 @@ fn api_versions_at_every_version_and_the_v0_fallback() {
         let resp = ApiVersionsResponse::decode_fallback(&frame[4..], v).unwrap();
         assert_eq!(resp.error_code, 0);
         let range = |k| resp.range_of(k).unwrap();
-        assert_eq!(range(PRODUCE), VersionRange::new(3, 12));
+        assert_eq!(range(PRODUCE), VersionRange::new(3, 13));
         assert_eq!(range(METADATA), VersionRange::new(1, 13));
         assert_eq!(range(API_VERSIONS), VersionRange::new(0, 4));
         assert_eq!(range(CREATE_TOPICS), VersionRange::new(2, 7));
@@ -399,6 +400,7 @@ fn produce_to_many_partitions_in_one_request() {
         topic_data: vec![
             TopicProduceData {
                 name: "a".into(),
+                topic_id: [0; 16],
                 partition_data: vec![
                     PartitionProduceData { index: 0, records: Some(values(2, "p0", BatchParams::default())) },
                     PartitionProduceData { index: 1, records: Some(values(1, "p1", BatchParams::default())) },
@@ -407,6 +409,7 @@ fn produce_to_many_partitions_in_one_request() {
             },
             TopicProduceData {
                 name: "b".into(),
+                topic_id: [0; 16],
                 partition_data: vec![PartitionProduceData {
                     index: 0,
                     records: Some(values(1, "b", BatchParams::default())),
@@ -432,6 +435,50 @@ fn produce_to_many_partitions_in_one_request() {
     assert_eq!(resp.node_endpoints[0].port, i32::from(cluster.broker_address(2).unwrap().port()));
     assert_eq!(cluster.log_end_offset("a", 0), Some(2));
     assert_eq!(cluster.log_end_offset("a", 1), Some(0));
+}
+
+/// v13 (KIP-516): topics named by id, answered by id; an id the cluster does
+/// not know is UNKNOWN_TOPIC_ID for each of its partitions, as Kafka answers.
+#[test]
+fn produce_v13_by_topic_id() {
+    let cluster = MockCluster::start(1).unwrap();
+    cluster.create_topic("a", 2, 1).unwrap();
+    let mut c = Client::to(&cluster, 1);
+    let m: MetadataResponse = c.call(12, &MetadataRequest::for_topics(["a"]));
+    let id = m.topics[0].topic_id;
+    assert_ne!(id, [0; 16]);
+    let data =
+        |index, v: &str| PartitionProduceData { index, records: Some(values(1, v, BatchParams::default())) };
+    let req = ProduceRequest {
+        transactional_id: None,
+        acks: -1,
+        timeout_ms: 1000,
+        topic_data: vec![
+            TopicProduceData {
+                name: String::new(),
+                topic_id: id,
+                partition_data: vec![data(0, "x"), data(1, "y")],
+            },
+            TopicProduceData {
+                name: String::new(),
+                topic_id: [9; 16],
+                partition_data: vec![data(0, "z"), data(3, "w")],
+            },
+            TopicProduceData { name: String::new(), topic_id: [0; 16], partition_data: vec![data(0, "n")] },
+        ],
+    };
+    let resp = c.call(13, &req);
+    let got: Vec<([u8; 16], Vec<i16>)> = resp
+        .responses
+        .iter()
+        .map(|t| (t.topic_id, t.partition_responses.iter().map(|p| p.error_code).collect()))
+        .collect();
+    let unknown = KafkaCode::UNKNOWN_TOPIC_ID.0;
+    assert_eq!(got, [(id, vec![0, 0]), ([9; 16], vec![unknown, unknown]), ([0; 16], vec![unknown])]);
+    assert!(resp.responses.iter().all(|t| t.name.is_empty()));
+    assert_eq!(cluster.log_end_offset("a", 0), Some(1));
+    assert_eq!(cluster.log_end_offset("a", 1), Some(1));
+    assert_eq!(cluster.requests().last().map(|r| r.api_version), Some(13));
 }
 
 #[test]
@@ -668,6 +715,7 @@ fn injected_errors_come_in_order_then_success() {
         timeout_ms: 1000,
         topic_data: vec![TopicProduceData {
             name: "t".into(),
+            topic_id: [0; 16],
             partition_data: vec![PartitionProduceData {
                 index: 0,
                 records: Some(values(1, "x", BatchParams::default())),

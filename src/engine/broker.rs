@@ -27,6 +27,12 @@
 //! Responses on a connection arrive in request order, so each one answers
 //! the oldest in-flight request; a correlation id that does not match is a
 //! protocol error and drops the connection.
+//!
+//! Each request goes at the Produce version negotiated with the broker, with
+//! one exception: v13 (KIP-516) names topics by id, so a request with a topic
+//! whose id the metadata view does not know goes at v12 instead (see
+//! `produce_version`), and its answer is matched to the batches by id at v13,
+//! by name below.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -46,8 +52,9 @@ use crate::protocol::frame::{finish_frame, start_frame};
 use crate::protocol::header::{RequestHeader, ResponseHeader};
 use crate::protocol::messages::produce::{
     encode_produce_request_parts, NodeEndpoint, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicRef, TOPIC_IDS_FROM,
 };
-use crate::protocol::primitives::Decoder;
+use crate::protocol::primitives::{Decoder, Uuid};
 use crate::protocol::record_batch::{set_producer_state, BatchParams, RecordBatch, RecordBatchWriter};
 use crate::protocol::{Message, Request};
 use crate::record::now_micros;
@@ -269,6 +276,25 @@ pub(crate) fn fail_queued(shared: &SharedState, b: Batch, kind: DeliveryErrorKin
 /// One topic's batches in a request: (topic, [(partition, batch bytes)]).
 type TopicBatches<'a> = (&'a str, Vec<(i32, &'a [u8])>);
 
+/// The Produce version of one request, as franz-go decides it (`sink.go`):
+/// v13 names topics by id (KIP-516), so a request goes at v13 only when the
+/// connection negotiated v13 and **every** topic in it has a known id
+/// (`ids` yields `None` for a topic without one: its metadata came from a
+/// broker answering Metadata below v10, say, one that advertises Produce v13
+/// while capping Metadata, franz-go's issue 1312). Otherwise the request goes
+/// at v12, which every broker that speaks v13 also speaks (Kafka keeps
+/// v3-v13). Below v13 the negotiated version stands.
+fn produce_version(negotiated: i16, ids: impl IntoIterator<Item = Option<Uuid>>) -> i16 {
+    if negotiated < TOPIC_IDS_FROM {
+        return negotiated;
+    }
+    if ids.into_iter().all(|id| id.is_some()) {
+        negotiated
+    } else {
+        TOPIC_IDS_FROM - 1
+    }
+}
+
 /// A request written and not yet answered.
 #[derive(Debug)]
 struct InFlight {
@@ -277,6 +303,9 @@ struct InFlight {
     sent: Instant,
     deadline: Instant,
     batches: Vec<Batch>,
+    /// At v13, the id each topic of the request was sent under: the response
+    /// names topics by these ids, not by name. Empty below v13.
+    topic_ids: Vec<(Arc<str>, Uuid)>,
 }
 
 struct BrokerThread {
@@ -664,12 +693,17 @@ impl BrokerThread {
         Ok(())
     }
 
-    fn write_produce(&mut self, version: i16, mut batches: Vec<Batch>, now: Instant) {
+    /// Writes one Produce request of `batches` at the negotiated `version`,
+    /// or at v12 when that is v13 and a topic of the request has no known id
+    /// (see [`produce_version`]).
+    fn write_produce(&mut self, negotiated: i16, mut batches: Vec<Batch>, now: Instant) {
         let shared = self.shared.clone();
         let cfg = &shared.cfg;
         let conn = self.conn.as_mut().expect("connected");
         let correlation = conn.next_correlation_id();
         self.buf.clear();
+        let mut version = negotiated;
+        let mut topic_ids: Vec<(Arc<str>, Uuid)> = Vec::new();
         let encoded = {
             // Group the batches by topic, keeping first-seen order.
             let mut topics: Vec<TopicBatches<'_>> = Vec::new();
@@ -684,6 +718,33 @@ impl BrokerThread {
                     None => topics.push((t, vec![(b.slot.partition(), data)])),
                 }
             }
+            if negotiated >= TOPIC_IDS_FROM {
+                // The ids as the view knows them now: a refresh after
+                // UNKNOWN_TOPIC_ID (a topic deleted and created again) brings
+                // the new one for the retry.
+                let view = shared.meta.view();
+                let known: Vec<Option<(Arc<str>, Uuid)>> = topics
+                    .iter()
+                    .map(|(t, _)| {
+                        view.topics.get(*t).and_then(|m| m.known_id().map(|id| (m.name.clone(), id)))
+                    })
+                    .collect();
+                version = produce_version(negotiated, known.iter().map(|k| k.as_ref().map(|(_, id)| *id)));
+                if version >= TOPIC_IDS_FROM {
+                    topic_ids = known.into_iter().flatten().collect();
+                } else {
+                    log::debug!(
+                        "Produce v{version} to broker {} instead of v{negotiated}: a topic of the request \
+                         has no known topic id",
+                        self.id
+                    );
+                }
+            }
+            let keys: Vec<TopicRef<'_>> = if version >= TOPIC_IDS_FROM {
+                topic_ids.iter().map(|(_, id)| TopicRef::Id(*id)).collect()
+            } else {
+                topics.iter().map(|(t, _)| TopicRef::Name(t)).collect()
+            };
             let at = start_frame(&mut self.buf);
             let header = RequestHeader {
                 api_key: ProduceRequest::API_KEY,
@@ -701,7 +762,7 @@ impl BrokerThread {
                         None,
                         cfg.acks,
                         timeout_ms,
-                        topics.iter().map(|(t, p)| (*t, p.iter().copied())),
+                        keys.iter().zip(&topics).map(|(k, (_, p))| (*k, p.iter().copied())),
                     )
                 })
                 .and_then(|()| finish_frame(&mut self.buf, at))
@@ -727,7 +788,14 @@ impl BrokerThread {
             // Part of the request may have reached the broker: its batches
             // may be in the log. The connection is mid-frame: drop it.
             log::warn!("writing to broker {} failed: {e}", self.id);
-            self.in_flight.push_back(InFlight { correlation, version, sent: now, deadline: now, batches });
+            self.in_flight.push_back(InFlight {
+                correlation,
+                version,
+                sent: now,
+                deadline: now,
+                batches,
+                topic_ids,
+            });
             self.connection_lost(&format!("write failed: {e}"));
             return;
         }
@@ -748,6 +816,7 @@ impl BrokerThread {
             sent: now,
             deadline: now + cfg.request_timeout,
             batches,
+            topic_ids,
         });
     }
 
@@ -851,10 +920,15 @@ impl BrokerThread {
         let now = Instant::now();
         for b in f.batches {
             let topic = b.slot_topic();
+            // v13 answers name topics by the ids the request used.
+            let sent_id = f.topic_ids.iter().find(|(n, _)| **n == *topic).map(|(_, id)| *id);
             let part = resp
                 .responses
                 .iter()
-                .filter(|t| t.name == topic)
+                .filter(|t| match sent_id {
+                    Some(id) if f.version >= TOPIC_IDS_FROM => t.topic_id == id,
+                    _ => t.name == topic,
+                })
                 .flat_map(|t| t.partition_responses.iter())
                 .find(|p| p.index == b.slot.partition());
             match part {
@@ -1184,5 +1258,29 @@ impl BrokerThread {
         for b in left {
             fail_queued(&shared, b, DeliveryErrorKind::Closed, "producer closed before the batch was sent");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v13_only_when_every_topic_has_an_id() {
+        let id = Some([1; 16]);
+        assert_eq!(produce_version(13, [id, id]), 13);
+        assert_eq!(produce_version(13, [id, None]), 12, "one topic without an id: the request goes at v12");
+        assert_eq!(produce_version(13, [None]), 12);
+        assert_eq!(produce_version(13, []), 13);
+        // Below v13 the negotiated version stands, ids or not.
+        assert_eq!(produce_version(12, [None]), 12);
+        assert_eq!(produce_version(11, [id]), 11);
+        assert_eq!(produce_version(3, [None]), 3);
+    }
+
+    #[test]
+    fn unknown_topic_id_is_rejected_before_the_append() {
+        // Not "possibly persisted": the broker found no topic to append to.
+        assert!(!possibly_appended(KafkaCode::UNKNOWN_TOPIC_ID, -1));
     }
 }

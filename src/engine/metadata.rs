@@ -25,7 +25,8 @@ use super::connection::{ConnError, Connection};
 use super::{backoff, broker, earliest, worth_a_warning, Rng, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::messages::init_producer_id::InitProducerIdRequest;
-use crate::protocol::messages::metadata::{MetadataRequest, MetadataResponse};
+use crate::protocol::messages::metadata::{MetadataRequest, MetadataResponse, NIL_TOPIC_ID};
+use crate::protocol::primitives::Uuid;
 
 /// One partition as the producer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,10 @@ pub(crate) struct PartitionMeta {
 #[derive(Debug)]
 pub(crate) struct TopicMeta {
     pub name: Arc<str>,
+    /// The topic id from the last Metadata answer (v10+), or nil: the answer
+    /// came at a version without ids (or from a broker that sent none).
+    /// Produce v13 names the topic by it; without it, requests go at v12.
+    pub topic_id: Uuid,
     pub partitions: Vec<PartitionMeta>,
     /// Partitions that currently have a leader, ascending (for partitioners).
     pub available: Vec<i32>,
@@ -50,10 +55,15 @@ pub(crate) struct TopicMeta {
 }
 
 impl TopicMeta {
-    fn new(name: Arc<str>, partitions: Vec<PartitionMeta>, used: Arc<AtomicBool>) -> Self {
+    fn new(name: Arc<str>, topic_id: Uuid, partitions: Vec<PartitionMeta>, used: Arc<AtomicBool>) -> Self {
         let available =
             partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
-        Self { name, partitions, available, used }
+        Self { name, topic_id, partitions, available, used }
+    }
+
+    /// The topic id, if a Metadata answer (v10+) gave one.
+    pub fn known_id(&self) -> Option<Uuid> {
+        (self.topic_id != NIL_TOPIC_ID).then_some(self.topic_id)
     }
 
     /// Notes a send to the topic: a load, and a store only the first time
@@ -348,7 +358,7 @@ impl Metadata {
                 // for it to come back or for their delivery timeout.
                 if let Some(p) = prev {
                     let parts = p.partitions.iter().map(|pm| PartitionMeta { leader: -1, ..*pm }).collect();
-                    topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts, used)));
+                    topics.insert(name.clone(), Arc::new(TopicMeta::new(name, p.topic_id, parts, used)));
                 }
                 continue;
             }
@@ -407,7 +417,10 @@ impl Metadata {
                     prev.partitions.len()
                 );
             }
-            topics.insert(name.clone(), Arc::new(TopicMeta::new(name, parts, used)));
+            // The id as this answer gives it: nil from a broker answering below
+            // Metadata v10 (then Produce falls back to v12 for the topic), a
+            // new one for a topic that was deleted and created again.
+            topics.insert(name.clone(), Arc::new(TopicMeta::new(name, t.topic_id, parts, used)));
         }
         // Queues beyond each known topic's current partition count.
         let retired = all_queues
@@ -461,7 +474,10 @@ impl Metadata {
         let mut parts = t.partitions.clone();
         parts[partition as usize] = PartitionMeta { leader, leader_epoch: epoch, queue: pm.queue };
         let mut topics = old.topics.clone();
-        topics.insert(t.name.clone(), Arc::new(TopicMeta::new(t.name.clone(), parts, t.used.clone())));
+        topics.insert(
+            t.name.clone(),
+            Arc::new(TopicMeta::new(t.name.clone(), t.topic_id, parts, t.used.clone())),
+        );
         let version = old.version + 1;
         *guard = Arc::new(ClusterView {
             version,
@@ -1016,6 +1032,31 @@ mod tests {
         assert!(m.apply_leader_hint("t", 0, 2, 6, Some(("h2".into(), 9092))));
         m.apply(&acc, &r2, &[]);
         assert_eq!(leader(&m), (2, 6), "the newer epoch from the hint stays");
+    }
+
+    #[test]
+    fn topic_ids_follow_the_answers() {
+        let (m, acc) = (Metadata::new(), Accumulator::new(1024, 1 << 20, Duration::from_secs(1)));
+        let mut r = response("t", &[0]);
+        r.topics[0].topic_id = [7; 16];
+        m.apply(&acc, &r, &[]);
+        assert_eq!(m.topic("t").unwrap().known_id(), Some([7; 16]));
+        // A leader hint keeps it.
+        assert!(m.apply_leader_hint("t", 0, 2, 1, Some(("h".into(), 1))));
+        assert_eq!(m.topic("t").unwrap().known_id(), Some([7; 16]));
+        // The topic gone for a while (an error): kept, leaderless.
+        let mut gone = r.clone();
+        gone.topics[0].error_code = KafkaCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+        gone.topics[0].topic_id = NIL_TOPIC_ID;
+        m.apply(&acc, &gone, &[]);
+        assert_eq!(m.topic("t").unwrap().known_id(), Some([7; 16]));
+        // Created again: a new id.
+        r.topics[0].topic_id = [8; 16];
+        m.apply(&acc, &r, &[]);
+        assert_eq!(m.topic("t").unwrap().known_id(), Some([8; 16]));
+        // An answer below Metadata v10 carries none: Produce falls back to v12.
+        m.apply(&acc, &response("t", &[0]), &[]);
+        assert_eq!(m.topic("t").unwrap().known_id(), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! |---|---|---|
 //! | ApiVersions (18) | 0-4 | newer versions get `UNSUPPORTED_VERSION` in a v0 body, as from Kafka |
 //! | Metadata (3) | 1-13 | optional auto-creation ([`MockCluster::set_auto_create_topics`]); an injected `REBOOTSTRAP_REQUIRED` is the top-level error of v13 |
-//! | Produce (0) | 3-12 | validation, offsets and idempotence as below |
+//! | Produce (0) | 3-13 | validation, offsets and idempotence as below; v13 names topics by id (KIP-516) |
 //! | InitProducerId (22) | 0-5 | ids from 1000, epoch 0 |
 //! | CreateTopics (19) | 2-7 | name, partition, replication, assignment and config checks |
 //! | DeleteTopics (20) | 1-6 | by name, or by id at v6 |
@@ -45,7 +45,8 @@
 //!
 //! # Produce, as a broker does it
 //!
-//! Per partition, in Kafka's order: unknown topic or partition:
+//! Per partition, in Kafka's order: at v13, a topic id the cluster does not
+//! know (or the nil id): `UNKNOWN_TOPIC_ID`; unknown topic or partition:
 //! `UNKNOWN_TOPIC_OR_PARTITION`; this broker is not the leader:
 //! `NOT_LEADER_OR_FOLLOWER` (with the current leader from v10); not exactly
 //! one batch: `INVALID_RECORD`; batch larger than `max.message.bytes`

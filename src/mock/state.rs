@@ -34,7 +34,7 @@ use crate::protocol::messages::metadata::{
 };
 use crate::protocol::messages::produce::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
-    ProduceResponse, TopicProduceResponse,
+    ProduceResponse, TopicProduceResponse, TOPIC_IDS_FROM,
 };
 use crate::protocol::messages::{supported_versions, RequestBody, ResponseBody, API_KEYS};
 use crate::protocol::primitives::Uuid;
@@ -906,7 +906,24 @@ impl ClusterState {
         let mut failed = false;
         let mut new_leaders = Vec::new();
         for t in &req.topic_data {
-            let mut tr = TopicProduceResponse { name: t.name.clone(), partition_responses: Vec::new() };
+            // v13 names the topic by id (KIP-516): look it up as Kafka does;
+            // an id the cluster does not know (or nil) is UNKNOWN_TOPIC_ID
+            // for every partition of the topic.
+            let name = if version >= TOPIC_IDS_FROM {
+                self.topics
+                    .iter()
+                    .find(|(_, topic)| topic.id == t.topic_id && t.topic_id != NIL_TOPIC_ID)
+                    .map(|(n, _)| n.clone())
+            } else {
+                Some(t.name.clone())
+            };
+            // The answer names the topic as the request did (the name below
+            // v13, the id from v13; the other field is not encoded).
+            let mut tr = TopicProduceResponse {
+                name: t.name.clone(),
+                topic_id: t.topic_id,
+                partition_responses: Vec::new(),
+            };
             for p in &t.partition_data {
                 let r = if let Some(code) = error {
                     partition_error(p.index, code, "injected error")
@@ -916,8 +933,10 @@ impl ClusterState {
                         KafkaCode::INVALID_REQUIRED_ACKS,
                         format!("acks {} is not one of 0, 1, -1", req.acks),
                     )
+                } else if let Some(name) = &name {
+                    self.produce_partition(broker, version, name, p)
                 } else {
-                    self.produce_partition(broker, version, &t.name, p)
+                    partition_error(p.index, KafkaCode::UNKNOWN_TOPIC_ID, "unknown topic id")
                 };
                 failed |= r.error_code != 0;
                 if r.current_leader.leader_id >= 0 && !new_leaders.contains(&r.current_leader.leader_id) {

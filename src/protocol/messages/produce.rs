@@ -1,6 +1,6 @@
 //! Produce (API key 0): write record batches to partition leaders.
 //!
-//! Versions 3-12. Version 3 is the first that carries record batch v2 (magic
+//! Versions 3-13. Version 3 is the first that carries record batch v2 (magic
 //! 2) and the transactional id; Kafka 4.0 removed versions 0-2 (KIP-896) but
 //! still advertises them, so this codec never goes below 3. On the wire:
 //!
@@ -16,9 +16,17 @@
 //! - v11: same as v10; the broker may answer `TRANSACTION_ABORTABLE` (KIP-890).
 //! - v12: same as v11 on the wire (KIP-890 part 2: a transactional produce
 //!   also adds the partition to the transaction).
+//! - v13 (Kafka 4.1, KIP-516): each topic is named by its topic id (a
+//!   `uuid`, learned from Metadata v10+) instead of its name, in the request
+//!   ([`TopicProduceData::topic_id`]) and the response
+//!   ([`TopicProduceResponse::topic_id`]); the name is not sent. A topic id the
+//!   broker does not know is answered `UNKNOWN_TOPIC_ID` (100) per partition.
 //!
-//! Version 13 (Kafka 4.1, KIP-516) replaces each topic's name with its topic
-//! id, in the request and the response; it is not implemented.
+//! Each topic struct has both a `name` and a `topic_id` (the schema's `Name`
+//! is versions 0-12, `TopicId` 13+): versions 3-12 write the name and drop
+//! the id, version 13 writes the id and drops the name, and decoding leaves
+//! the field the version does not carry at its default (empty name, nil id).
+//! A client that knows no id for a topic sends that request at v12.
 //!
 //! The records of each partition are carried as raw record batch bytes
 //! ([`PartitionProduceData::records`]); see
@@ -27,13 +35,15 @@
 //! [`encode_produce_request_parts`], without building a [`ProduceRequest`].
 
 use crate::protocol::error::{DecodeError, EncodeError};
-use crate::protocol::primitives::{Decoder, TaggedFields, Writer};
+use crate::protocol::primitives::{Decoder, TaggedFields, Uuid, Writer};
 use crate::protocol::{api_key, Message, Request, VersionRange};
 
 /// The versions this codec implements for Produce.
-const VERSIONS: VersionRange = VersionRange::new(3, 12);
+const VERSIONS: VersionRange = VersionRange::new(3, 13);
 /// The first flexible Produce version.
 const FLEXIBLE_FROM: i16 = 9;
+/// The first version that names topics by id (KIP-516).
+pub const TOPIC_IDS_FROM: i16 = 13;
 
 /// The Produce request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -53,8 +63,12 @@ pub struct ProduceRequest {
 /// The data to write to one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicProduceData {
-    /// The topic name.
+    /// The topic name. Versions 3-12; not sent from v13 (empty when decoded
+    /// at v13).
     pub name: String,
+    /// The topic id (all zeros: none). Added in v13, where it replaces the
+    /// name; not sent below v13 (nil when decoded below v13).
+    pub topic_id: Uuid,
     /// The data to write, per partition.
     pub partition_data: Vec<PartitionProduceData>,
 }
@@ -81,7 +95,11 @@ impl Message for ProduceRequest {
         buf.put_i32(self.timeout_ms);
         buf.put_array_len(self.topic_data.len(), flex)?;
         for t in &self.topic_data {
-            buf.put_string(&t.name, flex)?;
+            if version >= TOPIC_IDS_FROM {
+                buf.put_uuid(&t.topic_id);
+            } else {
+                buf.put_string(&t.name, flex)?;
+            }
             buf.put_array_len(t.partition_data.len(), flex)?;
             for p in &t.partition_data {
                 buf.put_i32(p.index);
@@ -105,12 +123,13 @@ impl Message for ProduceRequest {
         let transactional_id = d.nullable_string(flex)?;
         let acks = d.i16()?;
         let timeout_ms = d.i32()?;
-        // A topic is at least a name length and an array count (+ tagged fields);
-        // a partition an index and a records length (+ tagged fields).
-        let topic_min = if flex { 3 } else { 6 };
+        // A topic is at least a name length (or a topic id) and an array count
+        // (+ tagged fields); a partition an index and a records length (+
+        // tagged fields).
+        let topic_min = topic_min_size(version);
         let partition_min = if flex { 6 } else { 8 };
         let topic_data = d.array_of(flex, topic_min, |d| {
-            let name = d.string(flex)?;
+            let (name, topic_id) = topic_key(d, version)?;
             let partition_data = d.array_of(flex, partition_min, |d| {
                 let index = d.i32()?;
                 let records = d.nullable_bytes(flex)?.map(<[u8]>::to_vec);
@@ -122,7 +141,7 @@ impl Message for ProduceRequest {
             if flex {
                 d.skip_tagged_fields()?;
             }
-            Ok(TopicProduceData { name, partition_data })
+            Ok(TopicProduceData { name, topic_id, partition_data })
         })?;
         if flex {
             d.skip_tagged_fields()?;
@@ -135,17 +154,70 @@ impl Request for ProduceRequest {
     type Response = ProduceResponse;
 }
 
+/// The smallest encoding of a topic entry (request or response) at
+/// `version`: its name length or topic id, an array count, and (flexible)
+/// tagged fields.
+fn topic_min_size(version: i16) -> usize {
+    match version {
+        v if v >= TOPIC_IDS_FROM => 16 + 1 + 1,
+        v if v >= FLEXIBLE_FROM => 1 + 1 + 1,
+        _ => 2 + 4,
+    }
+}
+
+/// Reads what names a topic entry: its name below v13, its id from v13.
+fn topic_key(d: &mut Decoder<'_>, version: i16) -> Result<(String, Uuid), DecodeError> {
+    if version >= TOPIC_IDS_FROM {
+        Ok((String::new(), d.uuid()?))
+    } else {
+        Ok((d.string(version >= FLEXIBLE_FROM)?, Uuid::default()))
+    }
+}
+
+/// How [`encode_produce_request_parts`] names a topic: by name in versions
+/// 3-12, by topic id from v13 (KIP-516). `&str`, `&String` and [`Uuid`]
+/// convert into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopicRef<'a> {
+    /// The topic name (versions 3-12).
+    Name(&'a str),
+    /// The topic id (v13+).
+    Id(Uuid),
+}
+
+impl<'a> From<&'a str> for TopicRef<'a> {
+    fn from(name: &'a str) -> Self {
+        TopicRef::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for TopicRef<'a> {
+    fn from(name: &'a String) -> Self {
+        TopicRef::Name(name)
+    }
+}
+
+impl From<Uuid> for TopicRef<'_> {
+    fn from(id: Uuid) -> Self {
+        TopicRef::Id(id)
+    }
+}
+
 /// Appends a Produce request body at `version` written straight from borrowed
 /// parts, without building a [`ProduceRequest`]: the producer's hot path.
 ///
-/// `topics` yields `(topic name, partitions)` and each `partitions` yields
+/// `topics` yields `(topic, partitions)` and each `partitions` yields
 /// `(partition index, record batch bytes)`; both must know their length up
 /// front ([`ExactSizeIterator`]), since array counts come first on the wire.
-/// The bytes written are exactly those [`ProduceRequest::encode`] writes for
-/// the same content (with every `records` non-null).
+/// A topic is named by a [`TopicRef`]: its name (`&str`) in versions 3-12,
+/// its id ([`Uuid`]) from v13. The bytes written are exactly those
+/// [`ProduceRequest::encode`] writes for the same content (with every
+/// `records` non-null).
 ///
 /// # Errors
-/// [`EncodeError::UnsupportedVersion`] outside versions 3-12, and
+/// [`EncodeError::UnsupportedVersion`] outside versions 3-13,
+/// [`EncodeError::FieldNotInVersion`] for a topic named by id below v13 or by
+/// name from v13 (the version cannot say which topic is meant), and
 /// [`EncodeError::TooLong`] for a name or batch too long for its length
 /// prefix. On error, `buf` may hold part of the body.
 ///
@@ -170,8 +242,15 @@ impl Request for ProduceRequest {
 ///
 /// let req = ProduceRequest::decode(&mut Decoder::new(&buf), 11).unwrap();
 /// assert_eq!(req.topic_data[0].partition_data[1].index, 3);
+///
+/// // v13 names the topic by its id (from Metadata v10+).
+/// let id = [7; 16];
+/// buf.clear();
+/// encode_produce_request_parts(&mut buf, 13, None, -1, 30_000, [(id, [(0, batch)])]).unwrap();
+/// let req = ProduceRequest::decode(&mut Decoder::new(&buf), 13).unwrap();
+/// assert_eq!(req.topic_data[0].topic_id, id);
 /// ```
-pub fn encode_produce_request_parts<T, S, P, B>(
+pub fn encode_produce_request_parts<'a, T, K, P, B>(
     buf: &mut Vec<u8>,
     version: i16,
     transactional_id: Option<&str>,
@@ -180,9 +259,9 @@ pub fn encode_produce_request_parts<T, S, P, B>(
     topics: T,
 ) -> Result<(), EncodeError>
 where
-    T: IntoIterator<Item = (S, P)>,
+    T: IntoIterator<Item = (K, P)>,
     T::IntoIter: ExactSizeIterator,
-    S: AsRef<str>,
+    K: Into<TopicRef<'a>>,
     P: IntoIterator<Item = (i32, B)>,
     P::IntoIter: ExactSizeIterator,
     B: AsRef<[u8]>,
@@ -196,8 +275,17 @@ where
     buf.put_i32(timeout_ms);
     let topics = topics.into_iter();
     buf.put_array_len(topics.len(), flex)?;
-    for (name, partitions) in topics {
-        buf.put_string(name.as_ref(), flex)?;
+    for (topic, partitions) in topics {
+        match (topic.into(), version >= TOPIC_IDS_FROM) {
+            (TopicRef::Id(id), true) => buf.put_uuid(&id),
+            (TopicRef::Name(name), false) => buf.put_string(name, flex)?,
+            (TopicRef::Name(_), true) => {
+                return Err(EncodeError::FieldNotInVersion { field: "topic_data.name", version })
+            }
+            (TopicRef::Id(_), false) => {
+                return Err(EncodeError::FieldNotInVersion { field: "topic_data.topic_id", version })
+            }
+        }
         let partitions = partitions.into_iter();
         buf.put_array_len(partitions.len(), flex)?;
         for (index, records) in partitions {
@@ -237,8 +325,12 @@ pub struct ProduceResponse {
 /// The results for one topic.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicProduceResponse {
-    /// The topic name.
+    /// The topic name. Versions 3-12; not sent from v13 (empty when decoded
+    /// at v13).
     pub name: String,
+    /// The topic id, as the request named the topic. Added in v13, where it
+    /// replaces the name; not sent below v13 (nil when decoded below v13).
+    pub topic_id: Uuid,
     /// The results, per partition.
     pub partition_responses: Vec<PartitionProduceResponse>,
 }
@@ -347,7 +439,11 @@ impl Message for ProduceResponse {
         let flex = Self::is_flexible(version);
         buf.put_array_len(self.responses.len(), flex)?;
         for t in &self.responses {
-            buf.put_string(&t.name, flex)?;
+            if version >= TOPIC_IDS_FROM {
+                buf.put_uuid(&t.topic_id);
+            } else {
+                buf.put_string(&t.name, flex)?;
+            }
             buf.put_array_len(t.partition_responses.len(), flex)?;
             for p in &t.partition_responses {
                 buf.put_i32(p.index);
@@ -407,9 +503,8 @@ impl Message for ProduceResponse {
 
     fn decode_body(d: &mut Decoder<'_>, version: i16) -> Result<Self, DecodeError> {
         let flex = Self::is_flexible(version);
-        let topic_min = if flex { 3 } else { 6 };
-        let responses = d.array_of(flex, topic_min, |d| {
-            let name = d.string(flex)?;
+        let responses = d.array_of(flex, topic_min_size(version), |d| {
+            let (name, topic_id) = topic_key(d, version)?;
             let partition_responses = d.array_of(flex, partition_response_min_size(version), |d| {
                 let mut p = PartitionProduceResponse {
                     index: d.i32()?,
@@ -454,7 +549,7 @@ impl Message for ProduceResponse {
             if flex {
                 d.skip_tagged_fields()?;
             }
-            Ok(TopicProduceResponse { name, partition_responses })
+            Ok(TopicProduceResponse { name, topic_id, partition_responses })
         })?;
         let mut r = Self { responses, throttle_time_ms: d.i32()?, node_endpoints: Vec::new() };
         if flex {
@@ -493,6 +588,7 @@ mod tests {
             timeout_ms: 1000,
             topic_data: vec![TopicProduceData {
                 name: "t".into(),
+                topic_id: Uuid::default(),
                 partition_data: vec![PartitionProduceData { index: 0, records: Some(vec![1, 2, 3]) }],
             }],
         }
@@ -556,6 +652,7 @@ mod tests {
         let req = ProduceRequest {
             topic_data: vec![TopicProduceData {
                 name: "t".into(),
+                topic_id: Uuid::default(),
                 partition_data: vec![PartitionProduceData { index: 1, records: None }],
             }],
             ..sample_request()
@@ -589,6 +686,7 @@ mod tests {
         let resp = ProduceResponse {
             responses: vec![TopicProduceResponse {
                 name: "t".into(),
+                topic_id: Uuid::default(),
                 partition_responses: vec![PartitionProduceResponse {
                     index: 2,
                     error_code: 87,
@@ -647,6 +745,7 @@ mod tests {
         let resp = ProduceResponse {
             responses: vec![TopicProduceResponse {
                 name: "t".into(),
+                topic_id: Uuid::default(),
                 partition_responses: vec![PartitionProduceResponse {
                     index: 0,
                     error_code: 6,
@@ -676,6 +775,110 @@ mod tests {
         assert_eq!(b.len(), want.len() - 11 - 15);
     }
 
+    /// v13 (KIP-516): the topic id takes the name's place; the bytes follow
+    /// `ProduceRequest.json` (`Name` versions 0-12, `TopicId` uuid 13+).
+    #[test]
+    fn v13_request_golden_bytes() {
+        let id: Uuid = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0x4d, 0xef, 0x80, 1, 2, 3, 4, 5, 6, 7];
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x00,                   // transactional_id: compact null
+            0xff, 0xff,             // acks: -1
+            0x00, 0x00, 0x03, 0xe8, // timeout_ms: 1000
+            0x02,                   // topic_data: compact count 1
+            0x12, 0x34, 0x56, 0x78, //   topic_id (16 bytes, no name)
+            0x9a, 0xbc, 0x4d, 0xef,
+            0x80, 0x01, 0x02, 0x03,
+            0x04, 0x05, 0x06, 0x07,
+            0x02,                   //   partition_data: compact count 1
+            0x00, 0x00, 0x00, 0x00, //     index: 0
+            0x04, 0x01, 0x02, 0x03, //     records: compact 3 bytes
+            0x00,                   //     partition tagged fields: none
+            0x00,                   //   topic tagged fields: none
+            0x00,                   // request tagged fields: none
+        ];
+        let mut req = sample_request();
+        req.topic_data[0].name = String::new();
+        req.topic_data[0].topic_id = id;
+        let mut b = Vec::new();
+        req.encode(&mut b, 13).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceRequest::decode(&mut d, 13).unwrap(), req);
+        d.finish().unwrap();
+
+        // The name is dropped at v13, the id below it.
+        let both = ProduceRequest {
+            topic_data: vec![TopicProduceData { topic_id: id, ..sample_request().topic_data[0].clone() }],
+            ..sample_request()
+        };
+        let mut b = Vec::new();
+        both.encode(&mut b, 13).unwrap();
+        assert_eq!(b, want);
+        let mut b12 = Vec::new();
+        both.encode(&mut b12, 12).unwrap();
+        let mut plain = Vec::new();
+        sample_request().encode(&mut plain, 12).unwrap();
+        assert_eq!(b12, plain);
+
+        let batch: &[u8] = &[1, 2, 3];
+        let mut parts = Vec::new();
+        encode_produce_request_parts(&mut parts, 13, None, -1, 1000, [(id, [(0, batch)])]).unwrap();
+        assert_eq!(parts, want);
+        // A name cannot be sent at v13, nor an id below it.
+        assert_eq!(
+            encode_produce_request_parts(&mut Vec::new(), 13, None, -1, 1000, [("t", [(0, batch)])]),
+            Err(EncodeError::FieldNotInVersion { field: "topic_data.name", version: 13 })
+        );
+        assert_eq!(
+            encode_produce_request_parts(&mut Vec::new(), 12, None, -1, 1000, [(id, [(0, batch)])]),
+            Err(EncodeError::FieldNotInVersion { field: "topic_data.topic_id", version: 12 })
+        );
+    }
+
+    #[test]
+    fn v13_response_golden_bytes() {
+        let id: Uuid = [0xfe; 16];
+        #[rustfmt::skip]
+        let want: &[u8] = &[
+            0x02,                                           // responses: compact 1
+            0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, //   topic_id (no name)
+            0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe, 0xfe,
+            0x02,                                           //   partition_responses: compact 1
+            0x00, 0x00, 0x00, 0x01,                         //     index 1
+            0x00, 0x64,                                     //     error_code 100 (UNKNOWN_TOPIC_ID)
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     base_offset -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     log_append_time_ms -1
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, //     log_start_offset -1
+            0x01,                                           //     record_errors: compact 0
+            0x00,                                           //     error_message: null
+            0x00,                                           //     tagged fields: none
+            0x00,                                           //   topic tagged fields
+            0x00, 0x00, 0x00, 0x00,                         // throttle_time_ms 0
+            0x00,                                           // tagged fields: none
+        ];
+        let resp = ProduceResponse {
+            responses: vec![TopicProduceResponse {
+                name: String::new(),
+                topic_id: id,
+                partition_responses: vec![PartitionProduceResponse {
+                    index: 1,
+                    error_code: 100,
+                    base_offset: -1,
+                    ..Default::default()
+                }],
+            }],
+            throttle_time_ms: 0,
+            node_endpoints: Vec::new(),
+        };
+        let mut b = Vec::new();
+        resp.encode(&mut b, 13).unwrap();
+        assert_eq!(b, want);
+        let mut d = Decoder::new(want);
+        assert_eq!(ProduceResponse::decode(&mut d, 13).unwrap(), resp);
+        d.finish().unwrap();
+    }
+
     #[test]
     fn unknown_tagged_fields_are_skipped() {
         // v12 request whose top-level section carries an unknown tag 7.
@@ -697,18 +900,25 @@ mod tests {
         // Flexible: a huge compact count of partition responses.
         let b = [2, 2, b't', 0xff, 0xff, 0xff, 0xff, 0x0f];
         assert!(ProduceResponse::decode(&mut Decoder::new(&b), 11).is_err());
-        // Versions outside 3..=12 are refused both ways.
+        // v13: a huge compact count of topics, each at least 18 bytes.
+        let b = [0, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        assert!(matches!(
+            ProduceRequest::decode(&mut Decoder::new(&b), 13),
+            Err(DecodeError::CountTooLarge { .. })
+        ));
+        // Versions outside 3..=13 are refused both ways.
         assert!(ProduceRequest::default().encode(&mut Vec::new(), 2).is_err());
-        assert!(ProduceRequest::default().encode(&mut Vec::new(), 13).is_err());
-        assert!(ProduceResponse::decode(&mut Decoder::new(&[]), 13).is_err());
+        assert!(ProduceRequest::default().encode(&mut Vec::new(), 14).is_err());
+        assert!(ProduceResponse::decode(&mut Decoder::new(&[]), 14).is_err());
         let batch: &[u8] = &[];
         assert!(encode_produce_request_parts(&mut Vec::new(), 2, None, 1, 0, [("t", [(0, batch)])]).is_err());
     }
 
     #[test]
     fn truncated_inputs_never_panic() {
-        let req = ProduceRequest { transactional_id: Some("x".into()), ..sample_request() };
-        for v in [3, 9] {
+        let mut req = ProduceRequest { transactional_id: Some("x".into()), ..sample_request() };
+        req.topic_data[0].topic_id = [9; 16];
+        for v in [3, 9, 13] {
             let mut b = Vec::new();
             req.encode(&mut b, v).unwrap();
             for cut in 0..b.len() {
@@ -726,12 +936,26 @@ pub mod strategies {
     use crate::protocol::strategies::{bytes, compact_string, nullable_string, small_vec};
     use proptest::prelude::*;
 
-    /// Requests valid at `version` (every field exists at every version).
-    pub fn request(_version: i16) -> impl Strategy<Value = ProduceRequest> {
+    /// What names a topic at `version`: a name below v13 (nil id), an id
+    /// from v13 (empty name; sometimes nil, which the wire can carry).
+    fn topic_key(version: i16) -> BoxedStrategy<(String, Uuid)> {
+        if version >= TOPIC_IDS_FROM {
+            prop_oneof![1 => Just(Uuid::default()), 9 => any::<Uuid>()]
+                .prop_map(|id| (String::new(), id))
+                .boxed()
+        } else {
+            compact_string().prop_map(|name| (name, Uuid::default())).boxed()
+        }
+    }
+
+    /// Requests valid at `version`.
+    pub fn request(version: i16) -> impl Strategy<Value = ProduceRequest> {
         let partition = (any::<i32>(), proptest::option::of(bytes()))
             .prop_map(|(index, records)| PartitionProduceData { index, records });
-        let topic = (compact_string(), small_vec(partition))
-            .prop_map(|(name, partition_data)| TopicProduceData { name, partition_data });
+        let topic =
+            (topic_key(version), small_vec(partition)).prop_map(|((name, topic_id), partition_data)| {
+                TopicProduceData { name, topic_id, partition_data }
+            });
         (nullable_string(), any::<i16>(), any::<i32>(), small_vec(topic)).prop_map(
             |(transactional_id, acks, timeout_ms, topic_data)| ProduceRequest {
                 transactional_id,
@@ -775,8 +999,10 @@ pub mod strategies {
                 }
                 p
             });
-        let topic = (compact_string(), small_vec(partition))
-            .prop_map(|(name, partition_responses)| TopicProduceResponse { name, partition_responses });
+        let topic =
+            (topic_key(version), small_vec(partition)).prop_map(|((name, topic_id), partition_responses)| {
+                TopicProduceResponse { name, topic_id, partition_responses }
+            });
         let endpoint = (any::<i32>(), compact_string(), any::<i32>(), nullable_string())
             .prop_map(|(node_id, host, port, rack)| NodeEndpoint { node_id, host, port, rack });
         (small_vec(topic), any::<i32>(), small_vec(endpoint)).prop_map(move |(responses, throttle, nodes)| {
@@ -818,7 +1044,8 @@ mod proptests {
                 m.acks,
                 m.timeout_ms,
                 m.topic_data.iter().map(|t| {
-                    (t.name.as_str(), t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
+                    let key = if v >= TOPIC_IDS_FROM { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
+                    (key, t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
                 }),
             )
             .unwrap();
