@@ -20,9 +20,11 @@ use crate::engine::broker::{self, Brokers};
 use crate::engine::connection::SocketRegistry;
 use crate::engine::idempotence::Idempotence;
 use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
-use crate::engine::metrics::{Metrics, ProducerMetrics};
+use crate::engine::metrics::statistics::Statistics;
+use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
+use crate::metrics::ProducerMetrics;
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::{now_micros, Record, RecordMetadata, RecordRef};
@@ -55,6 +57,8 @@ pub struct Producer {
     shared: SharedState,
     partitioner: Arc<dyn Partitioner>,
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The `statistics.interval.ms` thread, if it runs.
+    statistics: Option<Statistics>,
     closed: AtomicBool,
     close_lock: Mutex<()>,
 }
@@ -66,12 +70,14 @@ impl Producer {
     /// they lead first gets data.
     pub fn new(config: ProducerConfig) -> Result<Self, Error> {
         let cfg = EngineConfig::from_config(&config);
+        let metrics = Metrics::new(cfg.metrics);
         let shared = Arc::new(Shared {
-            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout),
+            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout)
+                .with_topic_metrics(metrics.topics().clone()),
             meta: Metadata::new(),
             idem: Idempotence::new(cfg.idempotence),
             brokers: Brokers::default(),
-            metrics: Metrics::new(),
+            metrics,
             run: RunState::default(),
             sockets: Arc::new(SocketRegistry::default()),
             cfg,
@@ -84,10 +90,12 @@ impl Producer {
         if shared.cfg.idempotence {
             shared.meta.poke();
         }
+        let statistics = Statistics::start_for(&shared, &config);
         Ok(Self {
             partitioner: config.partitioner().clone(),
             shared,
             metadata_thread: Mutex::new(Some(handle)),
+            statistics,
             closed: AtomicBool::new(false),
             close_lock: Mutex::new(()),
         })
@@ -291,7 +299,11 @@ impl Producer {
         if !shared.acc.pool.try_reserve(reserved) {
             let on_wait = || shared.brokers.wake_all();
             let closing = || shared.run.is_closing();
-            if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing) {
+            let blocked = wait.map(|_| Instant::now());
+            let reserved_ok = shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing);
+            let waited = blocked.map_or(Duration::ZERO, |t| t.elapsed());
+            shared.metrics.buffer_waited(waited, !reserved_ok && !closing());
+            if !reserved_ok {
                 if closing() {
                     return refuse(SendErrorKind::Closed);
                 }
@@ -419,6 +431,9 @@ impl Producer {
                 log::error!("the metadata thread panicked");
             }
         }
+        if let Some(s) = &self.statistics {
+            s.stop();
+        }
         // Records of partitions no broker thread looked after.
         let mut left = Vec::new();
         shared.acc.take_all(&mut left);
@@ -458,16 +473,10 @@ impl Producer {
             .collect())
     }
 
-    /// A snapshot of the producer's metrics.
+    /// A snapshot of the producer's metrics: this crate's figures, and the
+    /// Java client's per producer, topic and broker (see [`crate::metrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
-        let s = &self.shared;
-        s.metrics.snapshot(
-            s.acc.pool.used(),
-            s.acc.pool.total(),
-            s.cfg.batch_size,
-            s.idem.generations(),
-            s.acc.records_appended(),
-        )
+        engine_metrics::snapshot(&self.shared)
     }
 
     /// Number of broker I/O threads started so far.
@@ -549,6 +558,10 @@ impl EngineConfig {
             reconnect_backoff_max: c.reconnect_backoff_max(),
             connect_timeout: c.socket_connection_setup_timeout(),
             security: c.security().clone(),
+            metrics: MetricConfig {
+                samples: c.metrics_num_samples(),
+                window_ms: i64::try_from(c.metrics_sample_window().as_millis()).unwrap_or(i64::MAX),
+            },
         }
     }
 }

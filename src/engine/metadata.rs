@@ -575,7 +575,10 @@ impl MetadataThread {
             let mut ok = true;
             if do_refresh {
                 match self.refresh(shared, &wanted) {
-                    Ok(()) => last_refresh = Some(Instant::now()),
+                    Ok(()) => {
+                        last_refresh = Some(Instant::now());
+                        shared.metrics.metadata_refreshed();
+                    }
                     Err(e) => {
                         let n = self.failures + 1;
                         if shared.run.is_closing() {
