@@ -167,6 +167,31 @@
 //! info/debug, retries at debug, failures at warn/error; never a line per
 //! record above trace.
 //!
+//! # Metrics
+//!
+//! [`Producer::metrics`] returns a [`ProducerMetrics`] snapshot: this
+//! crate's own counters and percentiles, and the Java producer's metrics
+//! under their Kafka groups, names and tags, computed as Java computes them
+//! (windowed rates, averages and maxima over `metrics.num.samples` windows
+//! of `metrics.sample.window.ms`): per producer (`record-send-rate`,
+//! `record-error-total`, `request-latency-avg`, `buffer-available-bytes`,
+//! `produce-throttle-time-max`, ...), per topic (`byte-rate`,
+//! `record-send-total`, `compression-rate`, ...) and per broker
+//! (`request-latency-avg`, `request-total`, ...). The snapshot renders as
+//! Prometheus text with the JMX exporter's names, and a statistics callback
+//! (`statistics.interval.ms`, librdkafka's name) receives one periodically
+//! on a thread of its own. The [`metrics`] module lists every name.
+//!
+//! ```no_run
+//! # use kafka_sync::{Producer, ProducerConfig};
+//! # let producer = Producer::new(ProducerConfig::builder().bootstrap_servers("127.0.0.1:9092").build()?)?;
+//! let m = producer.metrics();
+//! let rate = m.kafka_metric("record-send-rate");
+//! let orders = m.topic_metric("orders", "byte-total");
+//! let scrape: String = m.to_prometheus(); // kafka_producer_producer_metrics_record_send_rate{client_id="..."} ...
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The protocol codec
 //!
 //! [`protocol`] is public: primitives, headers, frames, ApiVersions,
@@ -214,6 +239,7 @@ mod delivery;
 mod engine;
 mod error;
 pub mod interceptor;
+pub mod metrics;
 #[cfg(feature = "mock")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub mod mock;
@@ -227,8 +253,8 @@ pub use config::{
     SaslMechanism, SecurityProtocol, DEFAULT_MAX_BATCH_SIZE,
 };
 pub use delivery::{Callback, DeliveryHandle};
-pub use engine::metrics::ProducerMetrics;
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
+pub use metrics::{KafkaMetric, ProducerMetrics};
 pub use partitioner::{Partitioner, Partitions};
 pub use producer::{PartitionInfo, Producer, DROP_CLOSE_TIMEOUT};
 pub use record::{Header, Record, RecordMetadata, RecordRef, Serializer};

@@ -20,9 +20,11 @@ use crate::engine::broker::{self, Brokers};
 use crate::engine::connection::SocketRegistry;
 use crate::engine::idempotence::Idempotence;
 use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
-use crate::engine::metrics::{Metrics, ProducerMetrics};
+use crate::engine::metrics::statistics::Statistics;
+use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
+use crate::metrics::ProducerMetrics;
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::{now_micros, Record, RecordMetadata, RecordRef};
@@ -56,6 +58,8 @@ pub struct Producer {
     partitioner: Arc<dyn Partitioner>,
     interceptors: crate::interceptor::Interceptors,
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The `statistics.interval.ms` thread, if it runs.
+    statistics: Option<Statistics>,
     closed: AtomicBool,
     close_lock: Mutex<()>,
 }
@@ -68,12 +72,14 @@ impl Producer {
     pub fn new(config: ProducerConfig) -> Result<Self, Error> {
         check_bootstrap_resolves(config.bootstrap_servers())?;
         let cfg = EngineConfig::from_config(&config);
+        let metrics = Metrics::new(cfg.metrics);
         let shared = Arc::new(Shared {
-            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout),
+            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout)
+                .with_topic_metrics(metrics.topics().clone()),
             meta: Metadata::new(),
             idem: Idempotence::new(cfg.idempotence),
             brokers: Brokers::default(),
-            metrics: Metrics::new(),
+            metrics,
             run: RunState::default(),
             sockets: Arc::new(SocketRegistry::default()),
             cfg,
@@ -86,11 +92,13 @@ impl Producer {
         if shared.cfg.idempotence {
             shared.meta.poke();
         }
+        let statistics = Statistics::start_for(&shared, &config);
         Ok(Self {
             partitioner: config.partitioner().clone(),
             interceptors: config.interceptors().clone(),
             shared,
             metadata_thread: Mutex::new(Some(handle)),
+            statistics,
             closed: AtomicBool::new(false),
             close_lock: Mutex::new(()),
         })
@@ -341,7 +349,11 @@ impl Producer {
         if !shared.acc.pool.try_reserve(reserved) {
             let on_wait = || shared.brokers.wake_all();
             let closing = || shared.run.is_closing();
-            if !shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing) {
+            let blocked = wait.map(|_| Instant::now());
+            let reserved_ok = shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing);
+            let waited = blocked.map_or(Duration::ZERO, |t| t.elapsed());
+            shared.metrics.buffer_waited(waited, !reserved_ok && !closing());
+            if !reserved_ok {
                 if closing() {
                     return refuse(SendErrorKind::Closed);
                 }
@@ -469,6 +481,9 @@ impl Producer {
                 log::error!("the metadata thread panicked");
             }
         }
+        if let Some(s) = &self.statistics {
+            s.stop();
+        }
         // Records of partitions no broker thread looked after.
         let mut left = Vec::new();
         shared.acc.take_all(&mut left);
@@ -508,16 +523,10 @@ impl Producer {
             .collect())
     }
 
-    /// A snapshot of the producer's metrics.
+    /// A snapshot of the producer's metrics: this crate's figures, and the
+    /// Java client's per producer, topic and broker (see [`crate::metrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
-        let s = &self.shared;
-        s.metrics.snapshot(
-            s.acc.pool.used(),
-            s.acc.pool.total(),
-            s.cfg.batch_size,
-            s.idem.generations(),
-            s.acc.records_appended(),
-        )
+        engine_metrics::snapshot(&self.shared)
     }
 
     /// Number of broker I/O threads started so far.
@@ -625,6 +634,10 @@ impl EngineConfig {
             connect_timeout: c.socket_connection_setup_timeout(),
             connect_timeout_max: c.socket_connection_setup_timeout_max(),
             security: c.security().clone(),
+            metrics: MetricConfig {
+                samples: c.metrics_num_samples(),
+                window_ms: i64::try_from(c.metrics_sample_window().as_millis()).unwrap_or(i64::MAX),
+            },
         }
     }
 }

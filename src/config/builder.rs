@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::metrics::{metrics_key, MetricsSettings};
 use super::properties::*;
 use super::security::{is_security_key, OAuthBearerTokenProvider, SecurityBuilder, SecurityProtocol};
 use super::{Acks, ConfigError, ProducerConfig};
@@ -59,6 +60,8 @@ pub struct ProducerConfigBuilder {
     security: SecurityBuilder,
     /// Interceptors, in registration order.
     interceptors: crate::interceptor::InterceptorList,
+    /// `metrics.*` and `statistics.interval.ms`, and the statistics callback.
+    pub(super) metrics: MetricsSettings,
     /// The first error of `set`, reported by `build`.
     error: Option<ConfigError>,
 }
@@ -406,6 +409,9 @@ impl ProducerConfigBuilder {
         if is_security_key(key) {
             return self.security.apply(key, value);
         }
+        if let Some(key) = metrics_key(key) {
+            return self.metrics.apply(key, value);
+        }
         let Some((name, k)) = lookup(key) else { return Err(not_a_property(key)) };
         match k {
             Key::BootstrapServers => self.bootstrap_servers = set(name, value.to_owned()),
@@ -592,6 +598,7 @@ impl ProducerConfigBuilder {
         let compression_level = self.resolve_compression_level(compression)?;
 
         let security = self.security.build()?;
+        let metrics = self.metrics.build()?;
         let acks = value_or(&self.acks, Acks::All);
         let enable_idempotence = self.resolve_idempotence(acks, retries, max_in_flight)?;
 
@@ -636,6 +643,7 @@ impl ProducerConfigBuilder {
             socket_connection_setup_timeout_max,
             security,
             interceptors: crate::interceptor::Interceptors::new(self.interceptors.0),
+            metrics,
         })
     }
 

@@ -72,13 +72,18 @@
 //! | `reconnect.backoff.max.ms` | | [`reconnect_backoff_max`](ProducerConfigBuilder::reconnect_backoff_max) | 1000 |
 //! | `socket.connection.setup.timeout.ms` | | [`socket_connection_setup_timeout`](ProducerConfigBuilder::socket_connection_setup_timeout) | 10000 |
 //! | `socket.connection.setup.timeout.max.ms` | | [`socket_connection_setup_timeout_max`](ProducerConfigBuilder::socket_connection_setup_timeout_max) | 30000 |
+//! | `metrics.num.samples` | | [`metrics_num_samples`](ProducerConfigBuilder::metrics_num_samples) | 2 |
+//! | `metrics.sample.window.ms` | | [`metrics_sample_window`](ProducerConfigBuilder::metrics_sample_window) | 30000 |
+//! | `statistics.interval.ms` (librdkafka's) | | [`statistics_interval`](ProducerConfigBuilder::statistics_interval), with [`statistics_callback`](ProducerConfigBuilder::statistics_callback) | 0 (off) |
 //! | `security.protocol` | | [`security_protocol`](ProducerConfigBuilder::security_protocol) | `PLAINTEXT` |
 //! | `ssl.*`, `sasl.*` | both clients' names | see [`security`] | |
 //!
 //! `key.serializer` and `value.serializer` are accepted and ignored (Rust
 //! callers hand the producer bytes). Known Kafka properties this crate does
 //! not implement (`transactional.id`, `sasl.kerberos.*`, `interceptor.classes`,
-//! `partitioner.class`, ...) fail with [`ConfigError::Unsupported`]; any other
+//! `partitioner.class`, `metric.reporters`, ...) fail with
+//! [`ConfigError::Unsupported`]; `metrics.recording.level` is accepted
+//! and has no effect (every metric is always recorded); any other
 //! key fails with [`ConfigError::UnknownKey`].
 //!
 //! librdkafka aliases take this crate's (Java's) defaults and units, not
@@ -120,6 +125,7 @@
 
 mod builder;
 mod error;
+mod metrics;
 mod properties;
 pub mod security;
 #[cfg(test)]
@@ -223,6 +229,7 @@ pub struct ProducerConfig {
     socket_connection_setup_timeout_max: Duration,
     security: SecurityConfig,
     interceptors: crate::interceptor::Interceptors,
+    metrics: metrics::MetricsConfig,
 }
 
 impl ProducerConfig {

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::metrics::{TopicRegistry, TopicSensors};
 use crate::delivery::{BatchSlot, BatchTimes, Callback, DeliveryHandle, RecordInfo, Resolution};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 
@@ -117,6 +118,9 @@ pub(crate) struct Batch {
     pub drained_us: i64,
     /// Uncompressed size of the batch, for metrics.
     pub uncompressed: usize,
+    /// The topic's metrics (copied from the partition queue: no lookup
+    /// when the batch is counted).
+    pub topic_metrics: Arc<TopicSensors>,
     /// Callbacks registered at send time (`send_with_callback`), kept here
     /// under the stripe lock the send holds anyway: no handle, no reference
     /// count and no slot lock per record. They run, in record order, before
@@ -199,6 +203,8 @@ pub(crate) struct SeqState {
 pub(crate) struct PartitionQueue {
     pub topic: Arc<str>,
     pub partition: i32,
+    /// The topic's metrics, handed to each new batch.
+    metrics: Arc<TopicSensors>,
     /// The batch records are appended to.
     open: Option<Batch>,
     /// Closed batches (full, or back for a retry), in ordinal order.
@@ -219,10 +225,11 @@ pub(crate) struct PartitionQueue {
 }
 
 impl PartitionQueue {
-    fn new(topic: Arc<str>, partition: i32) -> Self {
+    fn new(topic: Arc<str>, partition: i32, metrics: Arc<TopicSensors>) -> Self {
         Self {
             topic,
             partition,
+            metrics,
             open: None,
             queue: VecDeque::new(),
             in_flight: 0,
@@ -408,6 +415,11 @@ impl MemoryPool {
         self.waiters.load(Ordering::SeqCst) > 0
     }
 
+    /// How many senders are blocked waiting for memory (`waiting-threads`).
+    pub fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::Relaxed)
+    }
+
     /// Reserves `n` bytes if they are free, without blocking.
     pub fn try_reserve(&self, n: usize) -> bool {
         let mut cur = self.used.load(Ordering::Relaxed);
@@ -498,6 +510,8 @@ pub(crate) struct Accumulator {
     closed: AtomicBool,
     batch_size: usize,
     delivery_timeout: Duration,
+    /// Where new partition queues find their topic's metrics.
+    topic_metrics: Arc<TopicRegistry>,
 }
 
 impl Accumulator {
@@ -512,15 +526,23 @@ impl Accumulator {
             closed: AtomicBool::new(false),
             batch_size,
             delivery_timeout,
+            topic_metrics: Arc::default(),
         }
+    }
+
+    /// Takes the topics' metrics from `registry` (the producer's).
+    pub fn with_topic_metrics(mut self, registry: Arc<TopicRegistry>) -> Self {
+        self.topic_metrics = registry;
+        self
     }
 
     /// Creates the queue of a newly discovered partition. Called by the
     /// metadata thread only, so that each partition gets exactly one queue.
     pub fn add_partition(&self, topic: &Arc<str>, partition: i32) -> QueueRef {
         let stripe = stripe_of(topic, partition);
+        let metrics = self.topic_metrics.get(topic);
         let mut s = self.stripes[stripe].lock();
-        s.queues.push(PartitionQueue::new(topic.clone(), partition));
+        s.queues.push(PartitionQueue::new(topic.clone(), partition, metrics));
         QueueRef { stripe: stripe as u32, slot: (s.queues.len() - 1) as u32 }
     }
 
@@ -694,6 +716,7 @@ impl Accumulator {
                 retry_now: false,
                 drained_us: 0,
                 uncompressed: 0,
+                topic_metrics: pq.metrics.clone(),
                 callbacks: Callbacks(if callback.is_some() {
                     Vec::with_capacity(pq.last_records as usize)
                 } else {

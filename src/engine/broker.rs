@@ -44,6 +44,7 @@ use parking_lot::{Condvar, Mutex};
 use super::accumulator::{increment_sequence, Batch, DrainPolicy, Payload, QueueRef, Readiness};
 use super::connection::{note_trailing_bytes, ConnError, Connection};
 use super::metadata::ClusterView;
+use super::metrics::NodeSensors;
 use super::{backoff, earliest, worth_a_warning, Rng, SharedState};
 use crate::delivery::{BatchSlot, BatchTimes, Resolution};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
@@ -333,6 +334,8 @@ struct BrokerThread {
     rng: Rng,
     buf: Vec<u8>,
     policy: DrainPolicy,
+    /// This broker's metrics (`producer-node-metrics`).
+    node: Arc<NodeSensors>,
 }
 
 impl BrokerThread {
@@ -344,6 +347,7 @@ impl BrokerThread {
             strict_order: !cfg.idempotence && cfg.max_in_flight == 1,
             max_in_flight_per_partition: cfg.max_in_flight.min(5) as u32,
         };
+        let node = shared.metrics.node(id);
         Self {
             id,
             shared,
@@ -362,6 +366,7 @@ impl BrokerThread {
             rng: Rng::new(),
             buf: Vec::new(),
             policy,
+            node,
         }
     }
 
@@ -799,6 +804,7 @@ impl BrokerThread {
             self.connection_lost(&format!("write failed: {e}"));
             return;
         }
+        shared.metrics.request_written(&batches, self.buf.len(), now, &self.node);
         if cfg.acks == 0 {
             shared.metrics.request_done();
             // No response will come: written is all we will ever know.
@@ -838,6 +844,8 @@ impl BrokerThread {
                 self.connection_lost("response with no request in flight");
                 return;
             };
+            // The response's bytes: its frame and its 4-byte size prefix.
+            let bytes = frame.len() + 4;
             let decoded = {
                 let mut d = Decoder::new(conn.frame(frame));
                 ResponseHeader::decode(&mut d, ProduceRequest::response_header_version(front.version))
@@ -852,13 +860,14 @@ impl BrokerThread {
                     self.last_io = Instant::now();
                     let throttle = Duration::from_millis(u64::try_from(body.throttle_time_ms).unwrap_or(0));
                     self.shared.metrics.produce_throttle(throttle);
+                    let rtt = self.last_io.saturating_duration_since(front.sent);
+                    self.shared.metrics.response_read(&self.node, rtt, throttle, bytes, self.last_io);
                     if !throttle.is_zero() {
                         // As Java does: no request to this broker until the
                         // throttle time passed (the broker already answered).
                         self.throttled_until = Some(self.last_io + throttle);
                     }
                     self.shared.metrics.request_done();
-                    let rtt = front.sent.elapsed();
                     self.shared.metrics.request_latency(rtt);
                     self.answer = (Some(rtt), now_micros());
                     self.handle_response(front, body);
@@ -1041,6 +1050,7 @@ impl BrokerThread {
                     )
                 };
                 log::debug!("retrying a batch of {}-{} after {code}", b.slot_topic(), b.slot.partition());
+                shared.metrics.batch_retried(&b, now);
                 shared.acc.requeue(b);
                 return;
             }
@@ -1122,6 +1132,7 @@ impl BrokerThread {
                 maybe_persisted: b.maybe_persisted,
                 retry_at: None,
                 uncompressed: 0,
+                topic_metrics: b.topic_metrics.clone(),
                 resolved: false,
                 callbacks: Default::default(),
                 retry_now: false,
@@ -1134,6 +1145,7 @@ impl BrokerThread {
             b.slot_topic(),
             b.slot.partition()
         );
+        shared.metrics.batch_split();
         // The batch's callbacks follow their records to the halves.
         b.resolve_slot(Resolution::Split(slots));
         b.resolved = true;

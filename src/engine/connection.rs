@@ -125,6 +125,11 @@ impl SocketRegistry {
         self.sockets.lock().remove(&id);
     }
 
+    /// How many connections are open (`connection-count`).
+    pub fn open(&self) -> usize {
+        self.sockets.lock().len()
+    }
+
     /// Shuts every registered socket down, and every socket registered later.
     pub fn shutdown_all(&self) {
         let g = self.sockets.lock();

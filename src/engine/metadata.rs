@@ -600,6 +600,7 @@ impl MetadataThread {
                     Ok(()) => {
                         last_refresh = Some(Instant::now());
                         self.last_success = Instant::now();
+                        shared.metrics.metadata_refreshed();
                     }
                     Err(e) => {
                         let n = self.failures + 1;

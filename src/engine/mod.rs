@@ -11,8 +11,10 @@
 //!
 //! Lock order (outermost first): `Brokers::threads` -> a stripe of the
 //! accumulator -> `BatchSlot::waiters`. The memory pool's and the metadata
-//! view's locks are leaves: nothing else is taken while they are held. No
-//! socket I/O and no user callback runs while a stripe lock is held.
+//! view's locks are leaves: nothing else is taken while they are held. So
+//! are the metrics' sensor locks (one sensor at a time, except snapshots,
+//! which take the producer-level ones in a fixed order). No socket I/O and
+//! no user callback runs while a stripe lock is held.
 
 pub(crate) mod accumulator;
 pub(crate) mod broker;
@@ -63,6 +65,8 @@ pub(crate) struct EngineConfig {
     pub connect_timeout: Duration,
     pub connect_timeout_max: Duration,
     pub security: crate::config::SecurityConfig,
+    /// `metrics.num.samples` and `metrics.sample.window.ms`.
+    pub metrics: metrics::MetricConfig,
 }
 
 /// Producer-wide run state shared by every thread.
