@@ -124,6 +124,44 @@ fn perf_on_the_embedded_mock_prints_the_java_tools_final_line() {
     assert!(r.stderr.contains("(data is not persisted)"), "{r:?}");
 }
 
+/// `--print-metrics`: the table Kafka's perf tool prints after the final
+/// line (`ToolsUtils.printMetrics`): a header, then `group:name:{tags} :
+/// value` sorted by name, values with three decimals; the totals match the run.
+#[test]
+fn perf_print_metrics_prints_kafkas_metrics_table() {
+    let r =
+        run(&["perf", "-t", "pm", "--num-records", "5000", "--record-size", "100", "--print-metrics"], b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let header = lines.iter().position(|l| l.starts_with("Metric Name")).unwrap_or_else(|| panic!("{r:?}"));
+    assert!(Regex::new(TOTAL_LINE).unwrap().is_match(lines[header - 2]), "{r:?}");
+    assert!(lines[header].trim_end().ends_with("   Value"), "{:?}", lines[header]);
+    let row = Regex::new(
+        r"^(producer-(?:metrics|topic-metrics|node-metrics)):([a-z-]+):\{([^}]*)\} +: (-?\d+\.\d{3}|NaN)$",
+    )
+    .unwrap();
+    let rows = &lines[header + 1..];
+    assert!(rows.len() > 40, "{r:?}");
+    let mut names = Vec::new();
+    for l in rows {
+        let caps = row.captures(l).unwrap_or_else(|| panic!("not a metrics row: {l:?}"));
+        names.push(format!("{}:{}:{{{}}}", &caps[1], &caps[2], &caps[3]));
+    }
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "rows sorted by name");
+    let value = |prefix: &str| -> f64 {
+        let l = rows.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}"));
+        l.rsplit(": ").next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("producer-metrics:record-send-total:{client-id=perf-producer-client}"), 5000.0);
+    assert_eq!(
+        value("producer-topic-metrics:record-send-total:{client-id=perf-producer-client, topic=pm}"),
+        5000.0
+    );
+    assert_eq!(value("producer-metrics:record-error-total:"), 0.0);
+}
+
 #[test]
 fn perf_throttles_and_prints_progress_lines() {
     // 2000 records at 4000/s: half a second, with a line every 100 ms.

@@ -72,7 +72,7 @@ pub(crate) fn perf(m: &ArgMatches) -> Result<ExitCode, Failure> {
     }
     print_line(&stats.lock().total_line(elapsed));
     if let Some(metrics) = metrics {
-        print_line(&format!("{metrics:#?}"));
+        print_metrics(&metrics);
     }
     let failed = stats.tally.failed_count();
     if failed > 0 {
@@ -264,6 +264,26 @@ impl Stats {
             percentile(0.99),
             percentile(0.999),
         )
+    }
+}
+
+/// The metrics table Kafka's perf tool prints (`ToolsUtils.printMetrics`):
+/// `group:name:{tags}`, sorted, padded to the longest, `: value` with three
+/// decimals (`NaN` for an average over an empty window, as in Java).
+fn print_metrics(metrics: &kafka_sync::ProducerMetrics) {
+    let rows: std::collections::BTreeMap<String, f64> = metrics
+        .kafka_metrics()
+        .iter()
+        .map(|m| {
+            let tags: Vec<String> = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (format!("{}:{}:{{{}}}", m.group, m.name, tags.join(", ")), m.value)
+        })
+        .collect();
+    let width = rows.keys().map(String::len).max().unwrap_or(0);
+    print_line("");
+    print_line(&format!("{:<width$}   Value", "Metric Name"));
+    for (name, value) in rows {
+        print_line(&format!("{name:<width$} : {value:.3}"));
     }
 }
 
