@@ -72,6 +72,10 @@ pub mod api_key {
     pub const INIT_PRODUCER_ID: i16 = 22;
     /// SaslAuthenticate.
     pub const SASL_AUTHENTICATE: i16 = 36;
+    /// GetTelemetrySubscriptions (KIP-714).
+    pub const GET_TELEMETRY_SUBSCRIPTIONS: i16 = 71;
+    /// PushTelemetry (KIP-714).
+    pub const PUSH_TELEMETRY: i16 = 72;
 }
 
 /// An inclusive range of versions.
