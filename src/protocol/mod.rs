@@ -13,6 +13,7 @@
 //!   [`Message::VERSIONS`].
 //! - [`record_batch`]: record batch v2 (magic 2) writer and verifying decoder.
 //! - [`compression`]: none, gzip, snappy (xerial framing), lz4 (Kafka frame), zstd.
+//! - [`otlp`]: the OpenTelemetry metrics protobuf that KIP-714 telemetry pushes.
 //!
 //! # Example: an ApiVersions round trip
 //!
@@ -44,6 +45,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod header;
 pub mod messages;
+pub mod otlp;
 pub mod primitives;
 pub mod record_batch;
 #[cfg(any(test, feature = "proptest"))]
