@@ -470,6 +470,10 @@ impl Producer {
                 break;
             }
         }
+        // KIP-714: the last metrics, pushed before the sockets close.
+        if shared.cfg.enable_metrics_push && !own_thread {
+            shared.meta.terminate_telemetry(deadline.min(Instant::now() + shared.cfg.request_timeout));
+        }
         // Stop the threads: they fail whatever is still theirs and exit.
         shared.run.abort();
         shared.sockets.shutdown_all();
@@ -628,6 +632,7 @@ impl EngineConfig {
             rebootstrap: c.metadata_recovery_rebootstrap(),
             rebootstrap_trigger: c.metadata_recovery_rebootstrap_trigger(),
             allow_auto_create_topics: c.allow_auto_create_topics(),
+            enable_metrics_push: c.enable_metrics_push(),
             connections_max_idle: c.connections_max_idle(),
             reconnect_backoff: c.reconnect_backoff(),
             reconnect_backoff_max: c.reconnect_backoff_max(),

@@ -325,6 +325,12 @@ fn response_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrateg
         k::SASL_AUTHENTICATE => {
             strategies::sasl_authenticate::response(version).prop_map(ResponseBody::SaslAuthenticate).boxed()
         }
+        k::GET_TELEMETRY_SUBSCRIPTIONS => strategies::get_telemetry_subscriptions::response(version)
+            .prop_map(ResponseBody::GetTelemetrySubscriptions)
+            .boxed(),
+        k::PUSH_TELEMETRY => {
+            strategies::push_telemetry::response(version).prop_map(ResponseBody::PushTelemetry).boxed()
+        }
         _ => panic!("no strategy for API key {key}"),
     }
 }
@@ -351,6 +357,12 @@ fn request_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrategy
         }
         k::SASL_AUTHENTICATE => {
             strategies::sasl_authenticate::request(version).prop_map(RequestBody::SaslAuthenticate).boxed()
+        }
+        k::GET_TELEMETRY_SUBSCRIPTIONS => strategies::get_telemetry_subscriptions::request(version)
+            .prop_map(RequestBody::GetTelemetrySubscriptions)
+            .boxed(),
+        k::PUSH_TELEMETRY => {
+            strategies::push_telemetry::request(version).prop_map(RequestBody::PushTelemetry).boxed()
         }
         _ => panic!("no strategy for API key {key}"),
     }

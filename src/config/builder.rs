@@ -51,6 +51,7 @@ pub struct ProducerConfigBuilder {
     rebootstrap: Option<Set<bool>>,
     rebootstrap_trigger: Option<Set<Duration>>,
     allow_auto_create_topics: Option<Set<bool>>,
+    enable_metrics_push: Option<Set<bool>>,
     connections_max_idle: Option<Set<Duration>>,
     reconnect_backoff: Option<Set<Duration>>,
     reconnect_backoff_max: Option<Set<Duration>>,
@@ -307,6 +308,18 @@ impl ProducerConfigBuilder {
         self
     }
 
+    /// `enable.metrics.push`: whether the producer pushes its metrics to a
+    /// broker that asks for them (client telemetry, KIP-714): it asks one
+    /// broker for a subscription (GetTelemetrySubscriptions), then pushes
+    /// the metrics the cluster's client metrics subscriptions name at the
+    /// interval they set (PushTelemetry), and a last time while closing.
+    /// Brokers without a client telemetry plugin, and older ones, are never
+    /// asked. Defaults to `true`, as in Java and librdkafka.
+    pub fn enable_metrics_push(mut self, enable: bool) -> Self {
+        self.enable_metrics_push = set("enable.metrics.push", enable);
+        self
+    }
+
     /// `connections.max.idle.ms`: a broker connection with nothing sent or
     /// received for this long is closed by the producer, so that it is not
     /// used after the broker's own idle limit (`connections.max.idle.ms` on
@@ -483,6 +496,7 @@ impl ProducerConfigBuilder {
                 }
             }
             Key::AllowAutoCreateTopics => self.allow_auto_create_topics = set(name, parse_bool(name, value)?),
+            Key::EnableMetricsPush => self.enable_metrics_push = set(name, parse_bool(name, value)?),
             Key::ConnectionsMaxIdle => self.connections_max_idle = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoff => self.reconnect_backoff = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoffMax => self.reconnect_backoff_max = set(name, parse_ms(name, value)?),
@@ -636,6 +650,7 @@ impl ProducerConfigBuilder {
                 default::REBOOTSTRAP_TRIGGER,
             ),
             allow_auto_create_topics: value_or(&self.allow_auto_create_topics, true),
+            enable_metrics_push: value_or(&self.enable_metrics_push, true),
             connections_max_idle: value_or(&self.connections_max_idle, default::CONNECTIONS_MAX_IDLE),
             reconnect_backoff,
             reconnect_backoff_max,

@@ -67,6 +67,7 @@
 //! | `metadata.recovery.rebootstrap.trigger.ms` | | [`metadata_recovery_rebootstrap_trigger`](ProducerConfigBuilder::metadata_recovery_rebootstrap_trigger) | 300000 |
 //! | `client.dns.lookup` | | only `use_all_dns_ips` (every address is tried) | `use_all_dns_ips` |
 //! | `allow.auto.create.topics` | | [`allow_auto_create_topics`](ProducerConfigBuilder::allow_auto_create_topics) | `true` |
+//! | `enable.metrics.push` | | [`enable_metrics_push`](ProducerConfigBuilder::enable_metrics_push) (KIP-714) | `true` |
 //! | `connections.max.idle.ms` | | [`connections_max_idle`](ProducerConfigBuilder::connections_max_idle) | 540000 |
 //! | `reconnect.backoff.ms` | | [`reconnect_backoff`](ProducerConfigBuilder::reconnect_backoff) | 50 |
 //! | `reconnect.backoff.max.ms` | | [`reconnect_backoff_max`](ProducerConfigBuilder::reconnect_backoff_max) | 1000 |
@@ -222,6 +223,7 @@ pub struct ProducerConfig {
     metadata_recovery_rebootstrap: bool,
     metadata_recovery_rebootstrap_trigger: Duration,
     allow_auto_create_topics: bool,
+    enable_metrics_push: bool,
     connections_max_idle: Duration,
     reconnect_backoff: Duration,
     reconnect_backoff_max: Duration,
@@ -391,6 +393,12 @@ impl ProducerConfig {
     /// create a topic it does not know (if its `auto.create.topics.enable` is on).
     pub fn allow_auto_create_topics(&self) -> bool {
         self.allow_auto_create_topics
+    }
+
+    /// `enable.metrics.push`: whether the producer pushes the metrics a
+    /// broker subscribes it to (KIP-714).
+    pub fn enable_metrics_push(&self) -> bool {
+        self.enable_metrics_push
     }
 
     /// `connections.max.idle.ms`: a connection unused for this long is closed

@@ -586,3 +586,12 @@ fn metadata_recovery_and_dns_settings() {
     let e = err(&[("client.dns.lookup", "resolve_canonical_bootstrap_servers_only")]);
     assert!(matches!(e, ConfigError::Unsupported { .. }), "{e}");
 }
+
+#[test]
+fn enable_metrics_push() {
+    assert!(base().build().unwrap().enable_metrics_push(), "on by default, as in Java");
+    assert!(!build(&[("enable.metrics.push", "false")]).unwrap().enable_metrics_push());
+    assert!(build(&[("enable.metrics.push", "true")]).unwrap().enable_metrics_push());
+    assert!(!base().enable_metrics_push(false).build().unwrap().enable_metrics_push());
+    assert!(err(&[("enable.metrics.push", "maybe")]).to_string().contains("enable.metrics.push"));
+}

@@ -22,6 +22,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::accumulator::{Accumulator, QueueRef};
 use super::connection::{ConnError, Connection};
+use super::telemetry::Telemetry;
 use super::{backoff, broker, earliest, worth_a_warning, Rng, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::messages::init_producer_id::InitProducerIdRequest;
@@ -126,6 +127,10 @@ struct Control {
     /// The producer is closing: senders waiting for a topic give up.
     closing: bool,
     stop: bool,
+    /// `close` asks for the terminating telemetry push (KIP-714)...
+    terminate_telemetry: bool,
+    /// ...and the metadata thread says it is done (sent, failed or not needed).
+    telemetry_terminated: bool,
     /// The last connection to the cluster failed to be secured or
     /// authenticated (cleared by the next that succeeds): senders waiting
     /// for a topic give up with it instead of waiting for `max.block.ms`.
@@ -151,6 +156,8 @@ pub(crate) struct Metadata {
     wake: Condvar,
     /// Wakes senders waiting for a topic.
     changed: Condvar,
+    /// Wakes `close` waiting for the terminating telemetry push.
+    telemetry_done: Condvar,
     /// Every queue ever created, per topic, indexed by partition: a topic
     /// that shrinks, is recreated, or leaves the view while idle gets the same
     /// queues back, so each partition has exactly one queue for the
@@ -172,6 +179,7 @@ impl Metadata {
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
             changed: Condvar::new(),
+            telemetry_done: Condvar::new(),
             queues: Mutex::new(HashMap::new()),
         }
     }
@@ -254,6 +262,20 @@ impl Metadata {
         c.stop = true;
         self.wake.notify_all();
         self.changed.notify_all();
+    }
+
+    /// Asks the metadata thread for the terminating telemetry push (if it
+    /// has a subscription) and waits for it until `deadline`.
+    pub fn terminate_telemetry(&self, deadline: Instant) {
+        let mut c = self.control.lock();
+        c.terminate_telemetry = true;
+        self.wake.notify_all();
+        while !c.telemetry_terminated && !c.stop {
+            if self.telemetry_done.wait_until(&mut c, deadline).timed_out() {
+                log::debug!("closing without waiting longer for the terminating telemetry push");
+                return;
+            }
+        }
     }
 
     /// Records that connections fail to authenticate (`Some`) or succeed
@@ -516,6 +538,7 @@ pub(crate) fn run(shared: SharedState) {
         closed_before_answer: 0,
         last_success: Instant::now(),
         rebootstrap_now: false,
+        telemetry: Telemetry::new(shared.cfg.enable_metrics_push, Instant::now()),
     };
     t.run(&shared);
 }
@@ -542,6 +565,8 @@ struct MetadataThread {
     last_success: Instant,
     /// A broker answered `REBOOTSTRAP_REQUIRED`.
     rebootstrap_now: bool,
+    /// Client telemetry (KIP-714), run over this thread's connection.
+    telemetry: Telemetry,
 }
 
 impl MetadataThread {
@@ -559,9 +584,27 @@ impl MetadataThread {
                 let mut c = shared.meta.control.lock();
                 loop {
                     if c.stop {
+                        c.telemetry_terminated = true;
+                        shared.meta.telemetry_done.notify_all();
                         return;
                     }
+                    if c.terminate_telemetry && !c.telemetry_terminated {
+                        drop(c);
+                        self.terminating_push(shared);
+                        c = shared.meta.control.lock();
+                        c.telemetry_terminated = true;
+                        shared.meta.telemetry_done.notify_all();
+                        continue;
+                    }
                     let now = Instant::now();
+                    let telemetry_at =
+                        if c.terminate_telemetry { None } else { self.telemetry.due(self.conn.is_some()) };
+                    if telemetry_at.is_some_and(|t| t <= now) {
+                        drop(c);
+                        self.run_telemetry(shared);
+                        c = shared.meta.control.lock();
+                        continue;
+                    }
                     let backoff_over = retry_at.is_none_or(|t| t <= now);
                     let due = last_refresh.is_some_and(|t| now >= t + cfg.metadata_max_age);
                     let leaderless = has_pending_leaderless(shared);
@@ -580,6 +623,7 @@ impl MetadataThread {
                     until = earliest(until, retry_at.filter(|t| *t > now));
                     until = earliest(until, leaderless_next);
                     until = earliest(until, idle_conn_at);
+                    until = earliest(until, telemetry_at);
                     match until {
                         Some(d) => {
                             // Back to the top (expiry) once a deadline passes.
@@ -654,6 +698,48 @@ impl MetadataThread {
                     now + backoff(cfg.retry_backoff, cfg.retry_backoff_max, self.failures, &mut self.rng),
                 );
             }
+        }
+    }
+
+    /// Runs the telemetry step that is due (connecting only for a push).
+    fn run_telemetry(&mut self, shared: &SharedState) {
+        let now = Instant::now();
+        if self.conn.is_none() {
+            if let Err(e) = self.connection(shared) {
+                log::debug!("no connection for the telemetry push: {e}");
+                self.telemetry.retry_later(shared, &mut self.rng, now);
+                return;
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else { return };
+        match self.telemetry.run(shared, conn, &mut self.rng, now) {
+            Ok(()) => self.conn_used = Instant::now(),
+            Err(e) => {
+                log::debug!("telemetry request failed: {e}");
+                self.conn = None;
+            }
+        }
+    }
+
+    /// The terminating telemetry push, while closing: over the current
+    /// connection or a new one (bounded like every connection made while
+    /// closing); failures are only logged.
+    fn terminating_push(&mut self, shared: &SharedState) {
+        if !self.telemetry.wants_terminating_push() {
+            self.telemetry.give_up_terminating();
+            return;
+        }
+        if self.conn.is_none() {
+            if let Err(e) = self.connection(shared) {
+                log::debug!("no connection for the terminating telemetry push: {e}");
+                self.telemetry.give_up_terminating();
+                return;
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else { return };
+        if let Err(e) = self.telemetry.terminate(shared, conn, &mut self.rng) {
+            log::debug!("terminating telemetry push failed: {e}");
+            self.conn = None;
         }
     }
 

@@ -23,6 +23,7 @@ pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 pub(crate) mod sasl;
+pub(crate) mod telemetry;
 pub(crate) mod transport;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +60,7 @@ pub(crate) struct EngineConfig {
     pub rebootstrap: bool,
     pub rebootstrap_trigger: Duration,
     pub allow_auto_create_topics: bool,
+    pub enable_metrics_push: bool,
     pub connections_max_idle: Duration,
     pub reconnect_backoff: Duration,
     pub reconnect_backoff_max: Duration,

@@ -35,7 +35,9 @@
 //! `tls`) and SASL PLAIN, SCRAM and OAUTHBEARER with session expiry and
 //! re-authentication (feature `sasl`), as [`MockSecurity`] describes.
 //! Without SASL, SaslHandshake and SaslAuthenticate are neither advertised
-//! nor served (their requests close the connection).
+//! nor served (their requests close the connection). GetTelemetrySubscriptions
+//! (71) and PushTelemetry (72) are not served yet: the mock does not advertise
+//! them, like a Kafka broker without a client telemetry plugin.
 //!
 //! Brokers have ids `1..=n`; broker 1 is the controller. Partition `p` of a
 //! topic with replication factor `r` is hosted on brokers `p, p+1, ...,

@@ -64,6 +64,10 @@ pub(crate) const FIRST_PRODUCER_ID: i64 = 1000;
 /// requests close the connection like those of any API it does not know.
 /// With SASL, the connection's [`Session`] answers them.
 const SASL_APIS: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE];
+/// APIs the codec implements but the mock does not serve: it neither
+/// advertises them nor lets [`ClusterState::set_advertised`] do so, so their
+/// requests close the connection like those of any API it does not know.
+const UNSERVED_APIS: [i16; 2] = [api_key::GET_TELEMETRY_SUBSCRIPTIONS, api_key::PUSH_TELEMETRY];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -129,8 +133,8 @@ impl Reply {
     /// header version the API uses at this version.
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         use crate::protocol::messages::{
-            create_topics, delete_topics, init_producer_id, metadata, produce, sasl_authenticate,
-            sasl_handshake,
+            create_topics, delete_topics, get_telemetry_subscriptions, init_producer_id, metadata, produce,
+            push_telemetry, sasl_authenticate, sasl_handshake,
         };
         let (c, v) = (self.correlation_id, self.version);
         match &self.body {
@@ -151,6 +155,12 @@ impl Reply {
             }
             ResponseBody::SaslAuthenticate(r) => {
                 encode_response::<sasl_authenticate::SaslAuthenticateRequest>(buf, c, v, r)
+            }
+            ResponseBody::GetTelemetrySubscriptions(r) => {
+                encode_response::<get_telemetry_subscriptions::GetTelemetrySubscriptionsRequest>(buf, c, v, r)
+            }
+            ResponseBody::PushTelemetry(r) => {
+                encode_response::<push_telemetry::PushTelemetryRequest>(buf, c, v, r)
             }
         }
     }
@@ -284,6 +294,7 @@ impl ClusterState {
         let advertised = API_KEYS
             .iter()
             .filter(|k| sasl || !SASL_APIS.contains(k))
+            .filter(|k| !UNSERVED_APIS.contains(k))
             .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
             .collect();
         Self {
@@ -513,6 +524,9 @@ impl ClusterState {
                 format!("API key {api} is not implemented by the mock"),
             ));
         };
+        if UNSERVED_APIS.contains(&api) {
+            return Err((KafkaCode::INVALID_REQUEST, format!("API key {api} is not served by the mock")));
+        }
         if SASL_APIS.contains(&api) && !self.sasl {
             return Err((
                 KafkaCode::INVALID_REQUEST,
@@ -710,6 +724,9 @@ impl ClusterState {
                     (None, Then::Close)
                 }
             },
+            // Not advertised, so `plan` closes the connection before it gets
+            // here; close it here too.
+            RequestBody::GetTelemetrySubscriptions(_) | RequestBody::PushTelemetry(_) => (None, Then::Close),
         }
     }
 
@@ -1692,7 +1709,14 @@ mod tests {
         let mut c = cluster(1);
         let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
         assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
-        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len());
+        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - UNSERVED_APIS.len());
+        for api in UNSERVED_APIS {
+            assert!(!listed.contains(&api));
+            assert_eq!(
+                c.set_advertised(api, VersionRange::new(0, 0)).unwrap_err().0,
+                KafkaCode::INVALID_REQUEST
+            );
+        }
         for api in SASL_APIS {
             let e = c.set_advertised(api, VersionRange::new(0, 1)).unwrap_err();
             assert_eq!(e.0, KafkaCode::INVALID_REQUEST);

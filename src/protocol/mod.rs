@@ -13,6 +13,7 @@
 //!   [`Message::VERSIONS`].
 //! - [`record_batch`]: record batch v2 (magic 2) writer and verifying decoder.
 //! - [`compression`]: none, gzip, snappy (xerial framing), lz4 (Kafka frame), zstd.
+//! - [`otlp`]: the OpenTelemetry metrics protobuf that KIP-714 telemetry pushes.
 //!
 //! # Example: an ApiVersions round trip
 //!
@@ -44,6 +45,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod header;
 pub mod messages;
+pub mod otlp;
 pub mod primitives;
 pub mod record_batch;
 #[cfg(any(test, feature = "proptest"))]
@@ -72,6 +74,10 @@ pub mod api_key {
     pub const INIT_PRODUCER_ID: i16 = 22;
     /// SaslAuthenticate.
     pub const SASL_AUTHENTICATE: i16 = 36;
+    /// GetTelemetrySubscriptions (KIP-714).
+    pub const GET_TELEMETRY_SUBSCRIPTIONS: i16 = 71;
+    /// PushTelemetry (KIP-714).
+    pub const PUSH_TELEMETRY: i16 = 72;
 }
 
 /// An inclusive range of versions.

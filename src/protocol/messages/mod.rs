@@ -7,9 +7,11 @@
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod get_telemetry_subscriptions;
 pub mod init_producer_id;
 pub mod metadata;
 pub mod produce;
+pub mod push_telemetry;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 
@@ -125,4 +127,6 @@ apis! {
     InitProducerId => init_producer_id::InitProducerIdRequest, init_producer_id::InitProducerIdResponse;
     SaslHandshake => sasl_handshake::SaslHandshakeRequest, sasl_handshake::SaslHandshakeResponse;
     SaslAuthenticate => sasl_authenticate::SaslAuthenticateRequest, sasl_authenticate::SaslAuthenticateResponse;
+    GetTelemetrySubscriptions => get_telemetry_subscriptions::GetTelemetrySubscriptionsRequest, get_telemetry_subscriptions::GetTelemetrySubscriptionsResponse;
+    PushTelemetry => push_telemetry::PushTelemetryRequest, push_telemetry::PushTelemetryResponse;
 }
