@@ -37,15 +37,17 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::connection::{ConnError, Connection};
-use super::metrics::ProducerMetrics;
 use super::{backoff, Rng, SharedState};
 use crate::error::KafkaCode;
+use crate::metrics::{MetricKind as MetricsKind, ProducerMetrics};
 use crate::protocol::compression::{compress, Compression};
 use crate::protocol::messages::get_telemetry_subscriptions::{
     GetTelemetrySubscriptionsRequest, GetTelemetrySubscriptionsResponse, NIL_CLIENT_INSTANCE_ID,
 };
 use crate::protocol::messages::push_telemetry::PushTelemetryRequest;
-use crate::protocol::otlp::{Metric, MetricKind, MetricsData, NumberDataPoint, NumberValue, Temporality};
+use crate::protocol::otlp::{
+    KeyValue, Metric, MetricKind, MetricsData, NumberDataPoint, NumberValue, Temporality,
+};
 use crate::protocol::primitives::Uuid;
 
 /// The prefix of every producer metric name (KIP-714: `org.apache.kafka.`,
@@ -66,102 +68,67 @@ pub(crate) enum Value {
     Total(i64),
 }
 
-/// One metric of a snapshot: its name after [`PREFIX`], unit, description, value.
+/// One metric of a snapshot: its name after [`PREFIX`], unit, description,
+/// value, and the attributes telling its series apart (`topic`, `node.id`).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sample {
-    pub name: &'static str,
+    pub name: String,
     pub unit: &'static str,
     pub description: &'static str,
     pub value: Value,
+    pub attributes: Vec<(&'static str, String)>,
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// The producer's metrics under Kafka's names (the Java producer's
-/// `producer-metrics` group). Only metrics the snapshot has are listed;
-/// KIP-714's `record.queue.time.*` and `node.request.latency.*` join when
-/// the snapshot measures them.
+/// The producer's metrics under KIP-714's names, from the Java-named
+/// metrics of the snapshot ([`ProducerMetrics::kafka_metrics`]): the group
+/// without its `-metrics` suffix and the name with dashes as dots
+/// (`producer-metrics:record-queue-time-avg` is
+/// `org.apache.kafka.producer.record.queue.time.avg`,
+/// `producer-node-metrics:request-latency-avg` is
+/// `org.apache.kafka.producer.node.request.latency.avg` with a `node.id`
+/// attribute, topic metrics carry a `topic` attribute). Counters are sums,
+/// the rest gauges; a gauge with nothing in its window (NaN) is left out.
 pub(crate) fn producer_metrics(m: &ProducerMetrics) -> Vec<Sample> {
-    let s = |name, unit, description, value| Sample { name, unit, description, value };
-    let total = |v: u64| Value::Total(i64::try_from(v).unwrap_or(i64::MAX));
-    vec![
-        s("record.send.total", "1", "The total number of records sent.", total(m.records_sent)),
-        s(
-            "record.send.rate",
-            "1/s",
-            "The average number of records sent per second.",
-            Value::Gauge(m.record_send_rate),
-        ),
-        s(
-            "record.error.total",
-            "1",
-            "The total number of record sends that resulted in errors.",
-            total(m.records_failed),
-        ),
-        s("request.total", "1", "The total number of requests sent.", total(m.requests)),
-        s(
-            "outgoing.byte.total",
-            "By",
-            "The total number of outgoing bytes sent to all servers.",
-            total(m.request_bytes),
-        ),
-        s(
-            "request.latency.avg",
-            "ms",
-            "The average request latency in ms.",
-            Value::Gauge(ms(m.request_latency_avg)),
-        ),
-        s(
-            "request.latency.max",
-            "ms",
-            "The maximum request latency in ms.",
-            Value::Gauge(ms(m.request_latency_max)),
-        ),
-        s(
-            "produce.throttle.time.avg",
-            "ms",
-            "The average time in ms a request was throttled by a broker.",
-            Value::Gauge(ms(m.produce_throttle_time_avg)),
-        ),
-        s(
-            "produce.throttle.time.max",
-            "ms",
-            "The maximum time in ms a request was throttled by a broker.",
-            Value::Gauge(ms(m.produce_throttle_time_max)),
-        ),
-        s(
-            "batch.size.avg",
-            "By",
-            "The average number of bytes sent per partition per request.",
-            Value::Gauge(m.avg_batch_bytes),
-        ),
-        s(
-            "compression.rate.avg",
-            "1",
-            "The average compression rate of record batches.",
-            Value::Gauge(m.compression_ratio),
-        ),
-        s(
-            "requests.in.flight",
-            "1",
-            "The current number of in-flight requests awaiting a response.",
-            Value::Gauge(m.requests_in_flight as f64),
-        ),
-        s(
-            "buffer.total.bytes",
-            "By",
-            "The maximum amount of buffer memory the client can use.",
-            Value::Gauge(m.buffer_total as f64),
-        ),
-        s(
-            "buffer.available.bytes",
-            "By",
-            "The total amount of buffer memory that is not being used.",
-            Value::Gauge(m.buffer_total.saturating_sub(m.buffer_used) as f64),
-        ),
-    ]
+    m.kafka_metrics()
+        .iter()
+        .filter_map(|k| {
+            let (group, attribute) = match k.group {
+                "producer-metrics" => ("", None),
+                "producer-topic-metrics" => ("topic.", k.tag("topic").map(|t| ("topic", t.to_owned()))),
+                "producer-node-metrics" => {
+                    ("node.", k.tag("node-id").map(|n| ("node.id", n.trim_start_matches("node-").to_owned())))
+                }
+                _ => return None,
+            };
+            let value = match k.kind {
+                MetricsKind::Counter => Value::Total(k.value as i64),
+                MetricsKind::Gauge if k.value.is_finite() => Value::Gauge(k.value),
+                MetricsKind::Gauge => return None,
+            };
+            Some(Sample {
+                name: format!("{group}{}", k.name.replace('-', ".")),
+                unit: unit_of(k.name),
+                description: k.description,
+                value,
+                attributes: attribute.into_iter().collect(),
+            })
+        })
+        .collect()
+}
+
+/// The OTLP unit of a metric, from its name.
+fn unit_of(name: &str) -> &'static str {
+    if name.ends_with("-rate") && !name.starts_with("compression") {
+        "1/s"
+    } else if name.contains("time-ns") {
+        "ns"
+    } else if name.contains("latency") || name.contains("time") {
+        "ms"
+    } else if name.contains("byte") || name.contains("size") {
+        "By"
+    } else {
+        "1"
+    }
 }
 
 /// Whether `name` (the full metric name) matches the requested prefixes:
@@ -204,7 +171,7 @@ pub(crate) struct Telemetry {
     started: SystemTime,
     /// The last push (start time of delta sums) and its totals.
     last_push: SystemTime,
-    last_totals: HashMap<&'static str, i64>,
+    last_totals: HashMap<String, i64>,
     failures: u32,
     /// The terminating push was sent (or there was nothing to send).
     terminated: bool,
@@ -378,25 +345,21 @@ impl Telemetry {
 
     /// The encoded metrics the subscription asks for, at `now`.
     fn payload(&mut self, shared: &SharedState, sub: &Subscription) -> MetricsData {
-        let snapshot = shared.metrics.snapshot(
-            shared.acc.pool.used(),
-            shared.acc.pool.total(),
-            shared.cfg.batch_size,
-            shared.idem.generations(),
-            shared.acc.records_appended(),
-        );
+        let snapshot = super::metrics::snapshot(shared);
         let now = SystemTime::now();
         let (time, started, last) = (unix_nanos(now), unix_nanos(self.started), unix_nanos(self.last_push));
         let mut metrics = Vec::new();
         for sample in producer_metrics(&snapshot) {
             let name = format!("{PREFIX}{}", sample.name);
+            let series = sample.attributes.iter().fold(name.clone(), |k, (a, v)| format!("{k}|{a}={v}"));
+            let attributes = sample.attributes.iter().map(|(a, v)| KeyValue::string(*a, v.clone())).collect();
             if !requested(&sub.requested, &name) {
                 continue;
             }
             let (kind, value, start) = match sample.value {
                 Value::Gauge(v) => (MetricKind::Gauge, NumberValue::Double(v), 0),
                 Value::Total(v) if sub.delta => {
-                    let before = self.last_totals.insert(sample.name, v).unwrap_or(0);
+                    let before = self.last_totals.insert(series, v).unwrap_or(0);
                     let kind = MetricKind::Sum { temporality: Temporality::Delta, monotonic: true };
                     (kind, NumberValue::Int(v.saturating_sub(before)), last)
                 }
@@ -411,7 +374,7 @@ impl Telemetry {
                 unit: sample.unit.to_owned(),
                 kind,
                 points: vec![NumberDataPoint {
-                    attributes: Vec::new(),
+                    attributes,
                     start_time_unix_nano: start,
                     time_unix_nano: time,
                     value,
@@ -530,24 +493,41 @@ mod tests {
         assert!(!requested(&["org.apache.kafka.producer.request.latency.avgx".into()], name));
     }
 
+    #[cfg(feature = "mock")]
     #[test]
     fn metric_names_are_kafkas() {
-        let m = crate::engine::metrics::Metrics::new().snapshot(0, 0, 1, 0, 0);
-        let names: Vec<String> = producer_metrics(&m).iter().map(|s| format!("{PREFIX}{}", s.name)).collect();
+        let c = crate::mock::MockCluster::start(1).unwrap();
+        c.create_topic("t", 1, 1).unwrap();
+        let cfg = crate::ProducerConfig::builder().bootstrap_servers(c.bootstrap_servers()).build().unwrap();
+        let p = crate::Producer::new(cfg).unwrap();
+        for i in 0..10 {
+            p.send(crate::Record::new("t").value(&format!("v{i}"))).unwrap().wait().unwrap();
+        }
+        let samples = producer_metrics(&p.metrics());
+        let names: Vec<String> = samples.iter().map(|s| format!("{PREFIX}{}", s.name)).collect();
         for n in &names {
             assert!(n.starts_with("org.apache.kafka.producer."), "{n}");
             assert!(!n.contains('-') && !n.contains(".."), "{n}");
         }
+        let find = |name: &str| samples.iter().find(|s| format!("{PREFIX}{}", s.name) == name);
         for want in [
             "org.apache.kafka.producer.produce.throttle.time.avg",
-            "org.apache.kafka.producer.produce.throttle.time.max",
             "org.apache.kafka.producer.request.latency.avg",
-            "org.apache.kafka.producer.record.send.total",
+            "org.apache.kafka.producer.record.queue.time.avg",
         ] {
-            assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+            assert!(matches!(find(want).map(|s| s.value), Some(Value::Gauge(_))), "{want} in {names:?}");
         }
-        let unique: std::collections::HashSet<_> = names.iter().collect();
-        assert_eq!(unique.len(), names.len());
+        assert_eq!(
+            find("org.apache.kafka.producer.record.send.total").map(|s| s.value),
+            Some(Value::Total(10))
+        );
+        let topic = find("org.apache.kafka.producer.topic.record.send.total").expect("per topic");
+        assert_eq!(topic.attributes, vec![("topic", "t".to_owned())]);
+        let node = find("org.apache.kafka.producer.node.request.latency.avg").expect("per node");
+        assert_eq!(node.attributes, vec![("node.id", "1".to_owned())]);
+        assert_eq!(node.unit, "ms");
+        let series: std::collections::HashSet<_> = samples.iter().map(|s| (&s.name, &s.attributes)).collect();
+        assert_eq!(series.len(), samples.len());
     }
 
     #[test]
