@@ -407,6 +407,41 @@ fn topic_key(version: i16) -> (String, [u8; 16]) {
     }
 }
 
+/// An OTLP `MetricsData` as the producer pushes it (KIP-714).
+fn otlp_payload() -> Vec<u8> {
+    use kafka_sync::protocol::otlp::{
+        KeyValue, Metric, MetricKind, MetricsData, NumberDataPoint, NumberValue, Temporality,
+    };
+    let point = |value| NumberDataPoint {
+        attributes: vec![KeyValue::string("node_id", "1")],
+        start_time_unix_nano: 1_700_000_000_000_000_000,
+        time_unix_nano: 1_700_000_001_000_000_000,
+        value,
+    };
+    MetricsData {
+        resource_attributes: vec![KeyValue::string("client_rack", "r1")],
+        scope_name: "kafka-sync".into(),
+        scope_version: "0.1.0".into(),
+        metrics: vec![
+            Metric {
+                name: "org.apache.kafka.producer.request.latency.avg".into(),
+                description: "The average request latency in ms.".into(),
+                unit: "ms".into(),
+                kind: MetricKind::Gauge,
+                points: vec![point(NumberValue::Double(1.5))],
+            },
+            Metric {
+                name: "org.apache.kafka.producer.record.send.total".into(),
+                description: String::new(),
+                unit: "1".into(),
+                kind: MetricKind::Sum { temporality: Temporality::Delta, monotonic: true },
+                points: vec![point(NumberValue::Int(42))],
+            },
+        ],
+    }
+    .encode()
+}
+
 fn write_seed(dir: &Path, name: &str, bytes: &[u8]) {
     fs::write(dir.join(name), bytes).unwrap();
 }
@@ -492,6 +527,14 @@ fn write_seed_corpus() {
                     part.records =
                         (i % 3 != 2).then(|| writer_batch(codec, 1 + i % 4, &BatchParams::default()));
                 }
+            }
+            if let RequestBody::PushTelemetry(p) = &mut body {
+                // A real OTLP payload, gzipped, so the seed reaches the
+                // metric-name decoder.
+                name = format!("seed-key{key}-v{version}-gzip-otlp");
+                p.compression_type = Compression::Gzip.code() as i8;
+                p.metrics.clear();
+                compress(Compression::Gzip, None, &otlp_payload(), &mut p.metrics).unwrap();
             }
             let header = RequestHeader {
                 api_key: key,

@@ -158,6 +158,10 @@ pub(crate) struct Metadata {
     changed: Condvar,
     /// Wakes `close` waiting for the terminating telemetry push.
     telemetry_done: Condvar,
+    /// Whether a terminating telemetry push would be sent (there is a
+    /// subscription with metrics to push): set by the metadata thread, so
+    /// that `close` waits for nothing otherwise.
+    telemetry_subscribed: AtomicBool,
     /// Every queue ever created, per topic, indexed by partition: a topic
     /// that shrinks, is recreated, or leaves the view while idle gets the same
     /// queues back, so each partition has exactly one queue for the
@@ -180,6 +184,7 @@ impl Metadata {
             wake: Condvar::new(),
             changed: Condvar::new(),
             telemetry_done: Condvar::new(),
+            telemetry_subscribed: AtomicBool::new(false),
             queues: Mutex::new(HashMap::new()),
         }
     }
@@ -267,6 +272,9 @@ impl Metadata {
     /// Asks the metadata thread for the terminating telemetry push (if it
     /// has a subscription) and waits for it until `deadline`.
     pub fn terminate_telemetry(&self, deadline: Instant) {
+        if !self.telemetry_subscribed.load(Ordering::Acquire) {
+            return;
+        }
         let mut c = self.control.lock();
         c.terminate_telemetry = true;
         self.wake.notify_all();
@@ -719,6 +727,7 @@ impl MetadataThread {
                 self.conn = None;
             }
         }
+        shared.meta.telemetry_subscribed.store(self.telemetry.wants_terminating_push(), Ordering::Release);
     }
 
     /// The terminating telemetry push, while closing: over the current

@@ -21,6 +21,7 @@
 //! | DeleteTopics (20) | 1-6 | by name, or by id at v6 |
 //! | SaslHandshake (17) | 0-1 | SASL listeners only; v0 closes the connection |
 //! | SaslAuthenticate (36) | 0-2 | SASL listeners only; session lifetime from v1 |
+//! | GetTelemetrySubscriptions (71), PushTelemetry (72) | 0 | only after [`MockCluster::set_telemetry`] (KIP-714) |
 //!
 //! Every response is encoded at the request's version with that version's
 //! response header. A request the mock cannot decode, of an API it does not
@@ -36,8 +37,11 @@
 //! re-authentication (feature `sasl`), as [`MockSecurity`] describes.
 //! Without SASL, SaslHandshake and SaslAuthenticate are neither advertised
 //! nor served (their requests close the connection). GetTelemetrySubscriptions
-//! (71) and PushTelemetry (72) are not served yet: the mock does not advertise
-//! them, like a Kafka broker without a client telemetry plugin.
+//! (71) and PushTelemetry (72) v0 (KIP-714) are advertised and served only
+//! after [`MockCluster::set_telemetry`], like a Kafka broker with a client
+//! telemetry plugin: the mock hands out the subscription, checks pushes
+//! (subscription id, codec, size, an OTLP payload that decodes) and keeps
+//! them for [`MockCluster::telemetry_pushes`].
 //!
 //! Brokers have ids `1..=n`; broker 1 is the controller. Partition `p` of a
 //! topic with replication factor `r` is hosted on brokers `p, p+1, ...,
@@ -174,6 +178,7 @@ mod sasl;
 mod security;
 mod server;
 mod state;
+mod telemetry;
 
 use std::fmt;
 use std::io;
@@ -185,6 +190,7 @@ use self::security::Listener;
 pub use self::security::{MockSecurity, SaslStats};
 use self::server::{BrokerSlot, Shared};
 use self::state::{BrokerInfo, ClusterState, Injection, Rejection};
+pub use self::telemetry::{MockTelemetry, TelemetryPush};
 use crate::protocol::compression::Compression;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
 use crate::protocol::messages::create_topics::{CreatableTopic, CreatableTopicConfig};
@@ -538,6 +544,37 @@ impl MockCluster {
     /// answered `LEADER_NOT_AVAILABLE` for that topic; later ones see it.
     pub fn set_auto_create_topics(&self, partitions: Option<i32>) {
         self.shared.state.lock().settings.auto_create_partitions = partitions.map(|p| p.max(1));
+    }
+
+    /// Configures client telemetry (KIP-714). `Some`: every broker
+    /// advertises and serves GetTelemetrySubscriptions and PushTelemetry v0,
+    /// handing out this subscription under a new subscription id (pushes
+    /// naming an older one get `UNKNOWN_SUBSCRIPTION_ID`). `None` (the
+    /// default): neither API is advertised, as on a Kafka broker without a
+    /// client telemetry plugin.
+    ///
+    /// ```
+    /// # let cluster = kafka_sync::mock::MockCluster::start(1).unwrap();
+    /// use kafka_sync::mock::MockTelemetry;
+    /// use std::time::Duration;
+    /// cluster.set_telemetry(Some(
+    ///     MockTelemetry::requesting(["org.apache.kafka.producer."]).every(Duration::from_millis(200)),
+    /// ));
+    /// assert!(cluster.telemetry_pushes().is_empty());
+    /// ```
+    pub fn set_telemetry(&self, config: Option<MockTelemetry>) {
+        self.shared.state.lock().set_telemetry(config);
+    }
+
+    /// The PushTelemetry requests received so far, oldest first, with the
+    /// metric names their OTLP payloads carried.
+    pub fn telemetry_pushes(&self) -> Vec<TelemetryPush> {
+        self.shared.state.lock().telemetry.pushes.clone()
+    }
+
+    /// GetTelemetrySubscriptions requests answered so far.
+    pub fn telemetry_subscriptions_served(&self) -> usize {
+        self.shared.state.lock().telemetry.subscriptions_served
     }
 
     /// Sets the cluster's `message.max.bytes`: the largest record batch, in

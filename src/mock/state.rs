@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::idempotence::{add_sequence, BatchMeta, ProducerStates, Verdict};
 use super::security::Session;
+use super::telemetry::{MockTelemetry, TelemetryState};
 use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry, StoredRecord};
 use crate::protocol::compression::Compression;
 use crate::protocol::error::{DecodeError, EncodeError};
@@ -64,10 +65,11 @@ pub(crate) const FIRST_PRODUCER_ID: i64 = 1000;
 /// requests close the connection like those of any API it does not know.
 /// With SASL, the connection's [`Session`] answers them.
 const SASL_APIS: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE];
-/// APIs the codec implements but the mock does not serve: it neither
-/// advertises them nor lets [`ClusterState::set_advertised`] do so, so their
-/// requests close the connection like those of any API it does not know.
-const UNSERVED_APIS: [i16; 2] = [api_key::GET_TELEMETRY_SUBSCRIPTIONS, api_key::PUSH_TELEMETRY];
+/// Client telemetry (KIP-714), advertised and served only while a
+/// subscription is configured ([`ClusterState::set_telemetry`]); otherwise
+/// their requests close the connection like those of any API it does not
+/// know, and [`ClusterState::set_advertised`] refuses them.
+const TELEMETRY_APIS: [i16; 2] = [api_key::GET_TELEMETRY_SUBSCRIPTIONS, api_key::PUSH_TELEMETRY];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -285,6 +287,8 @@ pub(crate) struct ClusterState {
     advertised: BTreeMap<i16, VersionRange>,
     /// Whether the listeners speak SASL (and so serve [`SASL_APIS`]).
     sasl: bool,
+    /// Client telemetry: the subscription and the pushes received.
+    pub(crate) telemetry: TelemetryState,
 }
 
 impl ClusterState {
@@ -294,7 +298,7 @@ impl ClusterState {
         let advertised = API_KEYS
             .iter()
             .filter(|k| sasl || !SASL_APIS.contains(k))
-            .filter(|k| !UNSERVED_APIS.contains(k))
+            .filter(|k| !TELEMETRY_APIS.contains(k))
             .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
             .collect();
         Self {
@@ -310,6 +314,7 @@ impl ClusterState {
             counts: HashMap::new(),
             advertised,
             sasl,
+            telemetry: TelemetryState::default(),
         }
     }
 
@@ -524,8 +529,13 @@ impl ClusterState {
                 format!("API key {api} is not implemented by the mock"),
             ));
         };
-        if UNSERVED_APIS.contains(&api) {
-            return Err((KafkaCode::INVALID_REQUEST, format!("API key {api} is not served by the mock")));
+        if TELEMETRY_APIS.contains(&api) && self.telemetry.config.is_none() {
+            return Err((
+                KafkaCode::INVALID_REQUEST,
+                format!(
+                    "API key {api} is served only with a telemetry subscription (MockCluster::set_telemetry)"
+                ),
+            ));
         }
         if SASL_APIS.contains(&api) && !self.sasl {
             return Err((
@@ -550,6 +560,21 @@ impl ClusterState {
         }
         self.advertised.insert(api, range);
         Ok(())
+    }
+
+    /// Configures client telemetry (`Some`: advertise and serve
+    /// GetTelemetrySubscriptions and PushTelemetry v0 with this
+    /// subscription, under a new subscription id) or turns it off (`None`).
+    pub(crate) fn set_telemetry(&mut self, config: Option<MockTelemetry>) {
+        let on = config.is_some();
+        self.telemetry.set(config);
+        for api in TELEMETRY_APIS {
+            if on {
+                self.advertised.insert(api, VersionRange::new(0, 0));
+            } else {
+                self.advertised.remove(&api);
+            }
+        }
     }
 
     // ---- fault injection and the request log -----------------------------
@@ -724,9 +749,14 @@ impl ClusterState {
                     (None, Then::Close)
                 }
             },
-            // Not advertised, so `plan` closes the connection before it gets
-            // here; close it here too.
-            RequestBody::GetTelemetrySubscriptions(_) | RequestBody::PushTelemetry(_) => (None, Then::Close),
+            RequestBody::GetTelemetrySubscriptions(req) => {
+                let resp = self.telemetry.subscriptions(req, error, |n| topic_id(n ^ 0x7e1e_0000_0000_0000));
+                (Some(reply(v, ResponseBody::GetTelemetrySubscriptions(resp))), Then::Continue)
+            }
+            RequestBody::PushTelemetry(req) => {
+                let resp = self.telemetry.push(broker, req, error);
+                (Some(reply(v, ResponseBody::PushTelemetry(resp))), Then::Continue)
+            }
         }
     }
 
@@ -1709,8 +1739,8 @@ mod tests {
         let mut c = cluster(1);
         let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
         assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
-        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - UNSERVED_APIS.len());
-        for api in UNSERVED_APIS {
+        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - TELEMETRY_APIS.len());
+        for api in TELEMETRY_APIS {
             assert!(!listed.contains(&api));
             assert_eq!(
                 c.set_advertised(api, VersionRange::new(0, 0)).unwrap_err().0,
@@ -1742,6 +1772,37 @@ mod tests {
         c.set_advertised(api_key::SASL_AUTHENTICATE, VersionRange::new(0, 0)).unwrap();
         assert_eq!(range(&c, api_key::SASL_AUTHENTICATE), Some(VersionRange::new(0, 0)));
         assert!(c.set_advertised(api_key::SASL_HANDSHAKE, VersionRange::new(0, 2)).is_err());
+    }
+
+    #[test]
+    fn telemetry_apis_are_advertised_only_with_a_subscription() {
+        let mut c = cluster(1);
+        let has = |c: &ClusterState, k| c.advertised.contains_key(&k);
+        c.set_telemetry(Some(MockTelemetry::default()));
+        for api in TELEMETRY_APIS {
+            assert!(has(&c, api));
+            c.set_advertised(api, VersionRange::new(0, 0)).unwrap();
+        }
+        let h = RequestHeader {
+            api_key: api_key::GET_TELEMETRY_SUBSCRIPTIONS,
+            api_version: 0,
+            correlation_id: 1,
+            client_id: None,
+        };
+        let inc = Incoming::Request(h, RequestBody::GetTelemetrySubscriptions(Default::default()));
+        match c.plan(1, &inc, None).reply.map(|r| r.body) {
+            Some(ResponseBody::GetTelemetrySubscriptions(r)) => {
+                assert_eq!(r.error_code, 0);
+                assert_ne!(r.client_instance_id, [0; 16]);
+                assert_eq!(r.requested_metrics, [""]);
+            }
+            other => panic!("{other:?}"),
+        }
+        c.set_telemetry(None);
+        for api in TELEMETRY_APIS {
+            assert!(!has(&c, api));
+        }
+        assert!(c.plan(1, &inc, None).reply.is_none(), "not served once turned off");
     }
 
     #[test]

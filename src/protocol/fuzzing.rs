@@ -77,7 +77,8 @@ pub fn decode_response(data: &[u8]) {
 /// Request frames (header and body, without the size prefix) through
 /// [`frame::decode_request`], with the round-trip oracle; the record batches
 /// of a decoded Produce request go through [`decode_record_batch`] too, as a
-/// broker would decode them.
+/// broker would decode them, and the OTLP payload of a PushTelemetry request
+/// through [`otlp::metric_names`](super::otlp::metric_names).
 pub fn decode_request(data: &[u8]) {
     let Ok((header, body)) = frame::decode_request(data) else { return };
     let (api_key, version) = (header.api_key, header.api_version);
@@ -104,6 +105,15 @@ pub fn decode_request(data: &[u8]) {
         for records in p.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref())
         {
             decode_record_batch(records);
+        }
+    }
+    // A PushTelemetry payload goes through the OTLP metric-name decoder, as
+    // the mock broker decodes it (decompressed first, capped at LIMIT).
+    if let RequestBody::PushTelemetry(p) = &body {
+        let mut raw = Vec::new();
+        let codec = Compression::from_code(i16::from(p.compression_type));
+        if codec.is_some_and(|c| compression::decompress(c, &p.metrics, LIMIT, &mut raw).is_ok()) {
+            let _ = super::otlp::metric_names(&raw);
         }
     }
 }
