@@ -406,6 +406,14 @@ fn connection_count_is_the_clusters() {
         });
         assert!(agreed, "producer {ours}, cluster {theirs}");
         assert!(ours >= 2.0, "one connection per leader at least: {ours}");
+        // Every open connection was a creation; dropping one makes another.
+        let created = k(&p.metrics(), "connection-creation-total");
+        assert!(created >= ours, "{created} created, {ours} open");
+        assert!(k(&p.metrics(), "connection-creation-rate") > 0.0);
+        c.broker_down(2).unwrap();
+        c.broker_up(2).unwrap();
+        p.send(Record::new("t").value("y").partition(1)).unwrap().wait().unwrap();
+        assert!(k(&p.metrics(), "connection-creation-total") > created, "the reconnection counts");
         p.close(Duration::from_secs(5)).unwrap();
         assert_eq!(k(&p.metrics(), "connection-count"), 0.0, "closed");
     });

@@ -537,6 +537,7 @@ impl BrokerThread {
                 self.connect_failures = 0;
                 self.next_connect = None;
                 self.shared.meta.set_security_failure(None);
+                self.shared.metrics.connection_created();
             }
             Err(e) => {
                 if let ConnError::Security(m) = &e {

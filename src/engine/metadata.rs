@@ -852,6 +852,7 @@ impl MetadataThread {
                         self.conn = Some(c);
                         self.conn_used = Instant::now();
                         shared.meta.set_security_failure(None);
+                        shared.metrics.connection_created();
                         break;
                     }
                     Err(ConnError::Security(m)) => {

@@ -105,6 +105,10 @@ defs! {
         "The number of outgoing bytes sent to all servers per second";
     OUTGOING_BYTE_TOTAL = PRODUCER_GROUP Counter "outgoing-byte-total"
         "The total number of outgoing bytes sent to all servers";
+    CONNECTION_CREATION_RATE = PRODUCER_GROUP Gauge "connection-creation-rate"
+        "New connections established per second";
+    CONNECTION_CREATION_TOTAL = PRODUCER_GROUP Counter "connection-creation-total"
+        "The total number of new connections established";
     RESPONSE_RATE = PRODUCER_GROUP Gauge "response-rate"
         "The number of responses received per second";
     RESPONSE_TOTAL = PRODUCER_GROUP Counter "response-total"

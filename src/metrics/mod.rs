@@ -71,6 +71,7 @@
 //! | `bufferpool-wait-time-total`, `bufferpool-wait-time-ns-total` | ns senders spent blocked for memory |
 //! | `buffer-exhausted-rate`, `buffer-exhausted-total` | sends refused because memory stayed full (`max.block.ms`, or `try_send`) |
 //! | `connection-count` | open broker connections (the metadata connection included) |
+//! | `connection-creation-rate`, `connection-creation-total` | connections established (broker and metadata) |
 //! | `request-rate`, `request-total`, `request-size-avg`, `-max` | Produce requests written, and their size in bytes |
 //! | `outgoing-byte-rate`, `outgoing-byte-total` | bytes of Produce requests written |
 //! | `response-rate`, `response-total` | Produce responses read |

@@ -137,6 +137,12 @@ impl Metrics {
         b.topic_metrics.retried(&self.cfg, b.records, now);
     }
 
+    /// A broker or metadata connection was established.
+    pub fn connection_created(&self) {
+        let now = self.ms(Instant::now());
+        self.events.lock().connections.record(&self.cfg, 1.0, now);
+    }
+
     /// A batch was split in two after `MESSAGE_TOO_LARGE`.
     pub fn batch_split(&self) {
         let now = self.ms(Instant::now());
@@ -341,6 +347,8 @@ fn kafka_metrics(shared: &Shared, now: Instant, in_flight: u64) -> Vec<crate::me
         c.add(defs::COMPRESSION_RATE_AVG, send.compression.measure(cfg, t));
         c.add(defs::BATCH_SPLIT_RATE, events.splits.rate(cfg, t));
         c.add(defs::BATCH_SPLIT_TOTAL, events.splits.total());
+        c.add(defs::CONNECTION_CREATION_RATE, events.connections.rate(cfg, t));
+        c.add(defs::CONNECTION_CREATION_TOTAL, events.connections.total());
         c.add(defs::PRODUCE_THROTTLE_TIME_AVG, responses.throttle.avg(cfg, t));
         c.add(defs::PRODUCE_THROTTLE_TIME_MAX, responses.throttle.max(cfg, t));
         let refreshed = m.metadata_refreshed.load(Ordering::Relaxed);

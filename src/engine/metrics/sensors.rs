@@ -128,6 +128,8 @@ pub(crate) struct EventStats {
     /// Nanoseconds senders waited for memory; its rate per nanosecond is
     /// `bufferpool-wait-ratio`.
     pub buffer_wait: Meter,
+    /// Connections established (broker and metadata connections).
+    pub connections: Meter,
 }
 
 impl EventStats {
@@ -138,6 +140,7 @@ impl EventStats {
             splits: Meter::new(),
             exhausted: Meter::new(),
             buffer_wait: Meter::per(super::stats::Per::Nanosecond),
+            connections: Meter::new(),
         }
     }
 }
