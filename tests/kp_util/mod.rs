@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod prop;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_sync::protocol::primitives::Uuid;
