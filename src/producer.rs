@@ -204,11 +204,7 @@ impl Producer {
         if !self.interceptors.is_empty() {
             return self.send_intercepted(record, wait, extra, callback);
         }
-        match self.send_parts(&record.parts(), wait, extra, callback) {
-            Ok(h) => Ok(h),
-            Err(Refused { kind, waited: Some(d) }) => Err(SendError::new(kind, record).waited(d)),
-            Err(Refused { kind, waited: None }) => Err(SendError::new(kind, record)),
-        }
+        self.send_parts(&record.parts(), wait, extra, callback).map_err(|r| r.into_error(record))
     }
 
     /// [`send_inner`](Self::send_inner) with interceptors: they see (and may
@@ -243,14 +239,12 @@ impl Producer {
                 }
                 Ok(handle)
             }
-            Err(Refused { kind, waited }) => {
-                self.interceptors
-                    .acknowledge(crate::interceptor::Outcome::Refused { record: &owned, error: &kind });
-                let e = SendError::new(kind, record);
-                Err(match waited {
-                    Some(d) => e.waited(d),
-                    None => e,
-                })
+            Err(refused) => {
+                self.interceptors.acknowledge(crate::interceptor::Outcome::Refused {
+                    record: &owned,
+                    error: &refused.kind,
+                });
+                Err(refused.into_error(record))
             }
         }
     }
@@ -570,6 +564,17 @@ impl Sendable for RecordRef<'_> {
 struct Refused {
     kind: SendErrorKind,
     waited: Option<Duration>,
+}
+
+impl Refused {
+    /// The `SendError` handing `record` back.
+    fn into_error<R>(self, record: R) -> SendError<R> {
+        let e = SendError::new(self.kind, record);
+        match self.waited {
+            Some(d) => e.waited(d),
+            None => e,
+        }
+    }
 }
 
 /// Fails when no `bootstrap.servers` entry resolves to an address, as Java's

@@ -536,19 +536,14 @@ impl BrokerThread {
                 self.last_io = Instant::now();
                 self.connect_failures = 0;
                 self.next_connect = None;
-                self.shared.meta.set_security_failure(None);
+                self.shared.meta.security_ok();
                 self.shared.metrics.connection_created();
             }
             Err(e) => {
                 if let ConnError::Security(m) = &e {
                     // Retrying soon will not help: fail what waits for this
                     // broker now (keep trying, with the reconnect backoff).
-                    let err = DeliveryError::new(
-                        DeliveryErrorKind::Authentication,
-                        Persistence::NotPersisted,
-                        m.clone(),
-                    );
-                    self.shared.meta.set_security_failure(Some(err));
+                    self.shared.meta.security_failed(m);
                     let msg = format!("broker {}: {m}", self.id);
                     self.fail_all_queued(DeliveryErrorKind::Authentication, &msg);
                 }

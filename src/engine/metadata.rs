@@ -286,9 +286,19 @@ impl Metadata {
         }
     }
 
-    /// Records that connections fail to authenticate (`Some`) or succeed
-    /// again (`None`); a failure wakes senders waiting for a topic.
-    pub fn set_security_failure(&self, failure: Option<DeliveryError>) {
+    /// Records that a connection could not be secured or authenticated
+    /// (`message` says why); wakes senders waiting for a topic.
+    pub fn security_failed(&self, message: &str) {
+        let e = DeliveryError::new(DeliveryErrorKind::Authentication, Persistence::NotPersisted, message);
+        self.set_security_failure(Some(e));
+    }
+
+    /// Records that a connection succeeded (clears a security failure).
+    pub fn security_ok(&self) {
+        self.set_security_failure(None);
+    }
+
+    fn set_security_failure(&self, failure: Option<DeliveryError>) {
         let mut c = self.control.lock();
         let changed = c.security_failure.is_some() != failure.is_some();
         c.security_failure = failure;
@@ -851,17 +861,13 @@ impl MetadataThread {
                     Ok(c) => {
                         self.conn = Some(c);
                         self.conn_used = Instant::now();
-                        shared.meta.set_security_failure(None);
+                        shared.meta.security_ok();
                         shared.metrics.connection_created();
                         break;
                     }
                     Err(ConnError::Security(m)) => {
                         log::debug!("metadata connection to {host}:{port} failed: {m}");
-                        shared.meta.set_security_failure(Some(DeliveryError::new(
-                            DeliveryErrorKind::Authentication,
-                            Persistence::NotPersisted,
-                            m.clone(),
-                        )));
+                        shared.meta.security_failed(&m);
                         last = Some(ConnError::Security(m));
                     }
                     Err(e) => {
