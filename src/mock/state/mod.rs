@@ -8,22 +8,26 @@
 //! (or not, as the fault says) and returns a [`Plan`]: the response to send
 //! and what to do after. The connection thread then sleeps, writes or
 //! closes without the lock.
+//!
+//! The topics, their partitions' logs and Produce live in [`partitions`].
+
+mod partitions;
+
+use self::partitions::{partition_error, topic_id, validate_topic_name, Topic};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::idempotence::{add_sequence, BatchMeta, ProducerStates, Verdict};
 use super::security::Session;
 use super::telemetry::{MockTelemetry, TelemetryState};
-use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry, StoredRecord};
-use crate::protocol::compression::Compression;
-use crate::protocol::error::{DecodeError, EncodeError};
+use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry};
+use crate::protocol::error::EncodeError;
 use crate::protocol::frame::encode_response;
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 use crate::protocol::messages::create_topics::{
-    CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreatableTopicConfigs,
-    CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
+    CreatableTopic, CreatableTopicConfig, CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest,
+    CreateTopicsResponse,
 };
 use crate::protocol::messages::delete_topics::{
     DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
@@ -33,13 +37,8 @@ use crate::protocol::messages::metadata::{
     MetadataBroker, MetadataRequest, MetadataResponse, PartitionMetadata, TopicMetadata,
     AUTHORIZED_OPERATIONS_OMITTED, NIL_TOPIC_ID,
 };
-use crate::protocol::messages::produce::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
-    ProduceResponse, TopicProduceResponse, TOPIC_IDS_FROM,
-};
 use crate::protocol::messages::{supported_versions, RequestBody, ResponseBody, API_KEYS};
 use crate::protocol::primitives::Uuid;
-use crate::protocol::record_batch::{RecordBatch, LOG_OVERHEAD, MIN_BATCH_LENGTH};
 use crate::protocol::{api_key, VersionRange};
 use crate::KafkaCode;
 
@@ -237,35 +236,6 @@ pub(crate) struct BrokerInfo {
     pub response_delay: Duration,
 }
 
-/// One appended batch, offsets assigned.
-#[derive(Debug, Clone)]
-struct StoredBatch {
-    /// `base_offset` is the broker-assigned offset of the first record.
-    batch: RecordBatch,
-    /// The append time, or -1 for create-time topics.
-    append_time: i64,
-}
-
-#[derive(Debug, Clone)]
-struct Partition {
-    leader: i32,
-    leader_epoch: i32,
-    replicas: Vec<i32>,
-    log: Vec<StoredBatch>,
-    log_end_offset: i64,
-    producers: ProducerStates,
-}
-
-#[derive(Debug, Clone)]
-struct Topic {
-    id: Uuid,
-    partitions: Vec<Partition>,
-    /// The topic's `max.message.bytes`, if set.
-    max_message_bytes: Option<usize>,
-    /// `message.timestamp.type=LogAppendTime`.
-    log_append_time: bool,
-}
-
 /// A rejected admin operation: the code a broker would answer, and why.
 pub(crate) type Rejection = (KafkaCode, String);
 
@@ -331,195 +301,6 @@ impl ClusterState {
 
     pub(crate) fn has_broker(&self, id: i32) -> bool {
         self.brokers.iter().any(|b| b.id == id)
-    }
-
-    // ---- admin, from the test's side -------------------------------------
-
-    /// Creates a topic, checked as CreateTopics checks it. With
-    /// `allow_defaults`, -1 partitions or replication mean the broker default (1).
-    pub(crate) fn create_topic(
-        &mut self,
-        spec: &CreatableTopic,
-        allow_defaults: bool,
-        validate_only: bool,
-    ) -> Result<(Uuid, i32, i16), Rejection> {
-        validate_topic_name(&spec.name)?;
-        if self.topics.contains_key(&spec.name) {
-            return Err((KafkaCode::TOPIC_ALREADY_EXISTS, format!("topic '{}' already exists", spec.name)));
-        }
-        let ids = self.broker_ids();
-        let assignment = if spec.assignments.is_empty() {
-            let partitions = match spec.num_partitions {
-                -1 if allow_defaults => 1,
-                p if p <= 0 => {
-                    return Err((
-                        KafkaCode::INVALID_PARTITIONS,
-                        format!("number of partitions {p} must be positive"),
-                    ))
-                }
-                p if p > MAX_PARTITIONS => {
-                    return Err((
-                        KafkaCode::INVALID_PARTITIONS,
-                        format!("number of partitions {p} is above the mock's limit of {MAX_PARTITIONS}"),
-                    ))
-                }
-                p => p,
-            };
-            let replication = match spec.replication_factor {
-                -1 if allow_defaults => 1,
-                r if r <= 0 || r as usize > ids.len() => {
-                    return Err((
-                        KafkaCode::INVALID_REPLICATION_FACTOR,
-                        format!("replication factor {r} must be between 1 and the {} brokers", ids.len()),
-                    ))
-                }
-                r => r,
-            };
-            // Round-robin: partition p's replicas start at broker p (mod n).
-            (0..partitions as usize)
-                .map(|p| (0..replication as usize).map(|j| ids[(p + j) % ids.len()]).collect())
-                .collect()
-        } else {
-            if spec.num_partitions != -1 || spec.replication_factor != -1 {
-                return Err((
-                    KafkaCode::INVALID_REQUEST,
-                    "with a manual assignment, partitions and replication factor must be -1".into(),
-                ));
-            }
-            manual_assignment(&spec.assignments, &ids)?
-        };
-        let (max_message_bytes, log_append_time) = parse_topic_configs(&spec.configs)?;
-        let partitions = assignment.len() as i32;
-        let replication = assignment.first().map_or(0, Vec::len) as i16;
-        if validate_only {
-            return Ok((NIL_TOPIC_ID, partitions, replication));
-        }
-        self.topics_created += 1;
-        let id = topic_id(self.topics_created);
-        let partitions_vec = assignment
-            .into_iter()
-            .map(|replicas: Vec<i32>| Partition {
-                leader: replicas[0],
-                leader_epoch: 0,
-                replicas,
-                log: Vec::new(),
-                log_end_offset: 0,
-                producers: ProducerStates::default(),
-            })
-            .collect();
-        self.topics.insert(
-            spec.name.clone(),
-            Topic { id, partitions: partitions_vec, max_message_bytes, log_append_time },
-        );
-        Ok((id, partitions, replication))
-    }
-
-    /// Grows a topic to `count` partitions (as Kafka's CreatePartitions does;
-    /// partitions are never removed). New partitions' replicas are assigned
-    /// round-robin like those of a new topic, with the topic's replication.
-    pub(crate) fn add_partitions(&mut self, name: &str, count: i32) -> Result<(), Rejection> {
-        let ids = self.broker_ids();
-        let topic = self.topics.get_mut(name).ok_or_else(|| unknown_topic(name))?;
-        let have = topic.partitions.len();
-        if count as usize <= have || count > MAX_PARTITIONS {
-            return Err((
-                KafkaCode::INVALID_PARTITIONS,
-                format!("topic '{name}' has {have} partitions; cannot change to {count}"),
-            ));
-        }
-        let replication = topic.partitions.first().map_or(1, |p| p.replicas.len());
-        for p in have..count as usize {
-            let replicas: Vec<i32> = (0..replication).map(|j| ids[(p + j) % ids.len()]).collect();
-            topic.partitions.push(Partition {
-                leader: replicas[0],
-                leader_epoch: 0,
-                replicas,
-                log: Vec::new(),
-                log_end_offset: 0,
-                producers: ProducerStates::default(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Deletes a topic with its records and producer states.
-    pub(crate) fn delete_topic(&mut self, name: &str) -> Result<(), Rejection> {
-        match self.topics.remove(name) {
-            Some(_) => Ok(()),
-            None => Err(unknown_topic(name)),
-        }
-    }
-
-    pub(crate) fn topic_names(&self) -> Vec<String> {
-        self.topics.keys().cloned().collect()
-    }
-
-    pub(crate) fn partition_count(&self, topic: &str) -> Option<i32> {
-        self.topics.get(topic).map(|t| t.partitions.len() as i32)
-    }
-
-    fn partition(&self, topic: &str, partition: i32) -> Option<&Partition> {
-        self.topics.get(topic)?.partitions.get(usize::try_from(partition).ok()?)
-    }
-
-    pub(crate) fn leader(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
-        self.partition(topic, partition).map(|p| (p.leader, p.leader_epoch))
-    }
-
-    pub(crate) fn log_end_offset(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.partition(topic, partition).map(|p| p.log_end_offset)
-    }
-
-    /// Every record of a partition, oldest first.
-    pub(crate) fn records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
-        let Some(p) = self.partition(topic, partition) else { return Vec::new() };
-        let mut out = Vec::new();
-        for stored in &p.log {
-            let b = &stored.batch;
-            for r in &b.records {
-                out.push(StoredRecord {
-                    offset: b.offset_of(r),
-                    timestamp: if stored.append_time >= 0 { stored.append_time } else { b.timestamp_of(r) },
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    headers: r.headers.clone(),
-                    producer_id: b.producer_id,
-                    producer_epoch: b.producer_epoch,
-                    sequence: if b.base_sequence >= 0 {
-                        add_sequence(b.base_sequence, r.offset_delta)
-                    } else {
-                        -1
-                    },
-                    batch_base_offset: b.base_offset,
-                    compression: b.compression,
-                });
-            }
-        }
-        out
-    }
-
-    /// Makes `new_leader` the partition's leader and bumps the leader epoch.
-    /// A leader outside the replica list joins it, first.
-    pub(crate) fn move_leader(
-        &mut self,
-        topic: &str,
-        partition: i32,
-        new_leader: i32,
-    ) -> Result<i32, Rejection> {
-        if !self.has_broker(new_leader) {
-            return Err((KafkaCode::BROKER_NOT_AVAILABLE, format!("no broker {new_leader} in the cluster")));
-        }
-        let p = self
-            .topics
-            .get_mut(topic)
-            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
-            .ok_or_else(|| unknown_partition(topic, partition))?;
-        p.leader = new_leader;
-        p.leader_epoch += 1;
-        if !p.replicas.contains(&new_leader) {
-            p.replicas.insert(0, new_leader);
-        }
-        Ok(p.leader_epoch)
     }
 
     pub(crate) fn set_advertised(&mut self, api: i16, range: VersionRange) -> Result<(), Rejection> {
@@ -937,160 +718,6 @@ impl ClusterState {
         Ok(resp)
     }
 
-    // ---- Produce ---------------------------------------------------------
-
-    /// Answers a Produce request; the flag says whether any partition failed.
-    fn produce(
-        &mut self,
-        broker: i32,
-        version: i16,
-        req: &ProduceRequest,
-        error: Option<KafkaCode>,
-    ) -> (ProduceResponse, bool) {
-        let acks_valid = (-1..=1).contains(&req.acks);
-        let mut resp =
-            ProduceResponse { throttle_time_ms: self.settings.produce_throttle_ms, ..Default::default() };
-        let mut failed = false;
-        let mut new_leaders = Vec::new();
-        for t in &req.topic_data {
-            // v13 names the topic by id (KIP-516): look it up as Kafka does;
-            // an id the cluster does not know (or nil) is UNKNOWN_TOPIC_ID
-            // for every partition of the topic.
-            let name = if version >= TOPIC_IDS_FROM {
-                self.topics
-                    .iter()
-                    .find(|(_, topic)| topic.id == t.topic_id && t.topic_id != NIL_TOPIC_ID)
-                    .map(|(n, _)| n.clone())
-            } else {
-                Some(t.name.clone())
-            };
-            // The answer names the topic as the request did (the name below
-            // v13, the id from v13; the other field is not encoded).
-            let mut tr = TopicProduceResponse {
-                name: t.name.clone(),
-                topic_id: t.topic_id,
-                partition_responses: Vec::new(),
-            };
-            for p in &t.partition_data {
-                let r = if let Some(code) = error {
-                    partition_error(p.index, code, "injected error")
-                } else if !acks_valid {
-                    partition_error(
-                        p.index,
-                        KafkaCode::INVALID_REQUIRED_ACKS,
-                        format!("acks {} is not one of 0, 1, -1", req.acks),
-                    )
-                } else if let Some(name) = &name {
-                    self.produce_partition(broker, version, name, p)
-                } else {
-                    partition_error(p.index, KafkaCode::UNKNOWN_TOPIC_ID, "unknown topic id")
-                };
-                failed |= r.error_code != 0;
-                if r.current_leader.leader_id >= 0 && !new_leaders.contains(&r.current_leader.leader_id) {
-                    new_leaders.push(r.current_leader.leader_id);
-                }
-                tr.partition_responses.push(r);
-            }
-            resp.responses.push(tr);
-        }
-        if version >= 10 {
-            resp.node_endpoints = new_leaders
-                .iter()
-                .filter_map(|id| self.brokers.iter().find(|b| b.id == *id))
-                .map(|b| NodeEndpoint {
-                    node_id: b.id,
-                    host: HOST.to_owned(),
-                    port: i32::from(b.port),
-                    rack: None,
-                })
-                .collect();
-        }
-        (resp, failed)
-    }
-
-    fn produce_partition(
-        &mut self,
-        broker: i32,
-        version: i16,
-        topic_name: &str,
-        data: &PartitionProduceData,
-    ) -> PartitionProduceResponse {
-        let index = data.index;
-        let settings = &self.settings;
-        let Some(topic) = self.topics.get_mut(topic_name) else {
-            return partition_error(index, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
-        };
-        let max_bytes = topic.max_message_bytes.unwrap_or(settings.max_message_bytes);
-        let log_append_time = topic.log_append_time;
-        let Some(part) = usize::try_from(index).ok().and_then(|i| topic.partitions.get_mut(i)) else {
-            return partition_error(index, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown partition");
-        };
-        if part.leader != broker {
-            let mut r = partition_error(
-                index,
-                KafkaCode::NOT_LEADER_OR_FOLLOWER,
-                format!("broker {broker} is not the leader; broker {} is", part.leader),
-            );
-            if version >= 10 {
-                r.current_leader =
-                    LeaderIdAndEpoch { leader_id: part.leader, leader_epoch: part.leader_epoch };
-            }
-            return r;
-        }
-        let mut batch = match validate_batch(data.records.as_deref(), version, max_bytes) {
-            Ok(b) => b,
-            Err((code, why)) => return partition_error(index, code, why),
-        };
-        let last_seq = add_sequence(batch.base_sequence, batch.last_offset_delta);
-        let append_time = if log_append_time { now_ms() } else { -1 };
-        if batch.producer_id >= 0 {
-            match part.producers.check(
-                batch.producer_id,
-                batch.producer_epoch,
-                batch.base_sequence,
-                last_seq,
-                settings.legacy_unknown_producer_id,
-            ) {
-                Verdict::Append => {}
-                Verdict::Duplicate(meta) => {
-                    let code = match settings.duplicate_answer {
-                        DuplicateAnswer::Success => KafkaCode::NONE,
-                        DuplicateAnswer::DuplicateSequenceNumber => KafkaCode::DUPLICATE_SEQUENCE_NUMBER,
-                    };
-                    return PartitionProduceResponse {
-                        index,
-                        error_code: code.0,
-                        base_offset: meta.base_offset,
-                        log_append_time_ms: meta.append_time,
-                        log_start_offset: 0,
-                        ..Default::default()
-                    };
-                }
-                Verdict::Reject(code, why) => return partition_error(index, code, why),
-            }
-        }
-        let base_offset = part.log_end_offset;
-        batch.base_offset = base_offset;
-        batch.partition_leader_epoch = part.leader_epoch;
-        part.log_end_offset += i64::from(batch.last_offset_delta) + 1;
-        if batch.producer_id >= 0 {
-            part.producers.append(
-                batch.producer_id,
-                batch.producer_epoch,
-                BatchMeta { first_seq: batch.base_sequence, last_seq, base_offset, append_time },
-            );
-        }
-        part.log.push(StoredBatch { batch, append_time });
-        PartitionProduceResponse {
-            index,
-            error_code: 0,
-            base_offset,
-            log_append_time_ms: append_time,
-            log_start_offset: 0,
-            ..Default::default()
-        }
-    }
-
     // ---- InitProducerId --------------------------------------------------
 
     fn new_producer_id(&mut self) -> (i64, i16) {
@@ -1284,119 +911,6 @@ impl ClusterState {
     }
 }
 
-/// A partition response carrying an error (offsets -1, as Kafka sends them).
-fn partition_error(index: i32, code: KafkaCode, why: impl Into<String>) -> PartitionProduceResponse {
-    PartitionProduceResponse {
-        index,
-        error_code: code.0,
-        base_offset: -1,
-        log_append_time_ms: -1,
-        log_start_offset: -1,
-        error_message: Some(why.into()),
-        ..Default::default()
-    }
-}
-
-fn unknown_topic(name: &str) -> Rejection {
-    (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic '{name}'"))
-}
-
-fn unknown_partition(topic: &str, partition: i32) -> Rejection {
-    (KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown partition {topic}-{partition}"))
-}
-
-/// Checks a partition's `records` as a Kafka broker checks what a producer
-/// sends (`ProduceRequest.validateRecords`, `UnifiedLog.analyzeAndValidateRecords`,
-/// `LogValidator`), in the same order, and decodes the one batch.
-pub(crate) fn validate_batch(
-    records: Option<&[u8]>,
-    version: i16,
-    max_message_bytes: usize,
-) -> Result<RecordBatch, Rejection> {
-    let bytes = match records {
-        None | Some([]) => {
-            return Err((
-                KafkaCode::INVALID_RECORD,
-                "a produce request must carry exactly one record batch".into(),
-            ))
-        }
-        Some(b) => b,
-    };
-    if bytes.len() < LOG_OVERHEAD {
-        return Err((
-            KafkaCode::CORRUPT_MESSAGE,
-            format!("{} bytes cannot hold a record batch", bytes.len()),
-        ));
-    }
-    let batch_length = i32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if batch_length < MIN_BATCH_LENGTH {
-        return Err((KafkaCode::CORRUPT_MESSAGE, format!("batch length {batch_length} is too small")));
-    }
-    let size = LOG_OVERHEAD + batch_length as usize;
-    if size > bytes.len() {
-        return Err((
-            KafkaCode::CORRUPT_MESSAGE,
-            format!("batch claims {size} bytes but only {} were sent", bytes.len()),
-        ));
-    }
-    if size > max_message_bytes {
-        return Err((
-            KafkaCode::MESSAGE_TOO_LARGE,
-            format!("batch of {size} bytes is larger than max.message.bytes {max_message_bytes}"),
-        ));
-    }
-    let (batch, used) = RecordBatch::decode(bytes, DECOMPRESSED_LIMIT).map_err(|e| match e {
-        DecodeError::UnsupportedCompression(_) => (KafkaCode::UNSUPPORTED_COMPRESSION_TYPE, e.to_string()),
-        e => (KafkaCode::CORRUPT_MESSAGE, format!("corrupt record batch: {e}")),
-    })?;
-    if used != bytes.len() {
-        return Err((
-            KafkaCode::INVALID_RECORD,
-            "a produce request must carry exactly one record batch".into(),
-        ));
-    }
-    if batch.base_offset != 0 {
-        return Err((
-            KafkaCode::INVALID_RECORD,
-            format!("batch base offset must be 0, not {}", batch.base_offset),
-        ));
-    }
-    if batch.is_control {
-        return Err((KafkaCode::INVALID_RECORD, "clients may not send control batches".into()));
-    }
-    if batch.records.is_empty() {
-        return Err((KafkaCode::INVALID_RECORD, "record batch has no records".into()));
-    }
-    if batch.compression == Compression::Zstd && version < 7 {
-        return Err((KafkaCode::UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later".into()));
-    }
-    if batch.is_transactional {
-        // The mock implements no transaction APIs, so no partition can have
-        // been added to a transaction (Kafka 3.6+ answers this too).
-        return Err((KafkaCode::INVALID_TXN_STATE, "transactions are not supported by the mock".into()));
-    }
-    Ok(batch)
-}
-
-/// Kafka's topic name rule: 1-249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
-pub(crate) fn validate_topic_name(name: &str) -> Result<(), Rejection> {
-    let bad =
-        |why: &str| Err((KafkaCode::INVALID_TOPIC_EXCEPTION, format!("invalid topic name '{name}': {why}")));
-    if name.is_empty() {
-        return bad("empty");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' are not allowed");
-    }
-    if name.len() > MAX_TOPIC_NAME_LEN {
-        return bad("longer than 249 characters");
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
-        return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
-    }
-    Ok(())
-}
-
 /// Kafka's rule for the client software name and version (ApiVersions v3+):
 /// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
 fn valid_software_field(s: &str) -> bool {
@@ -1411,95 +925,18 @@ fn valid_software_field(s: &str) -> bool {
     }
 }
 
-/// Validates a manual replica assignment: partitions 0..n each once, known
-/// brokers, no broker twice in a partition, the same replica count everywhere.
-fn manual_assignment(
-    assignments: &[CreatableReplicaAssignment],
-    ids: &[i32],
-) -> Result<Vec<Vec<i32>>, Rejection> {
-    let bad = |why: String| Err((KafkaCode::INVALID_REPLICA_ASSIGNMENT, why));
-    if assignments.len() > MAX_PARTITIONS as usize {
-        return Err((KafkaCode::INVALID_PARTITIONS, format!("more than {MAX_PARTITIONS} partitions")));
-    }
-    let mut out = vec![Vec::new(); assignments.len()];
-    for a in assignments {
-        let Some(slot) = usize::try_from(a.partition_index).ok().and_then(|i| out.get_mut(i)) else {
-            return bad(format!("partition {} is outside 0..{}", a.partition_index, assignments.len()));
-        };
-        if !slot.is_empty() {
-            return bad(format!("partition {} is assigned twice", a.partition_index));
-        }
-        if a.broker_ids.is_empty() {
-            return bad(format!("partition {} has no replicas", a.partition_index));
-        }
-        for (i, b) in a.broker_ids.iter().enumerate() {
-            if !ids.contains(b) {
-                return bad(format!("partition {}: unknown broker {b}", a.partition_index));
-            }
-            if a.broker_ids[..i].contains(b) {
-                return bad(format!("partition {}: broker {b} appears twice", a.partition_index));
-            }
-        }
-        slot.clone_from(&a.broker_ids);
-    }
-    if out.iter().any(|r| r.len() != out[0].len()) {
-        return bad("all partitions must have the same number of replicas".into());
-    }
-    Ok(out)
-}
-
-/// Reads the topic configs the mock honours: `max.message.bytes` and
-/// `message.timestamp.type`. Other names are accepted and ignored.
-fn parse_topic_configs(configs: &[CreatableTopicConfig]) -> Result<(Option<usize>, bool), Rejection> {
-    let mut max = None;
-    let mut append_time = false;
-    for c in configs {
-        let value = c.value.as_deref();
-        match c.name.as_str() {
-            "max.message.bytes" => match value.and_then(|v| v.parse::<usize>().ok()) {
-                Some(v) if v <= i32::MAX as usize => max = Some(v),
-                _ => return Err((KafkaCode::INVALID_CONFIG, format!("invalid max.message.bytes {value:?}"))),
-            },
-            "message.timestamp.type" => match value {
-                Some("CreateTime") => append_time = false,
-                Some("LogAppendTime") => append_time = true,
-                _ => {
-                    return Err((
-                        KafkaCode::INVALID_CONFIG,
-                        format!("invalid message.timestamp.type {value:?}"),
-                    ))
-                }
-            },
-            _ => {}
-        }
-    }
-    Ok((max, append_time))
-}
-
-/// A topic id for the `n`th topic created: unique in the cluster, shaped like
-/// a version-4 UUID.
-fn topic_id(n: u64) -> Uuid {
-    // splitmix64, twice, so ids look random but are reproducible.
-    let mix = |mut z: u64| {
-        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&mix(n).to_be_bytes());
-    id[8..].copy_from_slice(&n.to_be_bytes());
-    id[6] = (id[6] & 0x0f) | 0x40;
-    id[8] = (id[8] & 0x3f) | 0x80;
-    id
-}
-
+/// Helpers for the unit tests of the state's modules.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod test_support {
+    use std::time::Duration;
+
+    use super::{BrokerInfo, ClusterState};
+    use crate::protocol::compression::Compression;
+    use crate::protocol::messages::create_topics::CreatableTopic;
+    use crate::protocol::messages::produce::{PartitionProduceData, PartitionProduceResponse};
     use crate::protocol::record_batch::{BatchParams, Header, RecordBatchWriter};
 
-    fn cluster(n: i32) -> ClusterState {
+    pub(crate) fn cluster(n: i32) -> ClusterState {
         ClusterState::new(
             (1..=n)
                 .map(|id| BrokerInfo { id, port: 9000 + id as u16, response_delay: Duration::ZERO })
@@ -1508,7 +945,7 @@ mod tests {
         )
     }
 
-    fn spec(name: &str, partitions: i32, replication: i16) -> CreatableTopic {
+    pub(crate) fn spec(name: &str, partitions: i32, replication: i16) -> CreatableTopic {
         CreatableTopic {
             name: name.into(),
             num_partitions: partitions,
@@ -1517,7 +954,7 @@ mod tests {
         }
     }
 
-    fn batch(n: usize, params: BatchParams) -> Vec<u8> {
+    pub(crate) fn batch(n: usize, params: BatchParams) -> Vec<u8> {
         let mut w = RecordBatchWriter::new(Vec::new(), 1_000);
         for i in 0..n {
             w.append(
@@ -1530,26 +967,20 @@ mod tests {
         w.finish(&params, Compression::None, None).unwrap()
     }
 
-    fn idem(pid: i64, epoch: i16, seq: i32) -> BatchParams {
+    pub(crate) fn idem(pid: i64, epoch: i16, seq: i32) -> BatchParams {
         BatchParams { producer_id: pid, producer_epoch: epoch, base_sequence: seq, ..Default::default() }
     }
 
-    fn produce(c: &mut ClusterState, broker: i32, records: Vec<u8>) -> PartitionProduceResponse {
+    pub(crate) fn produce(c: &mut ClusterState, broker: i32, records: Vec<u8>) -> PartitionProduceResponse {
         let data = PartitionProduceData { index: 0, records: Some(records) };
         c.produce_partition(broker, 9, "t", &data)
     }
+}
 
-    #[test]
-    fn topic_names() {
-        assert!(validate_topic_name("orders.v1_x-y").is_ok());
-        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
-            assert_eq!(
-                validate_topic_name(bad).unwrap_err().0,
-                KafkaCode::INVALID_TOPIC_EXCEPTION,
-                "{bad:?}"
-            );
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::test_support::cluster;
+    use super::*;
 
     #[test]
     fn software_fields() {
@@ -1559,120 +990,6 @@ mod tests {
         for bad in ["", "-a", "a-", "a b", "a_b"] {
             assert!(!valid_software_field(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn create_spreads_leaders_round_robin() {
-        let mut c = cluster(3);
-        c.create_topic(&spec("t", 4, 2), false, false).unwrap();
-        let leaders: Vec<_> = (0..4).map(|p| c.leader("t", p).unwrap().0).collect();
-        assert_eq!(leaders, [1, 2, 3, 1]);
-        assert_eq!(c.partition("t", 2).unwrap().replicas, [3, 1]);
-        assert_eq!(
-            c.create_topic(&spec("t", 1, 1), false, false).unwrap_err().0,
-            KafkaCode::TOPIC_ALREADY_EXISTS
-        );
-        assert_eq!(
-            c.create_topic(&spec("u", 0, 1), false, false).unwrap_err().0,
-            KafkaCode::INVALID_PARTITIONS
-        );
-        assert_eq!(
-            c.create_topic(&spec("u", 1, 4), false, false).unwrap_err().0,
-            KafkaCode::INVALID_REPLICATION_FACTOR
-        );
-        assert_eq!(
-            c.create_topic(&spec("u", -1, -1), false, false).unwrap_err().0,
-            KafkaCode::INVALID_PARTITIONS
-        );
-        assert_eq!(c.create_topic(&spec("u", -1, -1), true, true).unwrap().1, 1);
-        assert!(c.partition_count("u").is_none(), "validate_only creates nothing");
-    }
-
-    #[test]
-    fn manual_assignments_are_checked() {
-        let mut c = cluster(3);
-        let mut s = spec("m", -1, -1);
-        s.assignments = vec![
-            CreatableReplicaAssignment { partition_index: 1, broker_ids: vec![3, 1] },
-            CreatableReplicaAssignment { partition_index: 0, broker_ids: vec![2, 3] },
-        ];
-        assert_eq!(c.create_topic(&s, false, false).unwrap().1, 2);
-        assert_eq!(c.leader("m", 0), Some((2, 0)));
-        assert_eq!(c.leader("m", 1), Some((3, 0)));
-        for bad in [
-            vec![(0, vec![9])],
-            vec![(0, vec![1, 1])],
-            vec![(1, vec![1])],
-            vec![(0, vec![1]), (1, vec![1, 2])],
-        ] {
-            let mut s = spec("n", -1, -1);
-            s.assignments = bad
-                .into_iter()
-                .map(|(p, b)| CreatableReplicaAssignment { partition_index: p, broker_ids: b })
-                .collect();
-            assert_eq!(
-                c.create_topic(&s, false, false).unwrap_err().0,
-                KafkaCode::INVALID_REPLICA_ASSIGNMENT
-            );
-        }
-    }
-
-    #[test]
-    fn produce_validates_and_appends() {
-        let mut c = cluster(2);
-        c.create_topic(&spec("t", 1, 1), false, false).unwrap();
-        let r = produce(&mut c, 1, batch(3, BatchParams::default()));
-        assert_eq!((r.error_code, r.base_offset, r.log_start_offset), (0, 0, 0));
-        let r = produce(&mut c, 1, batch(2, BatchParams::default()));
-        assert_eq!((r.error_code, r.base_offset), (0, 3));
-        assert_eq!(c.log_end_offset("t", 0), Some(5));
-        assert_eq!(
-            produce(&mut c, 2, batch(1, BatchParams::default())).error_code,
-            KafkaCode::NOT_LEADER_OR_FOLLOWER.0
-        );
-
-        let mut corrupt = batch(1, BatchParams::default());
-        let last = corrupt.len() - 1;
-        corrupt[last] ^= 1;
-        assert_eq!(produce(&mut c, 1, corrupt).error_code, KafkaCode::CORRUPT_MESSAGE.0);
-        let mut two = batch(1, BatchParams::default());
-        two.extend(batch(1, BatchParams::default()));
-        assert_eq!(produce(&mut c, 1, two).error_code, KafkaCode::INVALID_RECORD.0);
-        assert_eq!(produce(&mut c, 1, Vec::new()).error_code, KafkaCode::INVALID_RECORD.0);
-        assert_eq!(produce(&mut c, 1, vec![0; 5]).error_code, KafkaCode::CORRUPT_MESSAGE.0);
-        let txn = BatchParams { is_transactional: true, ..Default::default() };
-        assert_eq!(produce(&mut c, 1, batch(1, txn)).error_code, KafkaCode::INVALID_TXN_STATE.0);
-        assert_eq!(c.log_end_offset("t", 0), Some(5), "nothing rejected was appended");
-
-        c.settings.max_message_bytes = 100;
-        assert_eq!(
-            produce(&mut c, 1, batch(10, BatchParams::default())).error_code,
-            KafkaCode::MESSAGE_TOO_LARGE.0
-        );
-    }
-
-    #[test]
-    fn produce_idempotence_and_duplicates() {
-        let mut c = cluster(1);
-        c.create_topic(&spec("t", 1, 1), false, false).unwrap();
-        assert_eq!(produce(&mut c, 1, batch(2, idem(7, 0, 0))).base_offset, 0);
-        assert_eq!(produce(&mut c, 1, batch(1, BatchParams::default())).base_offset, 2);
-        assert_eq!(produce(&mut c, 1, batch(3, idem(7, 0, 2))).base_offset, 3);
-        let dup = produce(&mut c, 1, batch(2, idem(7, 0, 0)));
-        assert_eq!((dup.error_code, dup.base_offset), (0, 0));
-        c.settings.duplicate_answer = DuplicateAnswer::DuplicateSequenceNumber;
-        let dup = produce(&mut c, 1, batch(3, idem(7, 0, 2)));
-        assert_eq!((dup.error_code, dup.base_offset), (KafkaCode::DUPLICATE_SEQUENCE_NUMBER.0, 3));
-        assert_eq!(
-            produce(&mut c, 1, batch(1, idem(7, 0, 9))).error_code,
-            KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER.0
-        );
-        assert_eq!(c.log_end_offset("t", 0), Some(6));
-        let recs = c.records("t", 0);
-        assert_eq!(recs.iter().map(|r| r.sequence).collect::<Vec<_>>(), [0, 1, -1, 2, 3, 4]);
-        assert_eq!(recs[4].offset, 4);
-        assert_eq!(recs[4].batch_base_offset, 3);
-        assert_eq!(recs[1].timestamp, 1_001);
     }
 
     #[test]
@@ -1803,14 +1120,5 @@ mod tests {
             assert!(!has(&c, api));
         }
         assert!(c.plan(1, &inc, None).reply.is_none(), "not served once turned off");
-    }
-
-    #[test]
-    fn topic_ids_are_unique_and_v4_shaped() {
-        let a = topic_id(1);
-        let b = topic_id(2);
-        assert_ne!(a, b);
-        assert_ne!(a, NIL_TOPIC_ID);
-        assert_eq!(a[6] >> 4, 4);
     }
 }
