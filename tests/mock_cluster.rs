@@ -15,8 +15,8 @@ use kafka_sync::protocol::api_key::{
     API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID, METADATA, PRODUCE, SASL_AUTHENTICATE, SASL_HANDSHAKE,
 };
 use kafka_sync::protocol::compression::Compression;
-use kafka_sync::protocol::frame::{decode_response, encode_request, finish_frame, read_frame, start_frame};
-use kafka_sync::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_sync::protocol::frame::{decode_response, encode_request, finish_frame, start_frame};
+use kafka_sync::protocol::header::RequestHeader;
 use kafka_sync::protocol::messages::api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_sync::protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
@@ -24,158 +24,16 @@ use kafka_sync::protocol::messages::create_topics::{
 use kafka_sync::protocol::messages::delete_topics::{DeleteTopicState, DeleteTopicsRequest};
 use kafka_sync::protocol::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use kafka_sync::protocol::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
-use kafka_sync::protocol::messages::produce::{
-    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse, TopicProduceData,
-};
+use kafka_sync::protocol::messages::produce::{PartitionProduceData, ProduceRequest, TopicProduceData};
 use kafka_sync::protocol::messages::sasl_handshake::SaslHandshakeRequest;
-use kafka_sync::protocol::record_batch::{BatchParams, Header, RecordBatchWriter};
-use kafka_sync::protocol::{Message, Request, VersionRange};
+use kafka_sync::protocol::record_batch::{BatchParams, Header};
+use kafka_sync::protocol::{Message, VersionRange};
 use kafka_sync::KafkaCode;
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_FRAME: usize = 16 << 20;
+#[path = "support/raw.rs"]
+mod raw;
 
-/// A minimal Kafka client: one connection, requests answered in order.
-struct Client {
-    stream: TcpStream,
-    next_correlation_id: i32,
-    frame: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect to the mock");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        Client { stream, next_correlation_id: 1, frame: Vec::new() }
-    }
-
-    fn to(cluster: &MockCluster, broker: i32) -> Client {
-        Client::connect(cluster.broker_address(broker).unwrap())
-    }
-
-    /// Sends a request; returns its correlation id.
-    fn send<R: Request>(&mut self, version: i16, req: &R) -> i32 {
-        let cid = self.next_correlation_id;
-        self.next_correlation_id += 1;
-        let mut buf = Vec::new();
-        encode_request(&mut buf, cid, Some("mock-test"), version, req).unwrap();
-        self.stream.write_all(&buf).unwrap();
-        cid
-    }
-
-    fn read(&mut self) -> io::Result<Vec<u8>> {
-        read_frame(&mut self.stream, MAX_FRAME, &mut self.frame)?;
-        Ok(self.frame.clone())
-    }
-
-    fn recv<R: Request>(&mut self, version: i16) -> (ResponseHeader, R::Response) {
-        let frame = self.read().expect("a response");
-        decode_response::<R>(&frame, version).expect("a decodable response")
-    }
-
-    /// Sends a request and reads its response, checking the correlation id.
-    fn call<R: Request>(&mut self, version: i16, req: &R) -> R::Response {
-        let cid = self.send(version, req);
-        let (h, resp) = self.recv::<R>(version);
-        assert_eq!(h.correlation_id, cid);
-        resp
-    }
-
-    /// Asserts that the broker closed the connection (EOF or reset, not a timeout).
-    fn assert_closed(&mut self) {
-        match self.read() {
-            Ok(f) => panic!("expected the connection to be closed, got a {}-byte frame", f.len()),
-            Err(e) => assert!(
-                !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
-                "expected a closed connection, got a timeout: {e}"
-            ),
-        }
-    }
-
-    /// Asserts that nothing arrives within `wait`.
-    fn assert_silent(&mut self, wait: Duration) {
-        self.stream.set_read_timeout(Some(wait)).unwrap();
-        match self.read() {
-            Ok(f) => panic!("expected silence, got a {}-byte frame", f.len()),
-            Err(e) => assert!(matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut), "{e}"),
-        }
-        self.stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    }
-}
-
-/// A record to write: key, value, headers.
-type Rec<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
-
-fn record_batch(records: &[Rec<'_>], ts: i64, params: BatchParams) -> Vec<u8> {
-    batch_with(records, ts, params, Compression::None)
-}
-
-fn batch_with(records: &[Rec<'_>], ts: i64, params: BatchParams, codec: Compression) -> Vec<u8> {
-    let mut w = RecordBatchWriter::new(Vec::new(), ts);
-    for (i, (k, v, h)) in records.iter().enumerate() {
-        w.append(ts + i as i64, *k, *v, h);
-    }
-    w.finish(&params, codec, None).unwrap()
-}
-
-/// A batch of `n` records with values `"{tag}-{i}"` and no keys.
-fn values(n: usize, tag: &str, params: BatchParams) -> Vec<u8> {
-    let vals: Vec<String> = (0..n).map(|i| format!("{tag}-{i}")).collect();
-    let recs: Vec<_> = vals.iter().map(|v| (None, Some(v.as_bytes()), Vec::new())).collect();
-    record_batch(&recs, 1_700_000_000_000, params)
-}
-
-fn idempotent(producer_id: i64, producer_epoch: i16, base_sequence: i32) -> BatchParams {
-    BatchParams { producer_id, producer_epoch, base_sequence, ..Default::default() }
-}
-
-fn produce_request(acks: i16, topic: &str, partition: i32, batch: Vec<u8>) -> ProduceRequest {
-    ProduceRequest {
-        transactional_id: None,
-        acks,
-        timeout_ms: 5_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.into(),
-            topic_id: [0; 16],
-            partition_data: vec![PartitionProduceData { index: partition, records: Some(batch) }],
-        }],
-    }
-}
-
-fn only(resp: &ProduceResponse) -> &PartitionProduceResponse {
-    assert_eq!(resp.responses.len(), 1);
-    assert_eq!(resp.responses[0].partition_responses.len(), 1);
-    &resp.responses[0].partition_responses[0]
-}
-
-/// Produces one batch at v12 with acks=-1 and returns (error code, base offset).
-fn produce(c: &mut Client, topic: &str, partition: i32, batch: Vec<u8>) -> (KafkaCode, i64) {
-    let resp = c.call(12, &produce_request(-1, topic, partition, batch));
-    let p = only(&resp);
-    (KafkaCode(p.error_code), p.base_offset)
-}
-
-fn init_producer_id(c: &mut Client) -> (i64, i16) {
-    let r = c.call(4, &InitProducerIdRequest::default());
-    assert_eq!(r.error_code, 0);
-    (r.producer_id, r.producer_epoch)
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Writes a raw frame (`payload` after a correct size prefix).
-fn write_raw(c: &mut Client, payload: &[u8]) {
-    let mut buf = (payload.len() as i32).to_be_bytes().to_vec();
-    buf.extend_from_slice(payload);
-    c.stream.write_all(&buf).unwrap();
-}
+use raw::*;
 
 // ---- ApiVersions ----------------------------------------------------------
 

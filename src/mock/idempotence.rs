@@ -24,6 +24,14 @@
 //!    producer epoch ... accept writes with any sequence number"); brokers
 //!    before 2.5 answered `UNKNOWN_PRODUCER_ID` (59) for a first sequence
 //!    other than 0, which the mock reproduces when asked (`legacy`).
+//!
+//! Transactions add to the entry, as Kafka's `ProducerStateEntry` does: the
+//! first offset of the producer's open transaction on the partition (the last
+//! stable offset cannot pass it) and the coordinator epoch of the last
+//! transaction marker. A marker ends the open transaction and sets the
+//! producer's epoch to its own, forgetting the batches of an older epoch: an
+//! entry with no batches then expects sequence 0 at its epoch (Kafka's
+//! `checkSequence` with no last sequence).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -50,8 +58,27 @@ pub(crate) struct BatchMeta {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ProducerEntry {
     epoch: i16,
-    /// Oldest first; at most [`WINDOW`] long.
+    /// Oldest first; at most [`WINDOW`] long. Empty after a marker moved the
+    /// producer to a new epoch.
     window: VecDeque<BatchMeta>,
+    /// Offset of the first batch of the producer's open transaction here.
+    txn_first_offset: Option<i64>,
+    /// Coordinator epoch of the last transaction marker, -1 before one.
+    coordinator_epoch: i32,
+}
+
+impl ProducerEntry {
+    fn new(epoch: i16) -> Self {
+        Self { epoch, window: VecDeque::new(), txn_first_offset: None, coordinator_epoch: -1 }
+    }
+
+    /// Kafka's `maybeUpdateProducerEpoch`: a new epoch forgets the old batches.
+    fn set_epoch(&mut self, epoch: i16) {
+        if self.epoch != epoch {
+            self.epoch = epoch;
+            self.window.clear();
+        }
+    }
 }
 
 /// The verdict on an incoming idempotent batch.
@@ -138,31 +165,54 @@ impl ProducerStates {
             }
             return Verdict::Append;
         }
-        // Same epoch. An entry is only created by an append, so the window is
-        // never empty here.
-        match entry.window.back() {
-            Some(last) if next_sequence(last.last_seq) == first_seq => Verdict::Append,
-            Some(last) => Verdict::Reject(
+        // Same epoch. No batch at this epoch yet (a marker set it): the
+        // sequence starts at 0, as after last sequence -1.
+        let last = entry.window.back().map_or(-1, |b| b.last_seq);
+        if next_sequence(last) == first_seq || (last == -1 && first_seq == 0) {
+            Verdict::Append
+        } else {
+            Verdict::Reject(
                 KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
                 format!(
-                    "out of order sequence for producer {producer_id}: {first_seq} (incoming), {} (last appended)",
-                    last.last_seq
+                    "out of order sequence for producer {producer_id}: {first_seq} (incoming), {last} (last appended)"
                 ),
-            ),
-            None => Verdict::Append,
+            )
         }
     }
 
-    /// Records an appended batch that [`check`](Self::check) accepted.
-    pub(crate) fn append(&mut self, producer_id: i64, epoch: i16, meta: BatchMeta) {
-        let entry = self
-            .entries
-            .entry(producer_id)
-            .or_insert_with(|| ProducerEntry { epoch, window: VecDeque::new() });
-        if entry.epoch != epoch {
-            // Kafka's `maybeUpdateProducerEpoch`: a new epoch forgets the old batches.
-            entry.epoch = epoch;
-            entry.window.clear();
+    /// The first offset of `producer_id`'s open transaction, if it has one.
+    pub(crate) fn open_transaction(&self, producer_id: i64) -> Option<i64> {
+        self.entries.get(&producer_id).and_then(|e| e.txn_first_offset)
+    }
+
+    /// The first offset of the oldest open transaction: the last stable
+    /// offset cannot pass it.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.entries.values().filter_map(|e| e.txn_first_offset).min()
+    }
+
+    /// Records a transaction marker of `producer_id` at `epoch`: the
+    /// producer moves to that epoch and its open transaction ends. Returns
+    /// the first offset of that transaction, if data was written in it.
+    pub(crate) fn end_transaction(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Option<i64> {
+        let entry = self.entries.entry(producer_id).or_insert_with(|| ProducerEntry::new(epoch));
+        entry.set_epoch(epoch);
+        entry.coordinator_epoch = coordinator_epoch;
+        entry.txn_first_offset.take()
+    }
+
+    /// Records an appended batch that [`check`](Self::check) accepted; a
+    /// transactional one opens a transaction unless one is open.
+    pub(crate) fn append(&mut self, producer_id: i64, epoch: i16, meta: BatchMeta, transactional: bool) {
+        let entry = self.entries.entry(producer_id).or_insert_with(|| ProducerEntry::new(epoch));
+        entry.set_epoch(epoch);
+        if transactional && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(meta.base_offset);
         }
         if entry.window.len() == WINDOW {
             entry.window.pop_front();
@@ -206,7 +256,7 @@ mod tests {
     #[test]
     fn in_order_duplicate_and_out_of_order() {
         let mut s = ProducerStates::default();
-        s.append(1, 0, meta(0, 4, 100));
+        s.append(1, 0, meta(0, 4, 100), false);
         assert_eq!(s.check(1, 0, 5, 9, false), Verdict::Append);
         assert_eq!(s.check(1, 0, 0, 4, false), Verdict::Duplicate(meta(0, 4, 100)));
         assert_eq!(code(s.check(1, 0, 6, 9, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
@@ -218,7 +268,7 @@ mod tests {
     fn window_keeps_the_last_five_batches() {
         let mut s = ProducerStates::default();
         for i in 0..6 {
-            s.append(1, 0, meta(i * 2, i * 2 + 1, i64::from(i) * 10));
+            s.append(1, 0, meta(i * 2, i * 2 + 1, i64::from(i) * 10), false);
         }
         // Batch 0 fell out of the window: now merely out of order.
         assert_eq!(code(s.check(1, 0, 0, 1, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
@@ -234,13 +284,13 @@ mod tests {
     #[test]
     fn epochs() {
         let mut s = ProducerStates::default();
-        s.append(1, 3, meta(0, 0, 0));
+        s.append(1, 3, meta(0, 0, 0), false);
         assert_eq!(code(s.check(1, 2, 1, 1, false)), KafkaCode::INVALID_PRODUCER_EPOCH);
         // Even a batch that would be a duplicate at its epoch is fenced.
         assert_eq!(code(s.check(1, 2, 0, 0, false)), KafkaCode::INVALID_PRODUCER_EPOCH);
         assert_eq!(code(s.check(1, 4, 1, 1, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
         assert_eq!(s.check(1, 4, 0, 0, false), Verdict::Append);
-        s.append(1, 4, meta(0, 0, 1));
+        s.append(1, 4, meta(0, 0, 1), false);
         // The old epoch's batch is forgotten: (0, 0) now means epoch 4's batch.
         assert_eq!(s.check(1, 4, 0, 0, false), Verdict::Duplicate(meta(0, 0, 1)));
         assert_eq!(s.check(1, 4, 1, 1, false), Verdict::Append);
@@ -251,8 +301,32 @@ mod tests {
     #[test]
     fn sequence_wraps_at_i32_max() {
         let mut s = ProducerStates::default();
-        s.append(1, 0, meta(i32::MAX - 1, i32::MAX, 0));
+        s.append(1, 0, meta(i32::MAX - 1, i32::MAX, 0), false);
         assert_eq!(s.check(1, 0, 0, 3, false), Verdict::Append);
         assert_eq!(code(s.check(1, 0, 1, 3, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+    }
+
+    #[test]
+    fn transactions_and_markers() {
+        let mut s = ProducerStates::default();
+        assert_eq!(s.first_unstable_offset(), None);
+        s.append(1, 0, meta(0, 1, 10), true);
+        s.append(1, 0, meta(2, 2, 12), true);
+        s.append(2, 0, meta(0, 0, 11), false);
+        assert_eq!((s.open_transaction(1), s.open_transaction(2)), (Some(10), None));
+        assert_eq!(s.first_unstable_offset(), Some(10));
+        // A marker at the same epoch (transactions v1) keeps the sequences.
+        assert_eq!(s.end_transaction(1, 0, 0), Some(10));
+        assert_eq!(s.first_unstable_offset(), None);
+        assert_eq!(s.check(1, 0, 3, 3, false), Verdict::Append);
+        // A marker at a new epoch (a fence, or transactions v2): sequence 0 only.
+        assert_eq!(s.end_transaction(1, 1, 0), None, "no data in this transaction");
+        assert_eq!(code(s.check(1, 1, 3, 3, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(code(s.check(1, 0, 3, 3, false)), KafkaCode::INVALID_PRODUCER_EPOCH);
+        assert_eq!(s.check(1, 1, 0, 4, false), Verdict::Append);
+        // A producer known only from a marker.
+        s.end_transaction(3, 5, 0);
+        assert_eq!(code(s.check(3, 5, 7, 7, false)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(code(s.check(3, 4, 0, 0, false)), KafkaCode::INVALID_PRODUCER_EPOCH);
     }
 }

@@ -189,7 +189,10 @@ use std::time::Duration;
 use self::security::Listener;
 pub use self::security::{MockSecurity, SaslStats};
 use self::server::{BrokerSlot, Shared};
-use self::state::{BrokerInfo, ClusterState, Injection, Rejection};
+use self::state::coordinator::CoordinatorKind;
+pub use self::state::coordinator::{MockCommittedOffset, MockTransaction, MockTxnState};
+pub use self::state::partitions::{MockAbortedTransaction, MockMarker};
+use self::state::{now_ms, BrokerInfo, ClusterState, Injection, Rejection};
 pub use self::telemetry::{MockTelemetry, TelemetryPush};
 use crate::protocol::compression::Compression;
 use crate::protocol::frame::DEFAULT_MAX_FRAME;
@@ -287,6 +290,10 @@ pub struct StoredRecord {
     pub batch_base_offset: i64,
     /// The codec the batch was compressed with.
     pub compression: Compression,
+    /// Whether the batch was transactional (attribute bit 4): the record
+    /// belongs to a transaction, committed, aborted or still open (see
+    /// [`MockCluster::records_read_committed`]).
+    pub is_transactional: bool,
 }
 
 /// Why an operation on a [`MockCluster`] was refused.
@@ -533,6 +540,119 @@ impl MockCluster {
         self.slot(new_leader)?;
         self.shared.state.lock().move_leader(topic, partition, new_leader)?;
         Ok(())
+    }
+
+    // ---- transactions ----------------------------------------------------
+
+    /// The state, after aborting the transactions that timed out (see the
+    /// [module docs](self#transactions-as-a-coordinator-does-them)).
+    fn settled(&self) -> parking_lot::MutexGuard<'_, ClusterState> {
+        let mut st = self.shared.state.lock();
+        st.expire_transactions(now_ms());
+        st
+    }
+
+    /// What a `read_committed` consumer reads from a partition: the data
+    /// records below the [last stable offset](Self::last_stable_offset),
+    /// without those of aborted transactions; empty for an unknown partition.
+    ///
+    /// ```
+    /// # let cluster = kafka_sync::mock::MockCluster::start(1).unwrap();
+    /// cluster.create_topic("t", 1, 1).unwrap();
+    /// assert!(cluster.records_read_committed("t", 0).is_empty());
+    /// assert_eq!(cluster.last_stable_offset("t", 0), Some(0));
+    /// ```
+    pub fn records_read_committed(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
+        self.settled().records_read_committed(topic, partition)
+    }
+
+    /// A partition's last stable offset: the first offset of its oldest open
+    /// transaction, else its log end offset. `None` for an unknown partition.
+    pub fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.settled().last_stable_offset(topic, partition)
+    }
+
+    /// The transaction markers (control batches) in a partition's log, by
+    /// offset. [`records`](Self::records) leaves them out.
+    pub fn control_markers(&self, topic: &str, partition: i32) -> Vec<MockMarker> {
+        self.settled().control_markers(topic, partition)
+    }
+
+    /// A partition's aborted-transactions index: per aborted transaction
+    /// that wrote to it, the producer id, its first offset and the offset of
+    /// its abort marker (what Fetch lists for `read_committed` consumers).
+    pub fn aborted_transactions(&self, topic: &str, partition: i32) -> Vec<MockAbortedTransaction> {
+        self.settled().aborted_transactions(topic, partition)
+    }
+
+    /// What the coordinator knows of `transactional_id`, if it has seen it
+    /// (transactions that timed out are aborted first).
+    pub fn transaction(&self, transactional_id: &str) -> Option<MockTransaction> {
+        self.settled().transaction(transactional_id)
+    }
+
+    /// The offsets committed for consumer group `group_id` by committed
+    /// transactions (TxnOffsetCommit), sorted by topic and partition.
+    pub fn committed_offsets(&self, group_id: &str) -> Vec<MockCommittedOffset> {
+        self.settled().coordinators().committed_offsets(group_id)
+    }
+
+    /// The broker coordinating `transactional_id` (FindCoordinator key type 1).
+    pub fn transaction_coordinator(&self, transactional_id: &str) -> i32 {
+        self.shared.state.lock().coordinator(CoordinatorKind::Transaction, transactional_id).0
+    }
+
+    /// The broker coordinating consumer group `group_id` (FindCoordinator key
+    /// type 0), where TxnOffsetCommit goes.
+    pub fn group_coordinator(&self, group_id: &str) -> i32 {
+        self.shared.state.lock().coordinator(CoordinatorKind::Group, group_id).0
+    }
+
+    /// Makes `broker` the coordinator of `transactional_id`, as when the
+    /// leader of its `__transaction_state` partition moves: the coordinator
+    /// epoch (in later markers) is bumped, FindCoordinator answers `broker`,
+    /// and the transaction requests on the old coordinator get
+    /// `NOT_COORDINATOR`. The transaction's state moves along.
+    ///
+    /// ```
+    /// # let cluster = kafka_sync::mock::MockCluster::start(3).unwrap();
+    /// cluster.move_transaction_coordinator("txn-1", 3).unwrap();
+    /// assert_eq!(cluster.transaction_coordinator("txn-1"), 3);
+    /// assert!(cluster.move_transaction_coordinator("txn-1", 4).is_err());
+    /// ```
+    pub fn move_transaction_coordinator(&self, transactional_id: &str, broker: i32) -> Result<(), MockError> {
+        self.slot(broker)?;
+        Ok(self.shared.state.lock().move_coordinator(
+            CoordinatorKind::Transaction,
+            transactional_id,
+            broker,
+        )?)
+    }
+
+    /// Makes `broker` the coordinator of consumer group `group_id` (see
+    /// [`move_transaction_coordinator`](Self::move_transaction_coordinator)).
+    pub fn move_group_coordinator(&self, group_id: &str, broker: i32) -> Result<(), MockError> {
+        self.slot(broker)?;
+        Ok(self.shared.state.lock().move_coordinator(CoordinatorKind::Group, group_id, broker)?)
+    }
+
+    /// Sets the cluster's finalized `transaction.version` feature (KIP-890,
+    /// Kafka 4.0). 0, the default, plays Kafka 3.x: no `transaction.version`
+    /// in ApiVersions, transactions v1. From 1 ApiVersions (v3+) advertises
+    /// the feature as supported (0-2) and finalized at `version`. From 2,
+    /// transactions v2: a transactional Produce v12+ adds its partition to
+    /// the transaction, and EndTxn v5+ bumps the producer epoch and answers
+    /// the new one.
+    pub fn set_transaction_version(&self, version: i16) {
+        self.shared.state.lock().set_transaction_version(version.clamp(0, 2));
+    }
+
+    /// Sets `transaction.max.timeout.ms`: InitProducerId asking for a longer
+    /// transaction timeout gets `INVALID_TRANSACTION_TIMEOUT`. Defaults to
+    /// 15 minutes, Kafka's default.
+    pub fn set_transaction_max_timeout(&self, max: Duration) {
+        self.shared.state.lock().coordinators_mut().max_timeout_ms =
+            i32::try_from(max.as_millis()).unwrap_or(i32::MAX);
     }
 
     // ---- settings --------------------------------------------------------

@@ -9,10 +9,15 @@
 //! and what to do after. The connection thread then sleeps, writes or
 //! closes without the lock.
 //!
-//! The topics, their partitions' logs and Produce live in [`partitions`].
+//! The topics, their partitions' logs and Produce live in [`partitions`];
+//! the transaction coordinator's state machine in [`coordinator`], and what
+//! the transaction APIs do to the cluster in [`transactions`].
 
-mod partitions;
+pub(crate) mod coordinator;
+pub(crate) mod partitions;
+mod transactions;
 
+use self::coordinator::Coordinators;
 use self::partitions::{partition_error, topic_id, validate_topic_name, Topic};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -24,7 +29,9 @@ use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry};
 use crate::protocol::error::EncodeError;
 use crate::protocol::frame::encode_response;
 use crate::protocol::header::RequestHeader;
-use crate::protocol::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::messages::api_versions::{
+    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
+};
 use crate::protocol::messages::create_topics::{
     CreatableTopic, CreatableTopicConfig, CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest,
     CreateTopicsResponse,
@@ -57,6 +64,8 @@ pub(crate) const MAX_PARTITIONS: i32 = 10_000;
 const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Entries the request log keeps (the oldest are dropped; counts are kept).
 pub(crate) const REQUEST_LOG_CAP: usize = 100_000;
+/// The feature KIP-890 finalizes to turn on transactions v2.
+const TRANSACTION_VERSION: &str = "transaction.version";
 /// The first producer id handed out.
 pub(crate) const FIRST_PRODUCER_ID: i64 = 1000;
 /// APIs served only by a SASL listener. Without SASL the mock neither
@@ -247,10 +256,11 @@ pub(crate) struct ClusterState {
     topics: BTreeMap<String, Topic>,
     topics_created: u64,
     next_producer_id: i64,
-    /// Current epoch of every producer id handed out.
+    /// Current epoch of every producer id handed out without a
+    /// transactional id (for [`Settings::bump_epoch_on_init`]).
     producer_epochs: HashMap<i64, i16>,
-    /// Producer id of each transactional id.
-    transactional_ids: HashMap<String, i64>,
+    /// Transactions, committed group offsets, coordinator placement.
+    coordinators: Coordinators,
     injected: HashMap<i16, VecDeque<Injection>>,
     log: VecDeque<RequestLogEntry>,
     counts: HashMap<i16, usize>,
@@ -278,7 +288,7 @@ impl ClusterState {
             topics_created: 0,
             next_producer_id: FIRST_PRODUCER_ID,
             producer_epochs: HashMap::new(),
-            transactional_ids: HashMap::new(),
+            coordinators: Coordinators::default(),
             injected: HashMap::new(),
             log: VecDeque::new(),
             counts: HashMap::new(),
@@ -403,6 +413,7 @@ impl ClusterState {
             client_id: h.client_id.clone(),
         });
         *self.counts.entry(h.api_key).or_insert(0) += 1;
+        self.expire_transactions(now_ms());
 
         let mut fallback = matches!(incoming, Incoming::UnsupportedApiVersions(_));
         if let Incoming::Request(h, _) = incoming {
@@ -504,7 +515,7 @@ impl ClusterState {
                 }
             }
             RequestBody::InitProducerId(req) => (
-                Some(reply(v, ResponseBody::InitProducerId(self.init_producer_id(v, req, error)))),
+                Some(reply(v, ResponseBody::InitProducerId(self.init_producer_id(broker, v, req, error)))),
                 Then::Continue,
             ),
             RequestBody::CreateTopics(req) => (
@@ -586,7 +597,21 @@ impl ClusterState {
                 ApiVersionsResponse { error_code: KafkaCode::INVALID_REQUEST.0, ..Default::default() },
             );
         }
-        (version, ApiVersionsResponse { api_keys: self.advertised_list(), ..Default::default() })
+        let mut resp = ApiVersionsResponse { api_keys: self.advertised_list(), ..Default::default() };
+        let tv = self.coordinators.transaction_version;
+        if tv >= 1 {
+            // A Kafka 4.x cluster: `transaction.version` supported and
+            // finalized (KIP-890); 3.x brokers know no such feature.
+            resp.supported_features =
+                vec![SupportedFeature { name: TRANSACTION_VERSION.into(), min_version: 0, max_version: 2 }];
+            resp.finalized_features_epoch = self.coordinators.features_epoch;
+            resp.finalized_features = vec![FinalizedFeature {
+                name: TRANSACTION_VERSION.into(),
+                max_version_level: tv,
+                min_version_level: tv,
+            }];
+        }
+        (version, resp)
     }
 
     // ---- Metadata --------------------------------------------------------
@@ -727,9 +752,9 @@ impl ClusterState {
         (id, 0)
     }
 
-    /// Bumps the epoch of `id`, which the client says is at `epoch` (-1: the
-    /// client does not know, e.g. a new session of a transactional id).
-    fn bump_epoch(&mut self, version: i16, id: i64, epoch: i16) -> Result<(i64, i16), KafkaCode> {
+    /// Bumps the epoch of `id` (an idempotent producer, in librdkafka's
+    /// mode), which the client says is at `epoch`.
+    fn bump_epoch(&mut self, id: i64, epoch: i16) -> Result<(i64, i16), KafkaCode> {
         let Some(current) = self.producer_epochs.get_mut(&id) else {
             return Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING);
         };
@@ -739,11 +764,7 @@ impl ClusterState {
                 // current epoch again.
                 return Ok((id, *current));
             }
-            return Err(if version >= 4 {
-                KafkaCode::PRODUCER_FENCED
-            } else {
-                KafkaCode::INVALID_PRODUCER_EPOCH
-            });
+            return Err(KafkaCode::PRODUCER_FENCED);
         }
         if *current >= i16::MAX - 1 {
             // Epoch exhausted: a fresh producer id, as Kafka does.
@@ -753,8 +774,11 @@ impl ClusterState {
         Ok((id, *current))
     }
 
+    /// InitProducerId; with a transactional id, the coordinator's (see
+    /// [`transactions`]).
     fn init_producer_id(
         &mut self,
+        broker: i32,
         version: i16,
         req: &InitProducerIdRequest,
         error: Option<KafkaCode>,
@@ -772,25 +796,19 @@ impl ClusterState {
         if (id == -1) != (epoch == -1) {
             return fail(KafkaCode::INVALID_REQUEST);
         }
+        let expected = (id >= 0).then_some((id, epoch));
         let result = match req.transactional_id.as_deref() {
-            Some("") => Err(KafkaCode::INVALID_REQUEST),
-            Some(txn) => match self.transactional_ids.get(txn).copied() {
-                Some(current) if id == -1 || id == current => self.bump_epoch(version, current, epoch),
-                Some(_) => Err(KafkaCode::INVALID_PRODUCER_ID_MAPPING),
-                None => {
-                    let (new_id, new_epoch) = self.new_producer_id();
-                    self.transactional_ids.insert(txn.to_owned(), new_id);
-                    Ok((new_id, new_epoch))
-                }
-            },
+            Some(txn) => self.init_transactional(broker, txn, req.transaction_timeout_ms, expected),
             // Kafka hands an idempotent producer a new id whatever it sends.
-            None if self.settings.bump_epoch_on_init && id >= 0 => self.bump_epoch(version, id, epoch),
+            None if self.settings.bump_epoch_on_init && id >= 0 => self.bump_epoch(id, epoch),
             None => Ok(self.new_producer_id()),
         };
         match result {
             Ok((producer_id, producer_epoch)) => {
                 InitProducerIdResponse { producer_id, producer_epoch, ..Default::default() }
             }
+            // Clients before v4 do not know PRODUCER_FENCED (Kafka's KafkaApis).
+            Err(KafkaCode::PRODUCER_FENCED) if version < 4 => fail(KafkaCode::INVALID_PRODUCER_EPOCH),
             Err(code) => fail(code),
         }
     }
@@ -973,7 +991,7 @@ pub(super) mod test_support {
 
     pub(crate) fn produce(c: &mut ClusterState, broker: i32, records: Vec<u8>) -> PartitionProduceResponse {
         let data = PartitionProduceData { index: 0, records: Some(records) };
-        c.produce_partition(broker, 9, "t", &data)
+        c.produce_partition(broker, 9, None, "t", &data)
     }
 }
 
@@ -996,8 +1014,8 @@ mod tests {
     fn init_producer_id_kafka_and_bump_modes() {
         let mut c = cluster(1);
         let req = InitProducerIdRequest::default();
-        let a = c.init_producer_id(4, &req, None);
-        let b = c.init_producer_id(4, &req, None);
+        let a = c.init_producer_id(1, 4, &req, None);
+        let b = c.init_producer_id(1, 4, &req, None);
         assert_eq!(
             (a.producer_id, a.producer_epoch, b.producer_id),
             (FIRST_PRODUCER_ID, 0, FIRST_PRODUCER_ID + 1)
@@ -1005,22 +1023,22 @@ mod tests {
         let again =
             InitProducerIdRequest { producer_id: a.producer_id, producer_epoch: 0, ..Default::default() };
         // Kafka: an idempotent producer gets a new id whatever it sends.
-        assert_eq!(c.init_producer_id(4, &again, None).producer_id, FIRST_PRODUCER_ID + 2);
+        assert_eq!(c.init_producer_id(1, 4, &again, None).producer_id, FIRST_PRODUCER_ID + 2);
         c.settings.bump_epoch_on_init = true;
-        let r = c.init_producer_id(4, &again, None);
+        let r = c.init_producer_id(1, 4, &again, None);
         assert_eq!((r.producer_id, r.producer_epoch), (a.producer_id, 1));
         let stale =
             InitProducerIdRequest { producer_id: a.producer_id, producer_epoch: 5, ..Default::default() };
-        assert_eq!(c.init_producer_id(4, &stale, None).error_code, KafkaCode::PRODUCER_FENCED.0);
-        assert_eq!(c.init_producer_id(3, &stale, None).error_code, KafkaCode::INVALID_PRODUCER_EPOCH.0);
+        assert_eq!(c.init_producer_id(1, 4, &stale, None).error_code, KafkaCode::PRODUCER_FENCED.0);
+        assert_eq!(c.init_producer_id(1, 3, &stale, None).error_code, KafkaCode::INVALID_PRODUCER_EPOCH.0);
         let half = InitProducerIdRequest { producer_id: 5, producer_epoch: -1, ..Default::default() };
-        assert_eq!(c.init_producer_id(4, &half, None).error_code, KafkaCode::INVALID_REQUEST.0);
+        assert_eq!(c.init_producer_id(1, 4, &half, None).error_code, KafkaCode::INVALID_REQUEST.0);
         let txn = InitProducerIdRequest { transactional_id: Some("tx".into()), ..Default::default() };
-        let t1 = c.init_producer_id(4, &txn, None);
-        let t2 = c.init_producer_id(4, &txn, None);
+        let t1 = c.init_producer_id(1, 4, &txn, None);
+        let t2 = c.init_producer_id(1, 4, &txn, None);
         assert_eq!((t2.producer_id, t2.producer_epoch), (t1.producer_id, 1));
         assert_eq!(
-            c.init_producer_id(4, &req, Some(KafkaCode::COORDINATOR_LOAD_IN_PROGRESS)).producer_id,
+            c.init_producer_id(1, 4, &req, Some(KafkaCode::COORDINATOR_LOAD_IN_PROGRESS)).producer_id,
             -1
         );
     }

@@ -15,8 +15,41 @@ use crate::protocol::messages::produce::{
     ProduceResponse, TopicProduceResponse, TOPIC_IDS_FROM,
 };
 use crate::protocol::primitives::Uuid;
-use crate::protocol::record_batch::{RecordBatch, LOG_OVERHEAD, MIN_BATCH_LENGTH};
+use crate::protocol::record_batch::{Record, RecordBatch, LOG_OVERHEAD, MIN_BATCH_LENGTH};
 use crate::KafkaCode;
+
+/// A transaction marker (control batch) in a partition's log, for tests
+/// ([`MockCluster::control_markers`](crate::mock::MockCluster::control_markers)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct MockMarker {
+    /// The marker's offset.
+    pub offset: i64,
+    /// The producer id whose transaction it ends.
+    pub producer_id: i64,
+    /// The epoch it carries (the bumped one after a fence or with
+    /// transactions v2).
+    pub producer_epoch: i16,
+    /// Commit (`true`) or abort.
+    pub commit: bool,
+    /// The coordinator epoch (bumped by
+    /// [`MockCluster::move_transaction_coordinator`](crate::mock::MockCluster::move_transaction_coordinator)).
+    pub coordinator_epoch: i32,
+}
+
+/// An aborted transaction in a partition's index, as Fetch lists it for
+/// read_committed consumers
+/// ([`MockCluster::aborted_transactions`](crate::mock::MockCluster::aborted_transactions)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct MockAbortedTransaction {
+    /// The producer whose records in the range are aborted.
+    pub producer_id: i64,
+    /// The offset of the transaction's first record here.
+    pub first_offset: i64,
+    /// The offset of its abort marker.
+    pub last_offset: i64,
+}
 
 /// One appended batch, offsets assigned.
 #[derive(Debug, Clone)]
@@ -25,6 +58,8 @@ pub(super) struct StoredBatch {
     batch: RecordBatch,
     /// The append time, or -1 for create-time topics.
     append_time: i64,
+    /// What a control batch says: commit, and the coordinator epoch.
+    marker: Option<(bool, i32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +70,80 @@ pub(super) struct Partition {
     log: Vec<StoredBatch>,
     log_end_offset: i64,
     producers: ProducerStates,
+    /// Aborted transactions, in marker order.
+    aborted: Vec<MockAbortedTransaction>,
+}
+
+impl Partition {
+    fn new(replicas: Vec<i32>) -> Self {
+        Self {
+            leader: replicas[0],
+            leader_epoch: 0,
+            replicas,
+            log: Vec::new(),
+            log_end_offset: 0,
+            producers: ProducerStates::default(),
+            aborted: Vec::new(),
+        }
+    }
+
+    /// Kafka's last stable offset: the first offset of the oldest open
+    /// transaction, else the high watermark (the log end: the mock does not
+    /// replicate).
+    fn last_stable_offset(&self) -> i64 {
+        self.producers.first_unstable_offset().unwrap_or(self.log_end_offset)
+    }
+
+    /// Appends a transaction marker for `producer_id` at the log end and
+    /// closes its transaction here (Kafka's `appendEndTxnMarker`); an abort
+    /// of a transaction that wrote data goes into the aborted index.
+    fn append_marker(&mut self, producer_id: i64, epoch: i16, commit: bool, coordinator_epoch: i32) {
+        let offset = self.log_end_offset;
+        let mut batch = control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms());
+        batch.base_offset = offset;
+        batch.partition_leader_epoch = self.leader_epoch;
+        self.log_end_offset += 1;
+        if let Some(first_offset) = self.producers.end_transaction(producer_id, epoch, coordinator_epoch) {
+            if !commit {
+                self.aborted.push(MockAbortedTransaction { producer_id, first_offset, last_offset: offset });
+            }
+        }
+        self.log.push(StoredBatch { batch, append_time: -1, marker: Some((commit, coordinator_epoch)) });
+    }
+
+    /// Whether a data record at `offset` of `producer_id` was aborted.
+    fn is_aborted(&self, producer_id: i64, offset: i64) -> bool {
+        self.aborted
+            .iter()
+            .any(|a| a.producer_id == producer_id && (a.first_offset..a.last_offset).contains(&offset))
+    }
+}
+
+/// A control batch with one end-transaction marker record, as Kafka's
+/// `EndTransactionMarker` writes it: key = version 0 and the control type (0
+/// abort, 1 commit), value = version 0 and the coordinator epoch.
+fn control_batch(
+    producer_id: i64,
+    epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    now: i64,
+) -> RecordBatch {
+    let mut key = 0i16.to_be_bytes().to_vec();
+    key.extend_from_slice(&i16::from(commit).to_be_bytes());
+    let mut value = 0i16.to_be_bytes().to_vec();
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    RecordBatch {
+        is_transactional: true,
+        is_control: true,
+        last_offset_delta: 0,
+        base_timestamp: now,
+        max_timestamp: now,
+        producer_id,
+        producer_epoch: epoch,
+        records: vec![Record { key: Some(key), value: Some(value), ..Default::default() }],
+        ..Default::default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,17 +220,7 @@ impl ClusterState {
         }
         self.topics_created += 1;
         let id = topic_id(self.topics_created);
-        let partitions_vec = assignment
-            .into_iter()
-            .map(|replicas: Vec<i32>| Partition {
-                leader: replicas[0],
-                leader_epoch: 0,
-                replicas,
-                log: Vec::new(),
-                log_end_offset: 0,
-                producers: ProducerStates::default(),
-            })
-            .collect();
+        let partitions_vec = assignment.into_iter().map(Partition::new).collect();
         self.topics.insert(
             spec.name.clone(),
             Topic { id, partitions: partitions_vec, max_message_bytes, log_append_time },
@@ -145,14 +244,7 @@ impl ClusterState {
         let replication = topic.partitions.first().map_or(1, |p| p.replicas.len());
         for p in have..count as usize {
             let replicas: Vec<i32> = (0..replication).map(|j| ids[(p + j) % ids.len()]).collect();
-            topic.partitions.push(Partition {
-                leader: replicas[0],
-                leader_epoch: 0,
-                replicas,
-                log: Vec::new(),
-                log_end_offset: 0,
-                producers: ProducerStates::default(),
-            });
+            topic.partitions.push(Partition::new(replicas));
         }
         Ok(())
     }
@@ -173,8 +265,12 @@ impl ClusterState {
         self.topics.get(topic).map(|t| t.partitions.len() as i32)
     }
 
-    fn partition(&self, topic: &str, partition: i32) -> Option<&Partition> {
+    pub(super) fn partition(&self, topic: &str, partition: i32) -> Option<&Partition> {
         self.topics.get(topic)?.partitions.get(usize::try_from(partition).ok()?)
+    }
+
+    fn partition_mut(&mut self, topic: &str, partition: i32) -> Option<&mut Partition> {
+        self.topics.get_mut(topic)?.partitions.get_mut(usize::try_from(partition).ok()?)
     }
 
     pub(crate) fn leader(&self, topic: &str, partition: i32) -> Option<(i32, i32)> {
@@ -185,32 +281,59 @@ impl ClusterState {
         self.partition(topic, partition).map(|p| p.log_end_offset)
     }
 
-    /// Every record of a partition, oldest first.
+    /// Every data record of a partition (control batches left out), oldest first.
     pub(crate) fn records(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
+        self.partition(topic, partition).map_or_else(Vec::new, |p| data_records(p, |_, _| true))
+    }
+
+    /// What a read_committed consumer reads: the data records below the last
+    /// stable offset, without those of aborted transactions.
+    pub(crate) fn records_read_committed(&self, topic: &str, partition: i32) -> Vec<StoredRecord> {
         let Some(p) = self.partition(topic, partition) else { return Vec::new() };
-        let mut out = Vec::new();
-        for stored in &p.log {
-            let b = &stored.batch;
-            for r in &b.records {
-                out.push(StoredRecord {
-                    offset: b.offset_of(r),
-                    timestamp: if stored.append_time >= 0 { stored.append_time } else { b.timestamp_of(r) },
-                    key: r.key.clone(),
-                    value: r.value.clone(),
-                    headers: r.headers.clone(),
-                    producer_id: b.producer_id,
-                    producer_epoch: b.producer_epoch,
-                    sequence: if b.base_sequence >= 0 {
-                        add_sequence(b.base_sequence, r.offset_delta)
-                    } else {
-                        -1
-                    },
-                    batch_base_offset: b.base_offset,
-                    compression: b.compression,
-                });
-            }
+        let lso = p.last_stable_offset();
+        data_records(p, |b, offset| {
+            offset < lso && !(b.is_transactional && p.is_aborted(b.producer_id, offset))
+        })
+    }
+
+    pub(crate) fn last_stable_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.partition(topic, partition).map(Partition::last_stable_offset)
+    }
+
+    /// The transaction markers of a partition, by offset.
+    pub(crate) fn control_markers(&self, topic: &str, partition: i32) -> Vec<MockMarker> {
+        let Some(p) = self.partition(topic, partition) else { return Vec::new() };
+        p.log
+            .iter()
+            .filter_map(|s| {
+                s.marker.map(|(commit, coordinator_epoch)| MockMarker {
+                    offset: s.batch.base_offset,
+                    producer_id: s.batch.producer_id,
+                    producer_epoch: s.batch.producer_epoch,
+                    commit,
+                    coordinator_epoch,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn aborted_transactions(&self, topic: &str, partition: i32) -> Vec<MockAbortedTransaction> {
+        self.partition(topic, partition).map_or_else(Vec::new, |p| p.aborted.clone())
+    }
+
+    /// Writes a transaction marker to a partition (nothing if the topic was
+    /// deleted meanwhile).
+    pub(super) fn write_marker(
+        &mut self,
+        (topic, partition): &(String, i32),
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) {
+        if let Some(p) = self.partition_mut(topic, *partition) {
+            p.append_marker(producer_id, epoch, commit, coordinator_epoch);
         }
-        out
     }
 
     /// Makes `new_leader` the partition's leader and bumps the leader epoch.
@@ -224,11 +347,7 @@ impl ClusterState {
         if !self.has_broker(new_leader) {
             return Err((KafkaCode::BROKER_NOT_AVAILABLE, format!("no broker {new_leader} in the cluster")));
         }
-        let p = self
-            .topics
-            .get_mut(topic)
-            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?))
-            .ok_or_else(|| unknown_partition(topic, partition))?;
+        let p = self.partition_mut(topic, partition).ok_or_else(|| unknown_partition(topic, partition))?;
         p.leader = new_leader;
         p.leader_epoch += 1;
         if !p.replicas.contains(&new_leader) {
@@ -281,7 +400,7 @@ impl ClusterState {
                         format!("acks {} is not one of 0, 1, -1", req.acks),
                     )
                 } else if let Some(name) = &name {
-                    self.produce_partition(broker, version, name, p)
+                    self.produce_partition(broker, version, req.transactional_id.as_deref(), name, p)
                 } else {
                     partition_error(p.index, KafkaCode::UNKNOWN_TOPIC_ID, "unknown topic id")
                 };
@@ -308,21 +427,27 @@ impl ClusterState {
         (resp, failed)
     }
 
+    /// Appends one partition's batch of a Produce request, checked in
+    /// Kafka's order: the partition and its leader, the batch, the
+    /// transaction (KIP-890: a transactional batch that opens the producer's
+    /// transaction here must belong to its transaction, see
+    /// [`verify_transactional_write`](Self::verify_transactional_write)),
+    /// then the producer's epoch and sequence.
     pub(super) fn produce_partition(
         &mut self,
         broker: i32,
         version: i16,
+        transactional_id: Option<&str>,
         topic_name: &str,
         data: &PartitionProduceData,
     ) -> PartitionProduceResponse {
         let index = data.index;
-        let settings = &self.settings;
-        let Some(topic) = self.topics.get_mut(topic_name) else {
+        let Some(topic) = self.topics.get(topic_name) else {
             return partition_error(index, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
         };
-        let max_bytes = topic.max_message_bytes.unwrap_or(settings.max_message_bytes);
+        let max_bytes = topic.max_message_bytes.unwrap_or(self.settings.max_message_bytes);
         let log_append_time = topic.log_append_time;
-        let Some(part) = usize::try_from(index).ok().and_then(|i| topic.partitions.get_mut(i)) else {
+        let Some(part) = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i)) else {
             return partition_error(index, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown partition");
         };
         if part.leader != broker {
@@ -341,12 +466,36 @@ impl ClusterState {
             Ok(b) => b,
             Err((code, why)) => return partition_error(index, code, why),
         };
+        let (pid, epoch) = (batch.producer_id, batch.producer_epoch);
+        if batch.is_transactional {
+            if pid < 0 {
+                return partition_error(
+                    index,
+                    KafkaCode::INVALID_RECORD,
+                    "a transactional batch needs a producer id",
+                );
+            }
+            // Kafka verifies only the batch that opens the transaction here.
+            if part.producers.open_transaction(pid).is_none() {
+                let tp = (topic_name.to_owned(), index);
+                if let Err((code, why)) =
+                    self.verify_transactional_write(version, transactional_id, &tp, pid, epoch)
+                {
+                    return partition_error(index, code, why);
+                }
+            }
+        }
+        let settings = &self.settings;
+        let Some(part) = self.topics.get_mut(topic_name).and_then(|t| t.partitions.get_mut(index as usize))
+        else {
+            return partition_error(index, KafkaCode::UNKNOWN_TOPIC_OR_PARTITION, "unknown partition");
+        };
         let last_seq = add_sequence(batch.base_sequence, batch.last_offset_delta);
         let append_time = if log_append_time { now_ms() } else { -1 };
-        if batch.producer_id >= 0 {
+        if pid >= 0 {
             match part.producers.check(
-                batch.producer_id,
-                batch.producer_epoch,
+                pid,
+                epoch,
                 batch.base_sequence,
                 last_seq,
                 settings.legacy_unknown_producer_id,
@@ -368,19 +517,23 @@ impl ClusterState {
                 }
                 Verdict::Reject(code, why) => return partition_error(index, code, why),
             }
+            if !batch.is_transactional && part.producers.open_transaction(pid).is_some() {
+                return partition_error(
+                    index,
+                    KafkaCode::INVALID_TXN_STATE,
+                    format!("expected a transactional write from producer {pid}"),
+                );
+            }
         }
         let base_offset = part.log_end_offset;
         batch.base_offset = base_offset;
         batch.partition_leader_epoch = part.leader_epoch;
         part.log_end_offset += i64::from(batch.last_offset_delta) + 1;
-        if batch.producer_id >= 0 {
-            part.producers.append(
-                batch.producer_id,
-                batch.producer_epoch,
-                BatchMeta { first_seq: batch.base_sequence, last_seq, base_offset, append_time },
-            );
+        if pid >= 0 {
+            let meta = BatchMeta { first_seq: batch.base_sequence, last_seq, base_offset, append_time };
+            part.producers.append(pid, epoch, meta, batch.is_transactional);
         }
-        part.log.push(StoredBatch { batch, append_time });
+        part.log.push(StoredBatch { batch, append_time, marker: None });
         PartitionProduceResponse {
             index,
             error_code: 0,
@@ -390,6 +543,34 @@ impl ClusterState {
             ..Default::default()
         }
     }
+}
+
+/// The data records of `p` whose batch and offset `keep` accepts, oldest first.
+fn data_records(p: &Partition, keep: impl Fn(&RecordBatch, i64) -> bool) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    for stored in p.log.iter().filter(|s| s.marker.is_none()) {
+        let b = &stored.batch;
+        for r in b.records.iter().filter(|r| keep(b, b.offset_of(r))) {
+            out.push(StoredRecord {
+                offset: b.offset_of(r),
+                timestamp: if stored.append_time >= 0 { stored.append_time } else { b.timestamp_of(r) },
+                key: r.key.clone(),
+                value: r.value.clone(),
+                headers: r.headers.clone(),
+                producer_id: b.producer_id,
+                producer_epoch: b.producer_epoch,
+                sequence: if b.base_sequence >= 0 {
+                    add_sequence(b.base_sequence, r.offset_delta)
+                } else {
+                    -1
+                },
+                batch_base_offset: b.base_offset,
+                compression: b.compression,
+                is_transactional: b.is_transactional,
+            });
+        }
+    }
+    out
 }
 
 /// A partition response carrying an error (offsets -1, as Kafka sends them).
@@ -481,11 +662,6 @@ pub(super) fn validate_batch(
     }
     if batch.compression == Compression::Zstd && version < 7 {
         return Err((KafkaCode::UNSUPPORTED_COMPRESSION_TYPE, "zstd needs Produce v7 or later".into()));
-    }
-    if batch.is_transactional {
-        // The mock implements no transaction APIs, so no partition can have
-        // been added to a transaction (Kafka 3.6+ answers this too).
-        return Err((KafkaCode::INVALID_TXN_STATE, "transactions are not supported by the mock".into()));
     }
     Ok(batch)
 }
@@ -691,6 +867,13 @@ mod tests {
         assert_eq!(produce(&mut c, 1, Vec::new()).error_code, KafkaCode::INVALID_RECORD.0);
         assert_eq!(produce(&mut c, 1, vec![0; 5]).error_code, KafkaCode::CORRUPT_MESSAGE.0);
         let txn = BatchParams { is_transactional: true, ..Default::default() };
+        assert_eq!(
+            produce(&mut c, 1, batch(1, txn)).error_code,
+            KafkaCode::INVALID_RECORD.0,
+            "no producer id"
+        );
+        // Without a transactional id in the request, nothing verifies it.
+        let txn = BatchParams { is_transactional: true, ..idem(5, 0, 0) };
         assert_eq!(produce(&mut c, 1, batch(1, txn)).error_code, KafkaCode::INVALID_TXN_STATE.0);
         assert_eq!(c.log_end_offset("t", 0), Some(5), "nothing rejected was appended");
 
@@ -732,5 +915,62 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, NIL_TOPIC_ID);
         assert_eq!(a[6] >> 4, 4);
+    }
+
+    #[test]
+    fn markers_end_transactions_move_the_lso_and_fill_the_aborted_index() {
+        let mut c = cluster(1);
+        c.create_topic(&spec("t", 1, 1), false, false).unwrap();
+        fn part(c: &mut ClusterState) -> &mut Partition {
+            c.partition_mut("t", 0).unwrap()
+        }
+        let txn = |pid, seq| BatchParams { is_transactional: true, ..idem(pid, 0, seq) };
+        // Write straight to the log: the coordinator's checks are tested elsewhere.
+        let append = |c: &mut ClusterState, params: BatchParams| {
+            let p = part(c);
+            let mut b = RecordBatch::decode(&batch(2, params), DECOMPRESSED_LIMIT).unwrap().0;
+            b.base_offset = p.log_end_offset;
+            let meta = BatchMeta {
+                first_seq: b.base_sequence,
+                last_seq: b.base_sequence + 1,
+                base_offset: b.base_offset,
+                append_time: -1,
+            };
+            p.producers.append(b.producer_id, 0, meta, b.is_transactional);
+            p.log_end_offset += 2;
+            p.log.push(StoredBatch { batch: b, append_time: -1, marker: None });
+        };
+        append(&mut c, idem(1, 0, 0)); // 0-1, plain
+        append(&mut c, txn(2, 0)); // 2-3, producer 2
+        append(&mut c, txn(3, 0)); // 4-5, producer 3
+        assert_eq!(c.last_stable_offset("t", 0), Some(2));
+        assert_eq!(c.records_read_committed("t", 0).len(), 2);
+        part(&mut c).append_marker(2, 0, false, 7); // 6: abort producer 2
+        assert_eq!(c.last_stable_offset("t", 0), Some(4));
+        part(&mut c).append_marker(3, 0, true, 7); // 7: commit producer 3
+        assert_eq!(c.last_stable_offset("t", 0), Some(8));
+        let committed: Vec<i64> = c.records_read_committed("t", 0).iter().map(|r| r.offset).collect();
+        assert_eq!(committed, [0, 1, 4, 5]);
+        assert_eq!(c.records("t", 0).len(), 6, "markers are not records");
+        assert!(c.records("t", 0)[2].is_transactional);
+        let markers = c.control_markers("t", 0);
+        assert_eq!(
+            markers.iter().map(|m| (m.offset, m.producer_id, m.commit)).collect::<Vec<_>>(),
+            [(6, 2, false), (7, 3, true)]
+        );
+        assert_eq!(markers[0].coordinator_epoch, 7);
+        assert_eq!(
+            c.aborted_transactions("t", 0),
+            [MockAbortedTransaction { producer_id: 2, first_offset: 2, last_offset: 6 }]
+        );
+        // The control batch is what Kafka writes.
+        let stored = &part(&mut c).log[3].batch;
+        assert!(stored.is_control && stored.is_transactional);
+        assert_eq!(stored.records[0].key.as_deref(), Some(&[0, 0, 0, 0][..]));
+        assert_eq!(stored.records[0].value.as_deref(), Some(&[0, 0, 0, 0, 0, 7][..]));
+        // A marker for a producer with nothing here goes in the log but not the index.
+        part(&mut c).append_marker(9, 0, false, 7);
+        assert_eq!(c.aborted_transactions("t", 0).len(), 1);
+        assert_eq!(c.log_end_offset("t", 0), Some(9));
     }
 }
