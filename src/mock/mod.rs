@@ -16,7 +16,11 @@
 //! | ApiVersions (18) | 0-4 | newer versions get `UNSUPPORTED_VERSION` in a v0 body, as from Kafka |
 //! | Metadata (3) | 1-13 | optional auto-creation ([`MockCluster::set_auto_create_topics`]); an injected `REBOOTSTRAP_REQUIRED` is the top-level error of v13 |
 //! | Produce (0) | 3-13 | validation, offsets and idempotence as below; v13 names topics by id (KIP-516) |
-//! | InitProducerId (22) | 0-5 | ids from 1000, epoch 0 |
+//! | InitProducerId (22) | 0-5 | ids from 1000, epoch 0; with a transactional id, the coordinator's (below) |
+//! | FindCoordinator (10) | 0-6 | groups (key type 0) and transactional ids (1); v4+ batched |
+//! | AddPartitionsToTxn (24) | 0-5 | v0-3 from clients; v4-5 (brokers) batched, `verify_only` checks membership |
+//! | AddOffsetsToTxn (25), TxnOffsetCommit (28) | 0-4, 0-5 | offsets committed with the transaction |
+//! | EndTxn (26) | 0-5 | markers written at once; v5 answers the bumped epoch under transactions v2 |
 //! | CreateTopics (19) | 2-7 | name, partition, replication, assignment and config checks |
 //! | DeleteTopics (20) | 1-6 | by name, or by id at v6 |
 //! | SaslHandshake (17) | 0-1 | SASL listeners only; v0 closes the connection |
@@ -60,8 +64,9 @@
 //! topic config of that name): `MESSAGE_TOO_LARGE`; bad CRC, magic, length,
 //! record framing or offset deltas: `CORRUPT_MESSAGE`; non-zero base offset,
 //! control batch or no records: `INVALID_RECORD`; zstd below v7 or a codec
-//! this build lacks: `UNSUPPORTED_COMPRESSION_TYPE`; transactional batch:
-//! `INVALID_TXN_STATE` (no transactions here). acks outside {0, 1, -1}:
+//! this build lacks: `UNSUPPORTED_COMPRESSION_TYPE`; a transactional batch
+//! that does not belong to its transaction (see
+//! [below](self#transactions-as-a-coordinator-does-them)). acks outside {0, 1, -1}:
 //! `INVALID_REQUIRED_ACKS` for every partition. Accepted batches get offsets
 //! from the log end; the response carries the base offset, log append time
 //! -1 (or the append time for topics with `message.timestamp.type =
@@ -96,9 +101,75 @@
 //! producer's epoch locally); [`MockCluster::set_bump_epoch_on_init`] makes
 //! such a request (v3+) bump the epoch of that id instead, as librdkafka's
 //! mock does. A transactional id keeps its producer id and gets its epoch
-//! bumped on every call (`PRODUCER_FENCED`, or `INVALID_PRODUCER_EPOCH`
-//! below v4, for a stale epoch), though the mock implements no other
-//! transaction API.
+//! bumped on every call, as described next.
+//!
+//! # Transactions, as a coordinator does them
+//!
+//! Each transactional id has a coordinator: the broker hosting partition
+//! `abs(javaHash(id)) % 50` of an internal topic placed round-robin like
+//! every topic (Kafka's `partitionFor` on `__transaction_state`), until
+//! [`MockCluster::move_transaction_coordinator`] moves it (and bumps its
+//! coordinator epoch). FindCoordinator answers it; InitProducerId,
+//! AddPartitionsToTxn, AddOffsetsToTxn and EndTxn sent elsewhere get
+//! `NOT_COORDINATOR`. Consumer groups get a coordinator the same way
+//! ([`MockCluster::move_group_coordinator`]), where TxnOffsetCommit goes;
+//! the mock keeps no group membership, so any generation and member id is
+//! accepted. The coordinator follows Kafka's `TransactionCoordinator`
+//! ([`MockTxnState`] has its states):
+//!
+//! - **InitProducerId** with a transactional id: a new id gets a new producer
+//!   id at epoch 0, a known one its epoch bumped, which fences the previous
+//!   producer (its requests get `PRODUCER_FENCED`, or
+//!   `INVALID_PRODUCER_EPOCH` from clients that predate it; its Produce
+//!   `INVALID_PRODUCER_EPOCH`). An open transaction is aborted first, with
+//!   markers at epoch + 1, and the request answered `CONCURRENT_TRANSACTIONS`
+//!   as Kafka does; the retry gets epoch + 2. v3+ with the current producer
+//!   id and epoch (KIP-360) bumps it, a retry of that gets the same epoch,
+//!   anything else is fenced. A timeout above `transaction.max.timeout.ms`
+//!   ([`MockCluster::set_transaction_max_timeout`], 15 minutes) or not
+//!   positive: `INVALID_TRANSACTION_TIMEOUT`.
+//! - **AddPartitionsToTxn** / **AddOffsetsToTxn** open the transaction or
+//!   extend it. A wrong producer id: `INVALID_PRODUCER_ID_MAPPING`; an old
+//!   epoch: `PRODUCER_FENCED`; an unknown partition:
+//!   `UNKNOWN_TOPIC_OR_PARTITION` and `OPERATION_NOT_ATTEMPTED` for the
+//!   others of the request.
+//! - **Produce**: the batch that opens its producer's transaction on a
+//!   partition must name the transactional id and the partition must be in
+//!   the transaction, as Kafka 3.6+ verifies (KIP-890 part 1), else
+//!   `TRANSACTION_ABORTABLE` (v11+) or `INVALID_TXN_STATE`; an old epoch
+//!   `INVALID_PRODUCER_EPOCH`; a plain batch while its producer's
+//!   transaction is open `INVALID_TXN_STATE`.
+//! - **TxnOffsetCommit** stages offsets; the group must be in the
+//!   transaction (AddOffsetsToTxn); they reach
+//!   [`MockCluster::committed_offsets`] when it commits.
+//! - **EndTxn** writes a control batch (commit or abort marker, one record)
+//!   at the log end of every partition in the transaction, with the
+//!   producer id and epoch and the coordinator epoch, and completes at once
+//!   (Kafka answers first and writes later; the mock is never seen in the
+//!   Prepare states, so `CONCURRENT_TRANSACTIONS` comes only from fault
+//!   injection). Nothing open, or the other outcome already reached:
+//!   `INVALID_TXN_STATE`; the same EndTxn again after it completed succeeds.
+//! - **Timeouts**: a transaction open longer than its timeout is aborted,
+//!   its producer fenced with epoch + 1, as Kafka does (there every 10 s;
+//!   here before each request and each look at the state through
+//!   [`MockCluster::transaction`], [`MockCluster::last_stable_offset`] and
+//!   the other transaction accessors).
+//! - **Transactions v2** (KIP-890 part 2) once
+//!   [`MockCluster::set_transaction_version`] finalizes `transaction.version`
+//!   2: ApiVersions advertises it, a transactional Produce v12+ adds its
+//!   partition to the transaction (TxnOffsetCommit v5+ its group), and EndTxn
+//!   v5+ bumps the epoch on every commit and abort and answers the new
+//!   producer id and epoch (markers carry the new epoch; the producer starts
+//!   again at sequence 0). Otherwise EndTxn v5 answers -1/-1.
+//!
+//! Each partition keeps, like Kafka's `ProducerStateManager`, the first
+//! offset of each open transaction and an index of aborted ones; its last
+//! stable offset is the oldest open transaction's first offset, else the log
+//! end. [`MockCluster::records`] lists every data record (markers left out);
+//! [`MockCluster::records_read_committed`] what a `read_committed` consumer
+//! reads; [`MockCluster::control_markers`],
+//! [`MockCluster::aborted_transactions`] and [`MockCluster::transaction`]
+//! the rest.
 //!
 //! # Fault injection
 //!
@@ -107,7 +178,8 @@
 //! **any** broker, in the order they were queued:
 //!
 //! - [`push_request_errors`](MockCluster::push_request_errors): answer with
-//!   these error codes.
+//!   these error codes (for the transaction APIs, on every key, partition or
+//!   the request's one code).
 //! - [`push_errors_after_processing`](MockCluster::push_errors_after_processing):
 //!   append first, then answer with these error codes.
 //! - [`drop_connection`](MockCluster::drop_connection): close the connection
@@ -763,7 +835,11 @@ impl MockCluster {
     /// of all topics); InitProducerId, its error code (no id is handed out);
     /// CreateTopics and DeleteTopics, every topic; ApiVersions, its error code
     /// (`UNSUPPORTED_VERSION` gives the v0 fallback answer); SaslHandshake and
-    /// SaslAuthenticate, their error code (`SASL_AUTHENTICATION_FAILED` closes).
+    /// SaslAuthenticate, their error code (`SASL_AUTHENTICATION_FAILED` closes);
+    /// FindCoordinator, every key; AddPartitionsToTxn and TxnOffsetCommit,
+    /// every partition; AddOffsetsToTxn and EndTxn, their error code (e.g.
+    /// `CONCURRENT_TRANSACTIONS`, which Kafka answers while it still writes
+    /// the markers of the previous EndTxn).
     ///
     /// ```
     /// # let cluster = kafka_sync::mock::MockCluster::start(1).unwrap();

@@ -9,8 +9,8 @@
 //! no group membership, so TxnOffsetCommit accepts any generation and member.
 
 use super::coordinator::{
-    Completion, CoordinatorKind, Coordinators, EndOutcome, InitOutcome, MockTransaction, TopicPartition,
-    TxnMeta,
+    Completion, CoordinatorKind, Coordinators, EndOutcome, InitOutcome, MockTransaction, StagedOffset,
+    TopicPartition, TxnMeta,
 };
 use super::{now_ms, ClusterState, Rejection};
 use crate::KafkaCode;
@@ -80,10 +80,8 @@ impl ClusterState {
         }
     }
 
-    /// What the coordinator of `transactional_id` knows, after aborting
-    /// transactions that timed out.
-    pub(crate) fn transaction(&mut self, transactional_id: &str) -> Option<MockTransaction> {
-        self.expire_transactions(now_ms());
+    /// What the coordinator of `transactional_id` knows.
+    pub(crate) fn transaction(&self, transactional_id: &str) -> Option<MockTransaction> {
         self.coordinators.txns.get(transactional_id).map(TxnMeta::snapshot)
     }
 
@@ -284,6 +282,24 @@ impl ClusterState {
         Err((KafkaCode::TRANSACTION_ABORTABLE, "partition was not added to the transaction".into()))
     }
 
+    /// Stages TxnOffsetCommit offsets of `group` in the transaction, after
+    /// the check [`check_transactional_write`](Self::check_transactional_write)
+    /// makes of every transactional write. The caller checked the group's
+    /// coordinator and the partitions.
+    pub(super) fn stage_offsets(
+        &mut self,
+        transactional_id: &str,
+        producer: (i64, i16),
+        group: &str,
+        may_add: bool,
+        offsets: Vec<(TopicPartition, StagedOffset)>,
+    ) -> Result<(), KafkaCode> {
+        self.check_transactional_write(Some(transactional_id), producer, None, Some(group), may_add)
+            .map_err(|(code, _)| code)?;
+        self.txn_mut(transactional_id)?.stage_offsets(group, offsets);
+        Ok(())
+    }
+
     /// The check of a transactional Produce batch that opens its producer's
     /// transaction on `partition` (see [`check_transactional_write`]),
     /// with the codes Kafka's `ReplicaManager` answers at `version`.
@@ -309,5 +325,107 @@ impl ClusterState {
                 ),
                 _ => (code, why),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{batch, cluster, idem, spec};
+    use super::*;
+    use crate::mock::MockTxnState;
+    use crate::protocol::messages::produce::PartitionProduceData;
+    use crate::protocol::record_batch::BatchParams;
+
+    fn txn(pid: i64, epoch: i16, seq: i32) -> BatchParams {
+        BatchParams { is_transactional: true, ..idem(pid, epoch, seq) }
+    }
+
+    /// Produces `n` records to t-`p` at `version` for transactional id "tx".
+    fn produce(c: &mut ClusterState, version: i16, p: i32, params: BatchParams) -> KafkaCode {
+        let data = PartitionProduceData { index: p, records: Some(batch(2, params)) };
+        let leader = c.leader("t", p).unwrap().0;
+        KafkaCode(c.produce_partition(leader, version, Some("tx"), "t", &data).error_code)
+    }
+
+    fn tp(p: i32) -> TopicPartition {
+        ("t".to_owned(), p)
+    }
+
+    #[test]
+    fn a_transaction_from_init_to_commit_and_abort() {
+        let mut c = cluster(2);
+        c.create_topic(&spec("t", 2, 1), false, false).unwrap();
+        let home = c.coordinator(CoordinatorKind::Transaction, "tx").0;
+        let away = 3 - home;
+        assert_eq!(c.init_transactional(away, "tx", 1000, None), Err(KafkaCode::NOT_COORDINATOR));
+        assert_eq!(c.init_transactional(home, "tx", 0, None), Err(KafkaCode::INVALID_TRANSACTION_TIMEOUT));
+        let (pid, epoch) = c.init_transactional(home, "tx", 60_000, None).unwrap();
+        // Not added: refused as Kafka's verification refuses it, by version.
+        assert_eq!(produce(&mut c, 10, 0, txn(pid, epoch, 0)), KafkaCode::INVALID_TXN_STATE);
+        assert_eq!(produce(&mut c, 11, 0, txn(pid, epoch, 0)), KafkaCode::TRANSACTION_ABORTABLE);
+        assert_eq!(
+            produce(&mut c, 12, 0, txn(pid, epoch, 0)),
+            KafkaCode::TRANSACTION_ABORTABLE,
+            "v1 cluster"
+        );
+        c.add_to_transaction(home, "tx", (pid, epoch), &[tp(0), tp(1)], &[]).unwrap();
+        assert_eq!(produce(&mut c, 9, 0, txn(pid, epoch, 0)), KafkaCode::NONE);
+        assert_eq!(
+            produce(&mut c, 9, 0, idem(pid, epoch, 2)),
+            KafkaCode::INVALID_TXN_STATE,
+            "not transactional"
+        );
+        assert_eq!(produce(&mut c, 9, 1, txn(pid, epoch + 1, 0)), KafkaCode::INVALID_PRODUCER_EPOCH);
+        assert_eq!(c.last_stable_offset("t", 0), Some(0));
+        assert_eq!(c.end_transaction(home, 3, "tx", (pid, epoch), true), Ok((-1, -1)));
+        assert_eq!(c.control_markers("t", 0).len(), 1);
+        assert_eq!(c.control_markers("t", 1).len(), 1, "a marker even where nothing was written");
+        assert_eq!((c.last_stable_offset("t", 0), c.records_read_committed("t", 0).len()), (Some(3), 2));
+        assert_eq!(c.end_transaction(home, 3, "tx", (pid, epoch), true), Ok((-1, -1)), "a retry");
+        assert_eq!(c.end_transaction(home, 3, "tx", (pid, epoch), false), Err(KafkaCode::INVALID_TXN_STATE));
+        // The next transaction, aborted; sequences go on at the same epoch.
+        c.add_to_transaction(home, "tx", (pid, epoch), &[tp(0)], &[]).unwrap();
+        assert_eq!(produce(&mut c, 9, 0, txn(pid, epoch, 2)), KafkaCode::NONE);
+        c.end_transaction(home, 3, "tx", (pid, epoch), false).unwrap();
+        assert_eq!(c.records_read_committed("t", 0).len(), 2);
+        assert_eq!(c.aborted_transactions("t", 0).len(), 1);
+        assert_eq!(c.transaction("tx").unwrap().state, MockTxnState::CompleteAbort);
+    }
+
+    #[test]
+    fn fences_timeouts_and_transactions_v2() {
+        let mut c = cluster(1);
+        c.create_topic(&spec("t", 1, 1), false, false).unwrap();
+        let (pid, e0) = c.init_transactional(1, "tx", 60_000, None).unwrap();
+        c.add_to_transaction(1, "tx", (pid, e0), &[tp(0)], &[]).unwrap();
+        assert_eq!(produce(&mut c, 9, 0, txn(pid, e0, 0)), KafkaCode::NONE);
+        // A second producer: the open transaction is aborted at epoch + 1
+        // (CONCURRENT_TRANSACTIONS), its retry gets epoch + 2.
+        assert_eq!(c.init_transactional(1, "tx", 60_000, None), Err(KafkaCode::CONCURRENT_TRANSACTIONS));
+        let marker = c.control_markers("t", 0)[0];
+        assert_eq!((marker.producer_epoch, marker.commit), (e0 + 1, false));
+        assert_eq!(c.init_transactional(1, "tx", 1, None), Ok((pid, e0 + 2)));
+        assert_eq!(produce(&mut c, 9, 0, txn(pid, e0, 2)), KafkaCode::INVALID_PRODUCER_EPOCH);
+        // A timeout aborts and fences the same way.
+        c.add_to_transaction(1, "tx", (pid, e0 + 2), &[tp(0)], &[]).unwrap();
+        c.expire_transactions(now_ms() + 2);
+        let t = c.transaction("tx").unwrap();
+        assert_eq!((t.state, t.producer_epoch), (MockTxnState::CompleteAbort, e0 + 3));
+        assert_eq!(c.end_transaction(1, 3, "tx", (pid, e0 + 2), false), Err(KafkaCode::PRODUCER_FENCED));
+        // Transactions v2: Produce v12 adds the partition, EndTxn v5 bumps.
+        c.set_transaction_version(2);
+        let (pid, e) = c.init_transactional(1, "tx", 60_000, None).unwrap();
+        assert_eq!(produce(&mut c, 11, 0, txn(pid, e, 0)), KafkaCode::TRANSACTION_ABORTABLE);
+        assert_eq!(produce(&mut c, 12, 0, txn(pid, e, 0)), KafkaCode::NONE);
+        assert_eq!(c.transaction("tx").unwrap().partitions, [tp(0)]);
+        assert_eq!(c.end_transaction(1, 5, "tx", (pid, e), true), Ok((pid, e + 1)));
+        assert_eq!(c.control_markers("t", 0).last().unwrap().producer_epoch, e + 1);
+        assert_eq!(c.end_transaction(1, 5, "tx", (pid, e), true), Ok((pid, e + 1)), "a retry");
+        // The new epoch starts at sequence 0.
+        assert_eq!(produce(&mut c, 12, 0, txn(pid, e + 1, 2)), KafkaCode::OUT_OF_ORDER_SEQUENCE_NUMBER);
+        assert_eq!(produce(&mut c, 12, 0, txn(pid, e + 1, 0)), KafkaCode::NONE);
+        // EndTxn below v5 keeps transactions v1 semantics.
+        assert_eq!(c.end_transaction(1, 4, "tx", (pid, e + 1), false), Ok((-1, -1)));
+        assert_eq!(c.transaction("tx").unwrap().producer_epoch, e + 1);
     }
 }
