@@ -112,7 +112,10 @@ codes! {
     UNSUPPORTED_COMPRESSION_TYPE = 76;
     STALE_BROKER_EPOCH = 77;
     OFFSET_NOT_AVAILABLE = 78;
+    GROUP_ID_NOT_FOUND = 69;
     PREFERRED_LEADER_NOT_AVAILABLE = 80;
+    FENCED_INSTANCE_ID = 82;
+    UNSTABLE_OFFSET_COMMIT = 88;
     THROTTLING_QUOTA_EXCEEDED = 89;
     PRODUCER_FENCED = 90;
     INVALID_RECORD = 87;
@@ -241,6 +244,13 @@ pub enum DeliveryErrorKind {
     /// (untrusted, expired, wrong name), the broker refused ours, or the
     /// listener speaks another `security.protocol`. The message says which.
     Authentication,
+    /// The record's transaction was aborted before the record was sent:
+    /// by [`Producer::abort_transaction`](crate::Producer::abort_transaction),
+    /// or because another part of the transaction failed. Its
+    /// [`persistence`](DeliveryError::persistence) says whether an earlier
+    /// attempt may have reached the log; even then, consumers reading with
+    /// `isolation.level=read_committed` never see it.
+    TransactionAborted,
 }
 
 #[derive(Debug)]
@@ -371,6 +381,7 @@ impl fmt::Display for DeliveryError {
             DeliveryErrorKind::RecordTooLarge => "record too large".into(),
             DeliveryErrorKind::Network => "network error".into(),
             DeliveryErrorKind::Authentication => "authentication failed".into(),
+            DeliveryErrorKind::TransactionAborted => "transaction aborted".into(),
         };
         let p = match self.inner.persistence {
             Persistence::NotPersisted => "not persisted",
@@ -421,6 +432,12 @@ pub enum SendErrorKind {
     /// `max.block.ms`. The producer keeps retrying with the reconnect
     /// backoff, so a later send can succeed once the cause is fixed.
     Authentication(DeliveryError),
+    /// A transactional producer takes records only inside a transaction that
+    /// can still commit: this one has no transaction open (call
+    /// [`Producer::begin_transaction`](crate::Producer::begin_transaction)),
+    /// is committing or aborting, or its transaction failed (the error says
+    /// why; abort it).
+    Transaction(crate::transaction::TransactionError),
 }
 
 impl fmt::Display for SendErrorKind {
@@ -438,6 +455,7 @@ impl fmt::Display for SendErrorKind {
             Self::Fatal(e) => write!(f, "producer failed earlier: {e}"),
             Self::InvalidTopic => f.write_str("invalid topic name"),
             Self::Authentication(e) => write!(f, "cannot connect to the cluster: {e}"),
+            Self::Transaction(e) => write!(f, "{e}"),
         }
     }
 }

@@ -247,6 +247,7 @@ pub mod partitioner;
 mod producer;
 pub mod protocol;
 mod record;
+pub mod transaction;
 
 pub use config::{
     Acks, ConfigError, OAuthBearerToken, OAuthBearerTokenProvider, ProducerConfig, ProducerConfigBuilder,
@@ -258,3 +259,4 @@ pub use metrics::{KafkaMetric, ProducerMetrics};
 pub use partitioner::{Partitioner, Partitions};
 pub use producer::{PartitionInfo, Producer, DROP_CLOSE_TIMEOUT};
 pub use record::{Header, Record, RecordMetadata, RecordRef, Serializer};
+pub use transaction::{ConsumerGroupMetadata, OffsetAndMetadata, TransactionError, TransactionErrorClass};

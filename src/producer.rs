@@ -15,13 +15,14 @@ use parking_lot::Mutex;
 
 use crate::config::{Acks, ProducerConfig};
 use crate::delivery::DeliveryHandle;
-use crate::engine::accumulator::{Accumulator, AppendInput, BATCH_OVERHEAD};
+use crate::engine::accumulator::{Accumulator, AppendInput, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::broker::{self, Brokers};
 use crate::engine::connection::SocketRegistry;
 use crate::engine::idempotence::Idempotence;
 use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
 use crate::engine::metrics::statistics::Statistics;
 use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
+use crate::engine::txn::{coordinator, Transactions};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
 use crate::metrics::ProducerMetrics;
@@ -54,10 +55,12 @@ pub struct PartitionInfo {
 /// semantics.
 #[derive(Debug)]
 pub struct Producer {
-    shared: SharedState,
+    pub(crate) shared: SharedState,
     partitioner: Arc<dyn Partitioner>,
     interceptors: crate::interceptor::Interceptors,
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The transaction coordinator thread (transactional producers only).
+    coordinator_thread: Mutex<Option<JoinHandle<()>>>,
     /// The `statistics.interval.ms` thread, if it runs.
     statistics: Option<Statistics>,
     closed: AtomicBool,
@@ -77,9 +80,16 @@ impl Producer {
             acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout)
                 .with_topic_metrics(metrics.topics().clone()),
             meta: Metadata::new(),
-            idem: Idempotence::new(cfg.idempotence),
+            idem: if config.transactional_id().is_some() {
+                Idempotence::transactional()
+            } else {
+                Idempotence::new(cfg.idempotence)
+            },
             brokers: Brokers::default(),
             metrics,
+            txn: config
+                .transactional_id()
+                .map(|id| Transactions::new(id.to_owned(), config.transaction_timeout())),
             run: RunState::default(),
             sockets: Arc::new(SocketRegistry::default()),
             cfg,
@@ -92,12 +102,33 @@ impl Producer {
         if shared.cfg.idempotence {
             shared.meta.poke();
         }
+        let coordinator_thread = match shared.txn {
+            Some(_) => {
+                let s = shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("kafka-sync-txn".into())
+                    .spawn(move || coordinator::run(s));
+                match spawned {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        // Stop the metadata thread before giving up.
+                        shared.run.begin_close();
+                        shared.run.abort();
+                        shared.meta.stop();
+                        let _ = handle.join();
+                        return Err(Error::Io(e));
+                    }
+                }
+            }
+            None => None,
+        };
         let statistics = Statistics::start_for(&shared, &config);
         Ok(Self {
             partitioner: config.partitioner().clone(),
             interceptors: config.interceptors().clone(),
             shared,
             metadata_thread: Mutex::new(Some(handle)),
+            coordinator_thread: Mutex::new(coordinator_thread),
             statistics,
             closed: AtomicBool::new(false),
             close_lock: Mutex::new(()),
@@ -275,6 +306,16 @@ impl Producer {
         if record.topic.is_empty() || record.topic.len() > 249 {
             return refuse(SendErrorKind::InvalidTopic);
         }
+        // A transactional producer appends only inside an open transaction;
+        // the guard keeps commit and abort from starting until the record
+        // is in its batch (see `engine::txn`).
+        let txn = match &shared.txn {
+            Some(t) => match t.enter_send() {
+                Ok(g) => Some((t, g)),
+                Err(e) => return refuse(SendErrorKind::Transaction(e)),
+            },
+            None => None,
+        };
         // Size first: a record that can never be sent fails at once.
         let size =
             RecordBatchWriter::record_size(i64::MAX, i32::MAX, record.key, record.value, record.headers);
@@ -366,12 +407,20 @@ impl Producer {
             reserved,
             size,
             sent_us,
+            txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
         };
         let Some(appended) = shared.acc.append(pm.queue, &input, None, callback) else {
             // Intake closed (checked under the stripe lock): close began.
             shared.acc.pool.release(reserved);
             return refuse(SendErrorKind::Closed);
         };
+        if appended.joined_txn {
+            if let Some((t, g)) = &txn {
+                let topic = shared.acc.with_queue(pm.queue, |pq| pq.topic.clone());
+                t.joined(pm.queue, &topic, partition, g.join());
+            }
+        }
+        drop(txn);
         if appended.wake {
             if pm.leader >= 0 {
                 broker::wake(shared, pm.leader);
@@ -396,7 +445,16 @@ impl Producer {
     /// Like [`flush`](Self::flush), giving up after `timeout` with
     /// [`Error::Timeout`] (the records keep going).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = deadline_after(timeout);
+        if self.flush_until(deadline_after(timeout)) {
+            Ok(())
+        } else {
+            Err(Error::Timeout)
+        }
+    }
+
+    /// The flush behind `flush_timeout`: whether every record sent before
+    /// the call had its outcome by `deadline`.
+    pub(crate) fn flush_until(&self, deadline: Instant) -> bool {
         let shared = &self.shared;
         shared.acc.set_flushing(true);
         shared.brokers.wake_all();
@@ -409,11 +467,7 @@ impl Producer {
             }
         }
         shared.acc.set_flushing(false);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::Timeout)
-        }
+        ok
     }
 
     /// Stops accepting records, sends everything queued, waits for the
@@ -447,6 +501,11 @@ impl Producer {
             timeout
         };
         let deadline = deadline_after(timeout);
+        if let Some(t) = &shared.txn {
+            // As Java's Sender does on a graceful close: an open
+            // transaction is aborted rather than left to time out.
+            t.abort_on_close(shared, deadline, |d| self.flush_until(d));
+        }
         shared.run.begin_close();
         // No record joins a queue from here on, and every append already in
         // progress has finished: whatever was accepted is in the set waited
@@ -473,7 +532,15 @@ impl Producer {
         shared.sockets.shutdown_all();
         shared.brokers.wake_all();
         shared.meta.stop();
+        if let Some(t) = &shared.txn {
+            t.poke();
+        }
         shared.brokers.join_all();
+        if let Some(h) = self.coordinator_thread.lock().take() {
+            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
+                log::error!("the transaction coordinator thread panicked");
+            }
+        }
         if let Some(h) = self.metadata_thread.lock().take() {
             if h.thread().id() != std::thread::current().id() && h.join().is_err() {
                 log::error!("the metadata thread panicked");
@@ -525,6 +592,11 @@ impl Producer {
     /// Java client's per producer, topic and broker (see [`crate::metrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
         engine_metrics::snapshot(&self.shared)
+    }
+
+    /// The producer's `transactional.id`, if it is transactional.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.shared.txn.as_ref().map(|t| t.id.as_str())
     }
 
     /// Number of broker I/O threads started so far.

@@ -600,4 +600,37 @@ mod against_tansu {
         let r = run(&["-b", &b, "topic", "delete", "cli-t"], b"");
         assert_eq!(r.code(), 0, "{r:?}");
     }
+
+    #[test]
+    fn transactional_loads_against_tansu() {
+        let Some(tansu) =
+            support::require_broker("transactional_loads_against_tansu", support::Tansu::start())
+        else {
+            return;
+        };
+        let b = tansu.bootstrap();
+        tansu.create_topic("cli-txn", 2).unwrap();
+        let input: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let txn = ["-X", "transactional.id=cli-load"];
+        let mut args = vec!["-b", &b, "produce", "-t", "cli-txn", "--transaction-records", "30"];
+        args.extend(txn);
+        let r = run(&args, input.as_bytes());
+        assert_eq!(r.code(), 0, "{r:?}");
+        assert!(r.stderr.contains("100 records committed in 4 transactions, 0 aborted"), "{r:?}");
+        let got = support::read_back(&b, "cli-txn", 100, Duration::from_secs(30));
+        assert_eq!(got.len(), 100);
+        // A record that cannot be sent ends the load, and its transaction
+        // is aborted: nothing of it is committed.
+        let big = "x".repeat(2000);
+        let input = format!("a\nb\nc\n{big}\nd\n");
+        let mut args = vec!["-b", &b, "produce", "-t", "cli-txn", "-X", "max.request.size=1000"];
+        args.extend(txn);
+        let r = run(&args, input.as_bytes());
+        assert_eq!(r.code(), 1, "{r:?}");
+        assert!(r.stderr.contains("0 records committed in 0 transactions, 3 aborted"), "{r:?}");
+        assert!(r.stderr.contains("stopped at input record 4"), "{r:?}");
+        // Without transactional.id, --transaction-records is a usage error.
+        let r = run(&["-b", &b, "produce", "-t", "cli-txn", "--transaction-records", "5"], b"x\n");
+        assert_eq!(r.code(), 2, "{r:?}");
+    }
 }

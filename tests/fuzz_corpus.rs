@@ -26,7 +26,8 @@ use kafka_sync::protocol::messages::produce::{
 };
 use kafka_sync::protocol::messages::{self, RequestBody, ResponseBody};
 use kafka_sync::protocol::record_batch::{
-    set_producer_state, BatchParams, Header, RecordBatch, RecordBatchWriter,
+    encode_end_txn_marker_batch, set_producer_state, BatchParams, ControlRecordType, EndTxnMarker, Header,
+    RecordBatch, RecordBatchWriter,
 };
 use kafka_sync::protocol::strategies;
 use kafka_sync::protocol::Decoder;
@@ -331,6 +332,19 @@ fn response_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrateg
         k::PUSH_TELEMETRY => {
             strategies::push_telemetry::response(version).prop_map(ResponseBody::PushTelemetry).boxed()
         }
+        k::FIND_COORDINATOR => {
+            strategies::find_coordinator::response(version).prop_map(ResponseBody::FindCoordinator).boxed()
+        }
+        k::ADD_PARTITIONS_TO_TXN => strategies::add_partitions_to_txn::response(version)
+            .prop_map(ResponseBody::AddPartitionsToTxn)
+            .boxed(),
+        k::ADD_OFFSETS_TO_TXN => {
+            strategies::add_offsets_to_txn::response(version).prop_map(ResponseBody::AddOffsetsToTxn).boxed()
+        }
+        k::END_TXN => strategies::end_txn::response(version).prop_map(ResponseBody::EndTxn).boxed(),
+        k::TXN_OFFSET_COMMIT => {
+            strategies::txn_offset_commit::response(version).prop_map(ResponseBody::TxnOffsetCommit).boxed()
+        }
         _ => panic!("no strategy for API key {key}"),
     }
 }
@@ -363,6 +377,19 @@ fn request_strategy(key: i16, version: i16) -> proptest::strategy::BoxedStrategy
             .boxed(),
         k::PUSH_TELEMETRY => {
             strategies::push_telemetry::request(version).prop_map(RequestBody::PushTelemetry).boxed()
+        }
+        k::FIND_COORDINATOR => {
+            strategies::find_coordinator::request(version).prop_map(RequestBody::FindCoordinator).boxed()
+        }
+        k::ADD_PARTITIONS_TO_TXN => strategies::add_partitions_to_txn::request(version)
+            .prop_map(RequestBody::AddPartitionsToTxn)
+            .boxed(),
+        k::ADD_OFFSETS_TO_TXN => {
+            strategies::add_offsets_to_txn::request(version).prop_map(RequestBody::AddOffsetsToTxn).boxed()
+        }
+        k::END_TXN => strategies::end_txn::request(version).prop_map(RequestBody::EndTxn).boxed(),
+        k::TXN_OFFSET_COMMIT => {
+            strategies::txn_offset_commit::request(version).prop_map(RequestBody::TxnOffsetCommit).boxed()
         }
         _ => panic!("no strategy for API key {key}"),
     }
@@ -583,6 +610,12 @@ fn write_seed_corpus() {
             compress(codec, None, &text, &mut packed).unwrap();
             write_seed(&dir, &format!("seed-stream-{c}-json"), &packed);
         }
+    }
+    // Transaction markers: control batches as a partition leader appends them.
+    for (name, kind) in [("commit", ControlRecordType::Commit), ("abort", ControlRecordType::Abort)] {
+        let marker = EndTxnMarker { kind, coordinator_epoch: 3 };
+        let batch = encode_end_txn_marker_batch(4242, 3, 1000, 5, 1_700_000_000_000, &marker);
+        write_seed(&dir, &format!("seed-marker-{name}"), &batch);
     }
     // Two batches back to back, as in a Produce request's records field.
     let mut two = writer_batch(Compression::None, 2, &BatchParams::default());

@@ -57,6 +57,8 @@ pub struct ProducerConfigBuilder {
     reconnect_backoff_max: Option<Set<Duration>>,
     socket_connection_setup_timeout: Option<Set<Duration>>,
     socket_connection_setup_timeout_max: Option<Set<Duration>>,
+    transactional_id: Option<Set<String>>,
+    transaction_timeout: Option<Set<Duration>>,
     /// `security.protocol`, `ssl.*` and `sasl.*`.
     security: SecurityBuilder,
     /// Interceptors, in registration order.
@@ -91,6 +93,7 @@ mod default {
     pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(1_000);
     pub const SETUP_TIMEOUT: Duration = Duration::from_millis(10_000);
     pub const SETUP_TIMEOUT_MAX: Duration = Duration::from_millis(30_000);
+    pub const TRANSACTION_TIMEOUT: Duration = Duration::from_millis(60_000);
 }
 
 /// The most bytes a partition's batch grows to when `batch.size` is not set:
@@ -137,6 +140,29 @@ impl ProducerConfigBuilder {
     /// settings errors instead of silently turning it off. Defaults to `true`.
     pub fn enable_idempotence(mut self, enable: bool) -> Self {
         self.enable_idempotence = set("enable.idempotence", enable);
+        self
+    }
+
+    /// `transactional.id`: makes the producer transactional (see
+    /// [`Producer::init_transactions`](crate::Producer::init_transactions)).
+    /// The id names the producer across restarts: a new producer with the
+    /// same id fences the old one and aborts its open transaction. Implies
+    /// idempotence, so `enable.idempotence=false`, `acks` other than `all`,
+    /// `retries=0` or more than 5 requests in flight are errors. Not empty.
+    /// Defaults to none (not transactional).
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = set("transactional.id", id.into());
+        self
+    }
+
+    /// `transaction.timeout.ms`: how long the transaction coordinator lets a
+    /// transaction stay open before it aborts it (and fences this producer's
+    /// epoch). The broker caps it at its `transaction.max.timeout.ms` (15
+    /// minutes by default) and refuses larger values at `init_transactions`.
+    /// In milliseconds, at least 1, at most 2147483647. Only meaningful with
+    /// `transactional.id`. Defaults to 60000 ms.
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = set("transaction.timeout.ms", timeout);
         self
     }
 
@@ -496,6 +522,8 @@ impl ProducerConfigBuilder {
                 }
             }
             Key::AllowAutoCreateTopics => self.allow_auto_create_topics = set(name, parse_bool(name, value)?),
+            Key::TransactionalId => self.transactional_id = set(name, value.to_owned()),
+            Key::TransactionTimeout => self.transaction_timeout = set(name, parse_ms(name, value)?),
             Key::EnableMetricsPush => self.enable_metrics_push = set(name, parse_bool(name, value)?),
             Key::ConnectionsMaxIdle => self.connections_max_idle = set(name, parse_ms(name, value)?),
             Key::ReconnectBackoff => self.reconnect_backoff = set(name, parse_ms(name, value)?),
@@ -615,6 +643,14 @@ impl ProducerConfigBuilder {
         let metrics = self.metrics.build()?;
         let acks = value_or(&self.acks, Acks::All);
         let enable_idempotence = self.resolve_idempotence(acks, retries, max_in_flight)?;
+        check_ms(&self.transaction_timeout, 1, INT_MAX)?;
+        let transactional_id = match self.transactional_id.as_ref() {
+            Some(s) if s.value.is_empty() => {
+                return Err(invalid(s.key, "", "a non-empty transactional id"));
+            }
+            Some(s) => Some(s.value.clone()),
+            None => None,
+        };
 
         let partitioner = match self.partitioner.map(|s| s.value) {
             Some(PartitionerChoice::Custom(p)) => p,
@@ -656,6 +692,8 @@ impl ProducerConfigBuilder {
             reconnect_backoff_max,
             socket_connection_setup_timeout,
             socket_connection_setup_timeout_max,
+            transactional_id,
+            transaction_timeout: value_or(&self.transaction_timeout, default::TRANSACTION_TIMEOUT),
             security,
             interceptors: crate::interceptor::Interceptors::new(self.interceptors.0),
             metrics,
@@ -672,20 +710,37 @@ impl ProducerConfigBuilder {
         retries: u32,
         max_in_flight: usize,
     ) -> Result<bool, ConfigError> {
-        let explicit = self.enable_idempotence.as_ref();
-        let mut enabled = explicit.is_none_or(|s| s.value);
+        // A transactional id requires idempotence, as an explicit
+        // `enable.idempotence=true` does: conflicts are errors naming it.
+        let txn = self.transactional_id.as_ref();
+        if let (Some(t), Some(off)) = (txn, self.enable_idempotence.as_ref().filter(|s| !s.value)) {
+            return Err(ConfigError::Conflict {
+                key: off.key.to_owned(),
+                value: "false".into(),
+                other: format!("{} = {}", t.key, t.value),
+                reason: "a transactional producer is idempotent",
+            });
+        }
+        let explicit = self.enable_idempotence.as_ref().filter(|s| s.value);
+        let strict = explicit.is_some() || txn.is_some();
+        let mut enabled = self.enable_idempotence.as_ref().is_none_or(|s| s.value);
         if !enabled {
             return Ok(false);
         }
+        let other = match (explicit, txn) {
+            (Some(e), _) => format!("{} = true", e.key),
+            (None, Some(t)) => format!("{} = {}", t.key, t.value),
+            (None, None) => "enable.idempotence = true".to_owned(),
+        };
         let conflict = |key: &'static str, value: String, reason| ConfigError::Conflict {
             key: key.to_owned(),
             value,
-            other: format!("{} = true", explicit.map_or("enable.idempotence", |s| s.key)),
+            other: other.clone(),
             reason,
         };
         if retries == 0 {
             let key = key_or(&self.retries, "retries");
-            if explicit.is_some() {
+            if strict {
                 return Err(conflict(key, "0".into(), "the idempotent producer needs retries > 0"));
             }
             log::info!("idempotence disabled because {key} is 0");
@@ -693,7 +748,7 @@ impl ProducerConfigBuilder {
         }
         if acks != Acks::All {
             let key = key_or(&self.acks, "acks");
-            if explicit.is_some() {
+            if strict {
                 return Err(conflict(key, acks.to_string(), "the idempotent producer needs acks=all"));
             }
             log::info!("idempotence disabled because {key} is {acks}, not all");

@@ -76,12 +76,14 @@
 //! | `metrics.num.samples` | | [`metrics_num_samples`](ProducerConfigBuilder::metrics_num_samples) | 2 |
 //! | `metrics.sample.window.ms` | | [`metrics_sample_window`](ProducerConfigBuilder::metrics_sample_window) | 30000 |
 //! | `statistics.interval.ms` (librdkafka's) | | [`statistics_interval`](ProducerConfigBuilder::statistics_interval), with [`statistics_callback`](ProducerConfigBuilder::statistics_callback) | 0 (off) |
+//! | `transactional.id` | | [`transactional_id`](ProducerConfigBuilder::transactional_id) | none |
+//! | `transaction.timeout.ms` | | [`transaction_timeout`](ProducerConfigBuilder::transaction_timeout) | 60000 |
 //! | `security.protocol` | | [`security_protocol`](ProducerConfigBuilder::security_protocol) | `PLAINTEXT` |
 //! | `ssl.*`, `sasl.*` | both clients' names | see [`security`] | |
 //!
 //! `key.serializer` and `value.serializer` are accepted and ignored (Rust
 //! callers hand the producer bytes). Known Kafka properties this crate does
-//! not implement (`transactional.id`, `sasl.kerberos.*`, `interceptor.classes`,
+//! not implement (`sasl.kerberos.*`, `interceptor.classes`,
 //! `partitioner.class`, `metric.reporters`, ...) fail with
 //! [`ConfigError::Unsupported`]; `metrics.recording.level` is accepted
 //! and has no effect (every metric is always recorded); any other
@@ -123,6 +125,11 @@
 //!   KAFKA-17927); set `enable.idempotence=false` to allow it. Unlike Java 4.0,
 //!   a default idempotence already turned off by `acks` or `retries` does not
 //!   also reject more than 5 in flight.
+//! - `transactional.id` (not empty) makes idempotence required, as an
+//!   explicit `enable.idempotence=true` does: `enable.idempotence=false`,
+//!   `acks` other than `all`, `retries=0` or more than 5 in flight are
+//!   [`ConfigError::Conflict`]s naming the key. `transaction.timeout.ms`
+//!   at least 1.
 
 mod builder;
 mod error;
@@ -229,6 +236,8 @@ pub struct ProducerConfig {
     reconnect_backoff_max: Duration,
     socket_connection_setup_timeout: Duration,
     socket_connection_setup_timeout_max: Duration,
+    transactional_id: Option<String>,
+    transaction_timeout: Duration,
     security: SecurityConfig,
     interceptors: crate::interceptor::Interceptors,
     metrics: metrics::MetricsConfig,
@@ -272,6 +281,17 @@ impl ProducerConfig {
     /// `enable.idempotence` with `acks` other than `all` or `retries=0` turns it off).
     pub fn enable_idempotence(&self) -> bool {
         self.enable_idempotence
+    }
+
+    /// `transactional.id`, if the producer is transactional.
+    pub fn transactional_id(&self) -> Option<&str> {
+        self.transactional_id.as_deref()
+    }
+
+    /// `transaction.timeout.ms`: how long the coordinator lets a transaction
+    /// stay open before aborting it.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.transaction_timeout
     }
 
     /// `linger.ms`: how long a batch that is not full waits for more records.

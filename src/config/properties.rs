@@ -55,6 +55,8 @@ pub(super) enum Key {
     ReconnectBackoffMax,
     SetupTimeout,
     SetupTimeoutMax,
+    TransactionalId,
+    TransactionTimeout,
     Ignored,
 }
 
@@ -93,6 +95,8 @@ pub(super) const PROPERTIES: &[(&str, Key)] = &[
     ("reconnect.backoff.max.ms", Key::ReconnectBackoffMax),
     ("socket.connection.setup.timeout.ms", Key::SetupTimeout),
     ("socket.connection.setup.timeout.max.ms", Key::SetupTimeoutMax),
+    ("transactional.id", Key::TransactionalId),
+    ("transaction.timeout.ms", Key::TransactionTimeout),
     ("key.serializer", Key::Ignored),
     ("value.serializer", Key::Ignored),
     // librdkafka names for the same settings.
@@ -109,8 +113,6 @@ pub(super) const PROPERTIES: &[(&str, Key)] = &[
 
 /// Known Kafka properties that are not implemented, by exact name.
 pub(super) const UNSUPPORTED: &[(&str, &str)] = &[
-    ("transactional.id", "transactions are not implemented"),
-    ("transaction.timeout.ms", "transactions are not implemented"),
     ("interceptor.classes", "interceptors are Java classes; register a ProducerInterceptor with ProducerConfigBuilder::interceptor"),
     ("partitioner.class", "use the `partitioner` property or ProducerConfigBuilder::partitioner"),
     ("partitioner.ignore.keys", "use `partitioner=uniform_sticky` to ignore keys"),

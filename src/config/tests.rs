@@ -191,9 +191,9 @@ fn unknown_and_unsupported_keys() {
     let e = err(&[("linger", "5")]);
     assert_eq!(e, ConfigError::UnknownKey { key: "linger".into() });
     assert_eq!(e.to_string(), "`linger` is not a producer property");
-    let e = err(&[("transactional.id", "tx")]);
+    let e = err(&[("partitioner.class", "x")]);
     assert!(matches!(e, ConfigError::Unsupported { .. }));
-    assert_eq!(e.key(), "transactional.id");
+    assert_eq!(e.key(), "partitioner.class");
     assert!(matches!(err(&[("ssl.engine.id", "x")]), ConfigError::Unsupported { .. }));
     assert!(matches!(err(&[("sasl.mechanism", "GSSAPI")]), ConfigError::Unsupported { .. }));
     let e = err(&[("security.protocol", "TLS")]);
@@ -594,4 +594,40 @@ fn enable_metrics_push() {
     assert!(build(&[("enable.metrics.push", "true")]).unwrap().enable_metrics_push());
     assert!(!base().enable_metrics_push(false).build().unwrap().enable_metrics_push());
     assert!(err(&[("enable.metrics.push", "maybe")]).to_string().contains("enable.metrics.push"));
+}
+
+#[test]
+fn transactional_id_requires_idempotence() {
+    let c = base().set("transactional.id", "loader").build().unwrap();
+    assert_eq!(c.transactional_id(), Some("loader"));
+    assert!(c.enable_idempotence());
+    assert_eq!(c.transaction_timeout(), Duration::from_millis(60_000));
+    let c = base().set("transactional.id", "t").set("transaction.timeout.ms", "900000").build().unwrap();
+    assert_eq!(c.transaction_timeout(), Duration::from_secs(900));
+    assert_eq!(base().build().unwrap().transactional_id(), None);
+    // Conflicts are errors naming the key, never a silent downgrade.
+    for (key, value) in [
+        ("enable.idempotence", "false"),
+        ("acks", "1"),
+        ("request.required.acks", "0"),
+        ("retries", "0"),
+        ("max.in.flight.requests.per.connection", "6"),
+    ] {
+        let e = err(&[("transactional.id", "t"), (key, value)]);
+        assert!(matches!(e, ConfigError::Conflict { .. }), "{key}: {e:?}");
+        assert_eq!(e.key(), key);
+        assert!(e.to_string().contains("transactional.id"), "{e}");
+    }
+    assert_eq!(err(&[("transactional.id", "")]).key(), "transactional.id");
+    assert_eq!(
+        err(&[("transactional.id", "t"), ("transaction.timeout.ms", "0")]).key(),
+        "transaction.timeout.ms"
+    );
+    let typed = ProducerConfig::builder()
+        .bootstrap_servers("127.0.0.1:9092")
+        .transactional_id("t")
+        .acks(Acks::Leader)
+        .build()
+        .unwrap_err();
+    assert_eq!(typed.key(), "acks");
 }

@@ -198,6 +198,34 @@ pub(crate) struct SeqState {
     pub next: i32,
 }
 
+/// Where a partition stands in the current transaction (transactional
+/// producers only; see `engine::txn`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum TxnMark {
+    /// Not written to in the current transaction.
+    #[default]
+    Out,
+    /// Written to; the coordinator has not yet confirmed AddPartitionsToTxn,
+    /// so its batches must not be sent (the broker would refuse them).
+    Pending,
+    /// Part of the transaction: added with AddPartitionsToTxn, or joining
+    /// implicitly with its first Produce (transactions v2, KIP-890).
+    Added,
+}
+
+/// How an append takes part in a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxnJoin {
+    /// Not transactional.
+    No,
+    /// Transactional: a partition new to the transaction waits for
+    /// AddPartitionsToTxn.
+    Explicit,
+    /// Transactional, transactions v2: the partition joins with its first
+    /// Produce request.
+    Implicit,
+}
+
 /// The batches of one partition.
 #[derive(Debug)]
 pub(crate) struct PartitionQueue {
@@ -216,6 +244,8 @@ pub(crate) struct PartitionQueue {
     /// (in flight or waiting for a retry): the smallest is the head of line.
     outstanding: BTreeSet<u128>,
     pub seq: SeqState,
+    /// Where the partition stands in the current transaction.
+    pub txn: TxnMark,
     /// Size of the last batch closed here: the next batch's buffer starts
     /// about that big.
     last_batch: usize,
@@ -236,6 +266,7 @@ impl PartitionQueue {
             next_ordinal: 0,
             outstanding: BTreeSet::new(),
             seq: SeqState::default(),
+            txn: TxnMark::Out,
             last_batch: 0,
             last_records: 0,
         }
@@ -293,6 +324,8 @@ pub(crate) struct AppendInput<'a> {
     pub size: usize,
     /// When `send` took it (microseconds since the epoch).
     pub sent_us: i64,
+    /// Whether (and how) the record belongs to a transaction.
+    pub txn: TxnJoin,
 }
 
 /// The result of an append.
@@ -303,6 +336,9 @@ pub(crate) struct Appended {
     /// Whether the leader's broker thread should look at the partition now:
     /// a batch became full, or the partition had nothing queued before.
     pub wake: bool,
+    /// Whether this record brought its partition into the current
+    /// transaction: the transaction manager must hear of it.
+    pub joined_txn: bool,
 }
 
 /// The settings the drain logic depends on.
@@ -346,6 +382,10 @@ pub(crate) fn readiness(
     producer: Option<ProducerIdEpoch>,
 ) -> Readiness {
     let Some(head) = q.head() else { return Readiness::Idle };
+    if q.txn == TxnMark::Pending {
+        // Not in the transaction yet (AddPartitionsToTxn under way).
+        return Readiness::Blocked;
+    }
     if policy.idempotent {
         let Some(p) = producer else { return Readiness::Blocked };
         // Sequences restart under a new producer id only after every batch
@@ -640,6 +680,7 @@ impl Accumulator {
         // Whether an earlier pass of the loop closed a full batch.
         let mut closed_one = false;
         let mut counted = false;
+        let mut joined_txn = false;
         loop {
             let mut s = self.stripes[q.stripe as usize].lock();
             if self.closed.load(Ordering::SeqCst) {
@@ -655,6 +696,11 @@ impl Accumulator {
                 counted = true;
             }
             let pq = &mut s.queues[q.slot as usize];
+            // (Sticky: a pass that went round for a buffer already marked it.)
+            if rec.txn != TxnJoin::No && pq.txn == TxnMark::Out {
+                joined_txn = true;
+                pq.txn = if rec.txn == TxnJoin::Implicit { TxnMark::Added } else { TxnMark::Pending };
+            }
             let was_empty = pq.is_empty();
             let mut wake = was_empty || closed_one;
             if let Some(open) = pq.open.as_mut() {
@@ -674,7 +720,7 @@ impl Accumulator {
                         pq.close_open();
                         wake = true;
                     }
-                    return Some(Appended { handle, wake });
+                    return Some(Appended { handle, wake, joined_txn });
                 }
                 // Does not fit: close the open batch, it is ready to go.
                 pq.close_open();
@@ -734,7 +780,7 @@ impl Accumulator {
             // Leaf lock under the stripe lock (see the lock order in engine/mod.rs).
             self.incomplete.lock().insert(id, slot);
             self.pool.charge(BATCH_OVERHEAD);
-            return Some(Appended { handle, wake });
+            return Some(Appended { handle, wake, joined_txn });
         }
     }
 
@@ -1013,6 +1059,7 @@ mod tests {
             reserved: 200,
             size: 200,
             sent_us: 0,
+            txn: TxnJoin::No,
         }
     }
 
@@ -1020,6 +1067,30 @@ mod tests {
         let a = Accumulator::new(batch_size, 1 << 20, Duration::from_secs(120));
         let q = a.add_partition(&Arc::from("t"), 0);
         (a, q)
+    }
+
+    #[test]
+    fn a_partition_waits_for_its_transaction_to_include_it() {
+        let (a, q) = acc(16384);
+        let now = Instant::now();
+        let txn = AppendInput { txn: TxnJoin::Explicit, ..rec(b"x") };
+        let first = a.append(q, &txn, Some(now), None).unwrap();
+        assert!(first.joined_txn, "the first record brings the partition in");
+        let second = a.append(q, &txn, Some(now), None).unwrap();
+        assert!(!second.joined_txn, "only once per transaction");
+        // Forced (flush) or not, nothing goes before AddPartitionsToTxn.
+        assert_eq!(a.readiness(q, now, true, &policy(), None), Readiness::Blocked);
+        a.with_queue(q, |pq| pq.txn = TxnMark::Added);
+        assert_eq!(a.readiness(q, now, true, &policy(), None), Readiness::Ready);
+        // The next transaction starts over; v2 joins with the Produce itself.
+        a.with_queue(q, |pq| pq.txn = TxnMark::Out);
+        let v2 = AppendInput { txn: TxnJoin::Implicit, ..rec(b"y") };
+        assert!(a.append(q, &v2, Some(now), None).unwrap().joined_txn);
+        assert_eq!(a.with_queue(q, |pq| pq.txn), TxnMark::Added);
+        // A record outside transactions never marks it.
+        let (a, q) = acc(16384);
+        assert!(!a.append(q, &rec(b"z"), Some(now), None).unwrap().joined_txn);
+        assert_eq!(a.with_queue(q, |pq| pq.txn), TxnMark::Out);
     }
 
     #[test]

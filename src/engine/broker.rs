@@ -195,6 +195,11 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
     }
     if !batch.resolved {
         batch.resolved = true;
+        if let (Some(t), Resolution::Failed(e)) = (&shared.txn, &r) {
+            // A failed record dooms its transaction (before its callbacks
+            // run, so a callback that aborts sees the transaction failed).
+            t.batch_failed(shared, e);
+        }
         batch.resolve_slot(r);
     }
     // Only now, after the callbacks ran, does the batch leave the set that
@@ -263,7 +268,7 @@ pub(crate) fn fail_expired(shared: &SharedState, b: Batch) {
     );
     if b.producer.is_some() {
         // It held a sequence: the partition's numbering now has a gap.
-        shared.idem.request_reset(b.producer);
+        shared.sequence_broken(b.producer);
     }
     finish(shared, b, Resolution::Failed(e));
 }
@@ -587,7 +592,7 @@ impl BrokerThread {
         let mut next = None;
         while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
             let Some(conn) = self.conn.as_ref() else { break };
-            let Some(version) = conn.versions().version_of::<ProduceRequest>() else {
+            let Some(mut version) = conn.versions().version_of::<ProduceRequest>() else {
                 shared.set_fatal(DeliveryError::new(
                     DeliveryErrorKind::Fatal(KafkaCode::UNSUPPORTED_VERSION),
                     Persistence::NotPersisted,
@@ -595,6 +600,14 @@ impl BrokerThread {
                 ));
                 break;
             };
+            if let Some(t) = &shared.txn {
+                // Produce v12+ adds partitions to the transaction implicitly:
+                // only with transactions v2 (KIP-890), never behind the
+                // coordinator's back.
+                if !t.implicit() {
+                    version = version.min(crate::engine::txn::coordinator::PRODUCE_TXN_V2 - 1);
+                }
+            }
             let mut batches: Vec<Batch> = Vec::new();
             let mut failed = Vec::new();
             // One clock read per request, shared by its batches' records.
@@ -666,6 +679,7 @@ impl BrokerThread {
                     producer_id,
                     producer_epoch,
                     base_sequence: b.base_sequence,
+                    is_transactional: self.shared.txn.is_some(),
                     ..BatchParams::default()
                 };
                 let bytes = if cfg.compression == Compression::None {
@@ -760,7 +774,7 @@ impl BrokerThread {
                     encode_produce_request_parts(
                         &mut self.buf,
                         version,
-                        None,
+                        shared.txn.as_ref().map(|t| t.id.as_str()),
                         cfg.acks,
                         timeout_ms,
                         keys.iter().zip(&topics).map(|(k, (_, p))| (*k, p.iter().copied())),
@@ -1025,7 +1039,7 @@ impl BrokerThread {
         {
             // The broker's idempotence state does not match ours: start
             // over under a new producer id (see idempotence.rs).
-            shared.idem.request_reset(b.producer);
+            shared.sequence_broken(b.producer);
             shared.meta.poke();
         }
         if code.is_retriable() || sequence_error {
@@ -1058,7 +1072,7 @@ impl BrokerThread {
             DeliveryErrorKind::Broker(code)
         };
         if b.producer.is_some() {
-            shared.idem.request_reset(b.producer);
+            shared.sequence_broken(b.producer);
         }
         // The answer that failed it: its round trip is the record's request time.
         let e = DeliveryError::new(kind, persistence_of(&b), msg)
@@ -1219,7 +1233,7 @@ impl BrokerThread {
                     b.resolve_slot(Resolution::Failed(e));
                     b.resolved = true;
                     if b.producer.is_some() {
-                        shared.idem.request_reset(b.producer);
+                        shared.sequence_broken(b.producer);
                     }
                 } else {
                     next = earliest(next, Some(b.deadline));

@@ -47,6 +47,9 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Idempotence {
     enabled: bool,
+    /// A transactional producer's id comes from the coordinator thread
+    /// (InitProducerId with its transactional id), never the metadata thread.
+    transactional: bool,
     state: Mutex<State>,
     /// How many producer ids were obtained (metrics, tests).
     generations: AtomicU64,
@@ -54,7 +57,24 @@ pub(crate) struct Idempotence {
 
 impl Idempotence {
     pub fn new(enabled: bool) -> Self {
-        Self { enabled, state: Mutex::new(State::default()), generations: AtomicU64::new(0) }
+        Self {
+            enabled,
+            transactional: false,
+            state: Mutex::new(State::default()),
+            generations: AtomicU64::new(0),
+        }
+    }
+
+    /// For a transactional producer: the id is obtained by the transaction
+    /// manager, not the metadata thread.
+    pub fn transactional() -> Self {
+        Self { transactional: true, ..Self::new(true) }
+    }
+
+    /// The installed producer id and epoch, even while a reset is wanted
+    /// (the transaction manager ends the transaction under it).
+    pub fn installed(&self) -> Option<ProducerIdEpoch> {
+        self.state.lock().current
     }
 
     /// The producer id/epoch to sequence new batches with; `None` while one
@@ -73,7 +93,7 @@ impl Idempotence {
 
     /// Whether the metadata thread should send InitProducerId.
     pub fn needs_producer_id(&self) -> bool {
-        if !self.enabled {
+        if !self.enabled || self.transactional {
             return false;
         }
         let s = self.state.lock();
@@ -95,10 +115,16 @@ impl Idempotence {
     /// Installs a producer id obtained from the broker.
     pub fn set(&self, pid: i64, epoch: i16) {
         let mut s = self.state.lock();
+        let same_id = s.current.is_some_and(|(p, _)| p == pid);
         s.current = Some((pid, epoch));
         s.reset_requested = false;
         self.generations.fetch_add(1, Ordering::Relaxed);
-        log::info!("idempotent producer id {pid}, epoch {epoch}");
+        if same_id {
+            // An epoch bump (every transaction, with transactions v2).
+            log::debug!("producer id {pid}, epoch {epoch}");
+        } else {
+            log::info!("idempotent producer id {pid}, epoch {epoch}");
+        }
     }
 
     /// How many producer ids have been installed.

@@ -25,6 +25,7 @@ pub(crate) mod metrics;
 pub(crate) mod sasl;
 pub(crate) mod telemetry;
 pub(crate) mod transport;
+pub(crate) mod txn;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -177,6 +178,8 @@ pub(crate) struct Shared {
     pub idem: idempotence::Idempotence,
     pub brokers: broker::Brokers,
     pub metrics: metrics::Metrics,
+    /// The transaction manager, for a producer with `transactional.id`.
+    pub txn: Option<txn::Transactions>,
     /// Every open socket, so `close` can interrupt blocked reads.
     pub sockets: Arc<connection::SocketRegistry>,
 }
@@ -206,6 +209,17 @@ impl Shared {
         self.run.set_fatal(e);
         self.brokers.wake_all();
         self.meta.poke();
+    }
+
+    /// A batch that held a sequence number under `stale` failed or may be
+    /// lost: the partition's numbering is broken. An idempotent producer
+    /// gets a new producer id; a transactional one must abort the
+    /// transaction, which bumps the epoch.
+    pub fn sequence_broken(self: &Arc<Self>, stale: Option<accumulator::ProducerIdEpoch>) {
+        self.idem.request_reset(stale);
+        if let Some(t) = &self.txn {
+            t.sequence_broken(self);
+        }
     }
 
     /// Connection settings for an attempt after `failures` failed ones in a

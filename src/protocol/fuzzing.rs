@@ -9,6 +9,8 @@
 //! - round trip: a value decoded from hostile bytes, re-encoded at the same
 //!   version (with the same codec), decodes to an equal value, consuming
 //!   every byte, and re-encodes to the same bytes again;
+//! - transaction markers: the marker of a control batch's record, when it
+//!   decodes, re-encodes (alone and as a whole marker batch) to the same marker;
 //! - documented limits: decompression never returns more than its cap and
 //!   leaves its output untouched on error; a batch header's size is covered by
 //!   the input; [`set_producer_state`](record_batch::set_producer_state) changes only the fields it names.
@@ -20,7 +22,9 @@ use super::compression::{self, Compression};
 use super::frame;
 use super::messages::{self, RequestBody, ResponseBody};
 use super::primitives::Decoder;
-use super::record_batch::{self, BatchHeader, RecordBatch, ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, CRC_OFFSET};
+use super::record_batch::{
+    self, BatchHeader, EndTxnMarker, RecordBatch, ATTRIBUTES_OFFSET, BATCH_HEADER_SIZE, CRC_OFFSET,
+};
 
 /// Cap on decompressed data in these bodies: 1 MiB, small enough that a
 /// decompression bomb costs little per execution.
@@ -160,11 +164,42 @@ fn check_batches(data: &[u8]) {
         assert_eq!(used, h.total_size(), "decode used a different size than the header says");
         assert_eq!(batch.records.len(), h.record_count as usize, "record count");
         check_batch_round_trip(&batch);
+        check_markers(&batch);
     }
     if let Ok(batches) = RecordBatch::decode_all(data, LIMIT) {
         for b in &batches {
             check_batch_round_trip(b);
         }
+    }
+}
+
+/// The transaction markers of a control batch: what decodes re-encodes to
+/// the same marker, alone and as a whole marker batch with the same header
+/// fields.
+fn check_markers(batch: &RecordBatch) {
+    if !batch.is_control {
+        return;
+    }
+    for r in &batch.records {
+        let Ok(m) = EndTxnMarker::from_record(r) else { continue };
+        assert_eq!(EndTxnMarker::decode(&m.encode_key(), &m.encode_value()), Ok(m), "marker round trip");
+        let ts = batch.timestamp_of(r);
+        let bytes = record_batch::encode_end_txn_marker_batch(
+            batch.producer_id,
+            batch.producer_epoch,
+            batch.base_offset,
+            batch.partition_leader_epoch,
+            ts,
+            &m,
+        );
+        let (back, _) = RecordBatch::decode(&bytes, LIMIT).expect("a marker batch decodes");
+        assert!(back.is_control && back.is_transactional && back.records.len() == 1);
+        assert_eq!(
+            (back.producer_id, back.producer_epoch, back.base_offset),
+            (batch.producer_id, batch.producer_epoch, batch.base_offset)
+        );
+        assert_eq!(back.timestamp_of(&back.records[0]), ts);
+        assert_eq!(EndTxnMarker::from_record(&back.records[0]), Ok(m), "marker batch round trip");
     }
 }
 

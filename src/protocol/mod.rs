@@ -11,7 +11,8 @@
 //! - [`messages`]: one module per API, each with request encode **and** decode
 //!   and response encode **and** decode, at every version listed in its
 //!   [`Message::VERSIONS`].
-//! - [`record_batch`]: record batch v2 (magic 2) writer and verifying decoder.
+//! - [`record_batch`]: record batch v2 (magic 2) writer and verifying decoder,
+//!   and transaction markers (control batches).
 //! - [`compression`]: none, gzip, snappy (xerial framing), lz4 (Kafka frame), zstd.
 //! - [`otlp`]: the OpenTelemetry metrics protobuf that KIP-714 telemetry pushes.
 //!
@@ -62,6 +63,8 @@ pub mod api_key {
     pub const PRODUCE: i16 = 0;
     /// Metadata.
     pub const METADATA: i16 = 3;
+    /// FindCoordinator.
+    pub const FIND_COORDINATOR: i16 = 10;
     /// SaslHandshake.
     pub const SASL_HANDSHAKE: i16 = 17;
     /// ApiVersions.
@@ -72,6 +75,14 @@ pub mod api_key {
     pub const DELETE_TOPICS: i16 = 20;
     /// InitProducerId.
     pub const INIT_PRODUCER_ID: i16 = 22;
+    /// AddPartitionsToTxn.
+    pub const ADD_PARTITIONS_TO_TXN: i16 = 24;
+    /// AddOffsetsToTxn.
+    pub const ADD_OFFSETS_TO_TXN: i16 = 25;
+    /// EndTxn.
+    pub const END_TXN: i16 = 26;
+    /// TxnOffsetCommit.
+    pub const TXN_OFFSET_COMMIT: i16 = 28;
     /// SaslAuthenticate.
     pub const SASL_AUTHENTICATE: i16 = 36;
     /// GetTelemetrySubscriptions (KIP-714).

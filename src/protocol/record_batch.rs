@@ -73,6 +73,14 @@
 //! last record. Decompression is capped by a `limit`. Batches that log
 //! compaction rewrote (offset gaps) are therefore rejected: this decoder is
 //! for batches as produced, not for fetched data.
+//!
+//! # Transaction markers
+//!
+//! When a transaction ends, each partition it wrote to gets a control batch
+//! (attributes transactional and control) holding one record, the marker:
+//! [`encode_end_txn_marker_batch`] writes such a batch (for a broker, such as
+//! the crate's mock), and [`EndTxnMarker::decode`] / [`EndTxnMarker::from_record`]
+//! read the marker of a decoded control batch's record.
 
 use super::compression::{self, Compression};
 use super::error::{DecodeError, EncodeError};
@@ -420,13 +428,24 @@ impl RecordBatchWriter {
             compression::compress(codec, level, &self.buf[BATCH_HEADER_SIZE..], scratch)?;
             std::mem::swap(scratch, &mut self.buf);
         }
+        self.seal_as(0, codec.code(), params)
+    }
+
+    /// Fills the header in (`attributes` plus the transactional flag of
+    /// `params`) and seals the buffer as it is.
+    fn seal_as(
+        mut self,
+        base_offset: i64,
+        attributes: i16,
+        params: &BatchParams,
+    ) -> Result<Vec<u8>, EncodeError> {
         let header = BatchHeader {
-            base_offset: 0,
+            base_offset,
             batch_length: 0, // filled in by seal
             partition_leader_epoch: params.partition_leader_epoch,
             magic: MAGIC,
             crc: 0, // filled in by seal
-            attributes: codec.code() | if params.is_transactional { TRANSACTIONAL_FLAG } else { 0 },
+            attributes: attributes | if params.is_transactional { TRANSACTIONAL_FLAG } else { 0 },
             last_offset_delta: self.count - 1,
             base_timestamp: self.base_timestamp,
             max_timestamp: self.max_timestamp,
@@ -896,6 +915,154 @@ fn decode_record(d: &mut Decoder<'_>) -> Result<Record, DecodeError> {
     }
     r.finish()?;
     Ok(Record { attributes, timestamp_delta, offset_delta, key, value, headers })
+}
+
+/// What a control record marks: the `type` of its key. Only the two
+/// transaction markers are modelled; Kafka's other control types (KRaft's
+/// leader change, snapshot header and footer, kraft version and voters,
+/// types 2-6) never appear in a partition a producer writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlRecordType {
+    /// Type 0: the transaction was aborted.
+    Abort,
+    /// Type 1: the transaction was committed.
+    Commit,
+}
+
+impl ControlRecordType {
+    /// The type id on the wire: 0 for abort, 1 for commit.
+    pub const fn id(self) -> i16 {
+        match self {
+            Self::Abort => 0,
+            Self::Commit => 1,
+        }
+    }
+
+    /// The transaction marker type of wire id `id`, or `None` for any other
+    /// control type.
+    pub const fn from_id(id: i16) -> Option<Self> {
+        match id {
+            0 => Some(Self::Abort),
+            1 => Some(Self::Commit),
+            _ => None,
+        }
+    }
+}
+
+/// Size of a control record key: `version: i16`, `type: i16`.
+pub const CONTROL_RECORD_KEY_SIZE: usize = 4;
+/// Size of an end-transaction marker value: `version: i16`, `coordinator_epoch: i32`.
+pub const END_TXN_MARKER_VALUE_SIZE: usize = 6;
+/// Size of a whole marker batch, as [`encode_end_txn_marker_batch`] writes it:
+/// the header and one 17-byte record.
+pub const END_TXN_MARKER_BATCH_SIZE: usize = 78;
+
+/// A transaction marker (Kafka's `EndTransactionMarker`): the single record of
+/// the control batch that the transaction coordinator has each partition
+/// leader append when a transaction commits or aborts.
+///
+/// On the wire the record's key is `version: i16 = 0, type: i16`
+/// ([`ControlRecordType`]) and its value `version: i16 = 0,
+/// coordinator_epoch: i32`. [`EndTxnMarker::decode`] reads them as Kafka
+/// does (`ControlRecordType.parseTypeId`, `EndTransactionMarker.deserializeValue`):
+/// input shorter than 4 (key) or 6 (value) bytes, a negative version or a
+/// type other than abort or commit is an error; a version above 0 is read
+/// as version 0 and bytes after the known fields are ignored, since later
+/// versions may only append fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EndTxnMarker {
+    /// Commit or abort.
+    pub kind: ControlRecordType,
+    /// The epoch of the transaction coordinator that wrote the marker.
+    pub coordinator_epoch: i32,
+}
+
+impl EndTxnMarker {
+    /// The record key: version 0, then the type.
+    pub fn encode_key(&self) -> [u8; CONTROL_RECORD_KEY_SIZE] {
+        let t = self.kind.id().to_be_bytes();
+        [0, 0, t[0], t[1]]
+    }
+
+    /// The record value: version 0, then the coordinator epoch.
+    pub fn encode_value(&self) -> [u8; END_TXN_MARKER_VALUE_SIZE] {
+        let e = self.coordinator_epoch.to_be_bytes();
+        [0, 0, e[0], e[1], e[2], e[3]]
+    }
+
+    /// Reads a marker from a control record's key and value (see the type's
+    /// docs for what is accepted).
+    pub fn decode(key: &[u8], value: &[u8]) -> Result<Self, DecodeError> {
+        let mut k = Decoder::new(key);
+        if k.remaining() < CONTROL_RECORD_KEY_SIZE {
+            return Err(DecodeError::Truncated { needed: CONTROL_RECORD_KEY_SIZE, remaining: k.remaining() });
+        }
+        if k.i16()? < 0 {
+            return Err(DecodeError::Invalid("negative control record key version"));
+        }
+        let kind = ControlRecordType::from_id(k.i16()?)
+            .ok_or(DecodeError::Invalid("control record type is not a transaction marker"))?;
+        let mut v = Decoder::new(value);
+        if v.remaining() < END_TXN_MARKER_VALUE_SIZE {
+            return Err(DecodeError::Truncated {
+                needed: END_TXN_MARKER_VALUE_SIZE,
+                remaining: v.remaining(),
+            });
+        }
+        if v.i16()? < 0 {
+            return Err(DecodeError::Invalid("negative transaction marker version"));
+        }
+        Ok(Self { kind, coordinator_epoch: v.i32()? })
+    }
+
+    /// Reads the marker of `record`, a control batch's record; a null key or
+    /// value is an error.
+    pub fn from_record(record: &Record) -> Result<Self, DecodeError> {
+        let key = record.key.as_deref().ok_or(DecodeError::UnexpectedNull("control record key"))?;
+        let value = record.value.as_deref().ok_or(DecodeError::UnexpectedNull("transaction marker value"))?;
+        Self::decode(key, value)
+    }
+}
+
+/// A whole record batch holding the transaction marker `marker`, as a
+/// partition leader appends it (Kafka's `MemoryRecords.withEndTransactionMarker`):
+/// magic 2, no compression, create time, attributes transactional and
+/// control, `baseSequence` -1, one record at offset delta 0 whose timestamp
+/// (and the batch's base and max timestamps) is `timestamp_ms`, CRC filled
+/// in. `producer_id` must be a real producer id (Kafka refuses -1).
+///
+/// ```
+/// use kafka_sync::protocol::record_batch::{
+///     encode_end_txn_marker_batch, ControlRecordType, EndTxnMarker, RecordBatch,
+/// };
+/// let marker = EndTxnMarker { kind: ControlRecordType::Commit, coordinator_epoch: 3 };
+/// let batch = encode_end_txn_marker_batch(4000, 1, 42, 0, 1_700_000_000_000, &marker);
+/// let (decoded, _) = RecordBatch::decode(&batch, 1 << 20).unwrap();
+/// assert!(decoded.is_control && decoded.is_transactional);
+/// assert_eq!(EndTxnMarker::from_record(&decoded.records[0]), Ok(marker));
+/// ```
+pub fn encode_end_txn_marker_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    base_offset: i64,
+    partition_leader_epoch: i32,
+    timestamp_ms: i64,
+    marker: &EndTxnMarker,
+) -> Vec<u8> {
+    let mut w = RecordBatchWriter::new(Vec::with_capacity(END_TXN_MARKER_BATCH_SIZE), timestamp_ms);
+    w.append(timestamp_ms, Some(&marker.encode_key()), Some(&marker.encode_value()), &[]);
+    let params = BatchParams {
+        producer_id,
+        producer_epoch,
+        base_sequence: NO_SEQUENCE,
+        is_transactional: true,
+        partition_leader_epoch,
+    };
+    let batch = w
+        .seal_as(base_offset, Compression::None.code() | CONTROL_FLAG, &params)
+        .expect("a 78-byte uncompressed batch seals");
+    debug_assert_eq!(batch.len(), END_TXN_MARKER_BATCH_SIZE);
+    batch
 }
 
 /// Proptest strategies for headers, records and whole batches (feature `proptest`).
@@ -1382,6 +1549,106 @@ mod tests {
         // A record with a 1 GiB value claim.
         let b = edited(|b| b.splice(67..68, [0x80, 0x80, 0x80, 0x80, 0x08]).for_each(drop));
         assert!(matches!(decode_err(&b), DecodeError::Truncated { .. }));
+    }
+
+    /// A commit marker batch written out by hand from the layout above and
+    /// Kafka's `MemoryRecords.withEndTransactionMarker`; the CRC was computed
+    /// separately (bitwise CRC-32C, polynomial 0x82F63B78).
+    #[rustfmt::skip]
+    const COMMIT_MARKER_BATCH: [u8; 78] = [
+        0, 0, 0, 0, 0, 0, 0, 42,                // baseOffset 42
+        0, 0, 0, 66,                            // batchLength 78 - 12
+        0, 0, 0, 7,                             // partitionLeaderEpoch 7
+        2,                                      // magic
+        0xc4, 0xa7, 0x46, 0x6f,                 // crc
+        0, 0x30,                                // attributes: transactional | control
+        0, 0, 0, 0,                             // lastOffsetDelta 0
+        0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0,  // baseTimestamp 1_700_000_000_000
+        0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0,  // maxTimestamp, the same
+        0, 0, 0, 0, 0, 0, 0x0f, 0xa0,           // producerId 4000
+        0, 2,                                   // producerEpoch 2
+        0xff, 0xff, 0xff, 0xff,                 // baseSequence -1
+        0, 0, 0, 1,                             // 1 record
+        0x20,                                   // record length 16
+        0,                                      //   attributes
+        0,                                      //   timestampDelta 0
+        0,                                      //   offsetDelta 0
+        0x08, 0, 0, 0, 1,                       //   key: 4 bytes, version 0, type 1 (commit)
+        0x0c, 0, 0, 0, 0, 0, 5,                 //   value: 6 bytes, version 0, coordinator_epoch 5
+        0,                                      //   no headers
+    ];
+
+    const TS: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn end_txn_marker_batch_golden_bytes() {
+        let commit = EndTxnMarker { kind: ControlRecordType::Commit, coordinator_epoch: 5 };
+        assert_eq!(encode_end_txn_marker_batch(4000, 2, 42, 7, TS, &commit), COMMIT_MARKER_BATCH);
+        let (b, used) = RecordBatch::decode(&COMMIT_MARKER_BATCH, LIMIT).unwrap();
+        assert_eq!(used, END_TXN_MARKER_BATCH_SIZE);
+        assert!(b.is_control && b.is_transactional);
+        assert_eq!(
+            (b.base_offset, b.partition_leader_epoch, b.producer_id, b.producer_epoch, b.base_sequence),
+            (42, 7, 4000, 2, -1)
+        );
+        assert_eq!((b.base_timestamp, b.max_timestamp, b.last_offset_delta), (TS, TS, 0));
+        assert_eq!(b.records.len(), 1);
+        assert_eq!(b.timestamp_of(&b.records[0]), TS);
+        assert_eq!(EndTxnMarker::from_record(&b.records[0]), Ok(commit));
+
+        // An abort with coordinator epoch -1: only the type, the epoch and the CRC change.
+        let abort = EndTxnMarker { kind: ControlRecordType::Abort, coordinator_epoch: -1 };
+        let mut want = COMMIT_MARKER_BATCH;
+        want[17..21].copy_from_slice(&[0xd7, 0x3c, 0xe0, 0x46]);
+        want[69] = 0;
+        want[71..77].copy_from_slice(&[0, 0, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(encode_end_txn_marker_batch(4000, 2, 42, 7, TS, &abort), want);
+        assert_eq!(abort.encode_key(), [0, 0, 0, 0]);
+        assert_eq!(abort.encode_value(), [0, 0, 0xff, 0xff, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn end_txn_marker_decode_follows_kafka() {
+        let commit = EndTxnMarker { kind: ControlRecordType::Commit, coordinator_epoch: 0x0102_0304 };
+        let (key, value) = (commit.encode_key(), commit.encode_value());
+        assert_eq!(key, [0, 0, 0, 1]);
+        assert_eq!(value, [0, 0, 1, 2, 3, 4]);
+        assert_eq!(EndTxnMarker::decode(&key, &value), Ok(commit));
+        // Short key or value.
+        for cut in 0..4 {
+            assert_eq!(
+                EndTxnMarker::decode(&key[..cut], &value),
+                Err(DecodeError::Truncated { needed: 4, remaining: cut })
+            );
+        }
+        for cut in 0..6 {
+            assert_eq!(
+                EndTxnMarker::decode(&key, &value[..cut]),
+                Err(DecodeError::Truncated { needed: 6, remaining: cut })
+            );
+        }
+        // Negative versions are corruption.
+        assert!(matches!(EndTxnMarker::decode(&[0xff, 0xff, 0, 1], &value), Err(DecodeError::Invalid(_))));
+        assert!(matches!(EndTxnMarker::decode(&key, &[0x80, 0, 1, 2, 3, 4]), Err(DecodeError::Invalid(_))));
+        // Control types other than abort and commit (KRaft's 2-6, unknown ones).
+        for t in [2, 6, 7, -1, i16::MAX] {
+            let [a, b] = i16::to_be_bytes(t);
+            assert!(
+                matches!(EndTxnMarker::decode(&[0, 0, a, b], &value), Err(DecodeError::Invalid(_))),
+                "{t}"
+            );
+        }
+        // Later versions are read as version 0, trailing bytes ignored (Kafka does both).
+        assert_eq!(EndTxnMarker::decode(&[0, 3, 0, 1, 9, 9], &[0, 1, 1, 2, 3, 4, 5]), Ok(commit));
+        // Null key or value in a record.
+        let record = Record { key: None, value: Some(value.to_vec()), ..Default::default() };
+        assert_eq!(
+            EndTxnMarker::from_record(&record),
+            Err(DecodeError::UnexpectedNull("control record key"))
+        );
+        let record = Record { key: Some(key.to_vec()), value: None, ..Default::default() };
+        assert!(matches!(EndTxnMarker::from_record(&record), Err(DecodeError::UnexpectedNull(_))));
+        assert_eq!(ControlRecordType::from_id(ControlRecordType::Abort.id()), Some(ControlRecordType::Abort));
     }
 
     #[test]

@@ -23,9 +23,13 @@ use proptest::prelude::*;
 use super::primitives::Decoder;
 use super::Message;
 
+pub use super::messages::add_offsets_to_txn::strategies as add_offsets_to_txn;
+pub use super::messages::add_partitions_to_txn::strategies as add_partitions_to_txn;
 pub use super::messages::api_versions::strategies as api_versions;
 pub use super::messages::create_topics::strategies as create_topics;
 pub use super::messages::delete_topics::strategies as delete_topics;
+pub use super::messages::end_txn::strategies as end_txn;
+pub use super::messages::find_coordinator::strategies as find_coordinator;
 pub use super::messages::get_telemetry_subscriptions::strategies as get_telemetry_subscriptions;
 pub use super::messages::init_producer_id::strategies as init_producer_id;
 pub use super::messages::metadata::strategies as metadata;
@@ -33,6 +37,7 @@ pub use super::messages::produce::strategies as produce;
 pub use super::messages::push_telemetry::strategies as push_telemetry;
 pub use super::messages::sasl_authenticate::strategies as sasl_authenticate;
 pub use super::messages::sasl_handshake::strategies as sasl_handshake;
+pub use super::messages::txn_offset_commit::strategies as txn_offset_commit;
 pub use super::record_batch::strategies as record_batch;
 
 /// Every version this codec implements for `M`.
@@ -48,6 +53,12 @@ pub fn compact_string() -> impl Strategy<Value = String> {
 /// Optional short strings.
 pub fn nullable_string() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(compact_string())
+}
+
+/// A transactional id, producer id and producer epoch: the fields most
+/// transaction requests start with.
+pub fn txn_producer() -> impl Strategy<Value = (String, i64, i16)> {
+    (compact_string(), any::<i64>(), any::<i16>())
 }
 
 /// Vectors of 0 to 4 elements: enough to exercise arrays without slow cases.
@@ -89,6 +100,50 @@ pub fn decode_exact<M: Message>(bytes: &[u8], version: i16) -> M {
     let m = M::decode(&mut d, version).expect("decode");
     d.finish().expect("no trailing bytes");
     m
+}
+
+/// Asserts that `m` encodes at `version` to exactly `bytes`, and that
+/// `bytes` decode at `version` back to `m`, consuming every byte: for golden
+/// bytes written out by hand from the spec.
+///
+/// # Panics
+/// On any difference: it is an assertion for tests.
+pub fn assert_golden<M: Message>(m: &M, version: i16, bytes: &[u8]) {
+    assert_eq!(encode_to_vec(m, version), bytes, "encoding at version {version}");
+    assert_eq!(&decode_exact::<M>(bytes, version), m, "decoding at version {version}");
+}
+
+/// Asserts that no proper prefix of `m`'s encoding at `version` decodes.
+///
+/// # Panics
+/// If one does: it is an assertion for tests.
+pub fn assert_truncations_fail<M: Message>(m: &M, version: i16) {
+    let full = encode_to_vec(m, version);
+    for cut in 0..full.len() {
+        let r = M::decode(&mut Decoder::new(&full[..cut]), version);
+        assert!(r.is_err(), "the first {cut} of {} bytes decoded at version {version}: {r:?}", full.len());
+    }
+}
+
+/// [`assert_truncations_fail`] at every version this codec implements for `M`.
+///
+/// # Panics
+/// If a prefix decodes: it is an assertion for tests.
+pub fn assert_truncations_fail_at_every_version<M: Message>(m: &M) {
+    for version in M::VERSIONS.min..=M::VERSIONS.max {
+        assert_truncations_fail(m, version);
+    }
+}
+
+/// Asserts that decoding `bytes` at `version` fails with
+/// [`DecodeError::CountTooLarge`](super::DecodeError::CountTooLarge): for an
+/// array count that the input cannot hold.
+///
+/// # Panics
+/// If it does not: it is an assertion for tests.
+pub fn assert_count_too_large<M: Message>(bytes: &[u8], version: i16) {
+    let r = M::decode(&mut Decoder::new(bytes), version);
+    assert!(matches!(r, Err(super::DecodeError::CountTooLarge { .. })), "{r:?}");
 }
 
 /// Property tests every message module runs: requests and responses

@@ -80,7 +80,10 @@ fn produce_command() -> Command {
         .long_about(
             "Send one record per line of the FILEs (or of stdin: no FILE, or `-`), without the \
              trailing newline, and wait for every delivery. Prints a summary on stderr (and progress, \
-             when stderr is a terminal). Exits with 1 if any record failed, naming how many and why.",
+             when stderr is a terminal). Exits with 1 if any record failed, naming how many and why. \
+             With `-X transactional.id=ID` the input is written in transactions (one, or one per \
+             --transaction-records N): if a record of a transaction fails, that transaction is aborted, \
+             nothing more is read, and the exit status is 1.",
         )
         .arg(topic_arg())
         .arg(
@@ -110,6 +113,16 @@ fn produce_command() -> Command {
                 .value_name("N")
                 .value_parser(value_parser!(i32).range(0..))
                 .help("Send every record to partition N (default: the partitioner chooses)"),
+        )
+        .arg(
+            Arg::new("transaction_records")
+                .long("transaction-records")
+                .value_name("N")
+                .value_parser(value_parser!(u64).range(1..))
+                .help(
+                    "With -X transactional.id=ID: commit a transaction every N records (default: the whole \
+                     input is one transaction, so a load is all or nothing)",
+                ),
         )
         .arg(compression_arg())
         .arg(property_arg())

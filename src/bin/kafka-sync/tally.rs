@@ -73,9 +73,10 @@ impl Tally {
                     cluster.bootstrap, topic
                 )),
             },
-            SendErrorKind::InvalidTopic | SendErrorKind::Closed | SendErrorKind::Fatal(_) => {
-                Some(same.into())
-            }
+            SendErrorKind::InvalidTopic
+            | SendErrorKind::Closed
+            | SendErrorKind::Fatal(_)
+            | SendErrorKind::Transaction(_) => Some(same.into()),
             _ => None,
         }
     }

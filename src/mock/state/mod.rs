@@ -78,6 +78,17 @@ const SASL_APIS: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE
 /// their requests close the connection like those of any API it does not
 /// know, and [`ClusterState::set_advertised`] refuses them.
 const TELEMETRY_APIS: [i16; 2] = [api_key::GET_TELEMETRY_SUBSCRIPTIONS, api_key::PUSH_TELEMETRY];
+/// Transactions: the codec implements these APIs, but the mock does not
+/// serve them yet. It neither advertises them nor lets
+/// [`ClusterState::set_advertised`] do so, so their requests close the
+/// connection like those of any API it does not know.
+const TXN_APIS: [i16; 5] = [
+    api_key::FIND_COORDINATOR,
+    api_key::ADD_PARTITIONS_TO_TXN,
+    api_key::ADD_OFFSETS_TO_TXN,
+    api_key::END_TXN,
+    api_key::TXN_OFFSET_COMMIT,
+];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -143,8 +154,9 @@ impl Reply {
     /// header version the API uses at this version.
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         use crate::protocol::messages::{
-            create_topics, delete_topics, get_telemetry_subscriptions, init_producer_id, metadata, produce,
-            push_telemetry, sasl_authenticate, sasl_handshake,
+            add_offsets_to_txn, add_partitions_to_txn, create_topics, delete_topics, end_txn,
+            find_coordinator, get_telemetry_subscriptions, init_producer_id, metadata, produce,
+            push_telemetry, sasl_authenticate, sasl_handshake, txn_offset_commit,
         };
         let (c, v) = (self.correlation_id, self.version);
         match &self.body {
@@ -171,6 +183,19 @@ impl Reply {
             }
             ResponseBody::PushTelemetry(r) => {
                 encode_response::<push_telemetry::PushTelemetryRequest>(buf, c, v, r)
+            }
+            ResponseBody::FindCoordinator(r) => {
+                encode_response::<find_coordinator::FindCoordinatorRequest>(buf, c, v, r)
+            }
+            ResponseBody::AddPartitionsToTxn(r) => {
+                encode_response::<add_partitions_to_txn::AddPartitionsToTxnRequest>(buf, c, v, r)
+            }
+            ResponseBody::AddOffsetsToTxn(r) => {
+                encode_response::<add_offsets_to_txn::AddOffsetsToTxnRequest>(buf, c, v, r)
+            }
+            ResponseBody::EndTxn(r) => encode_response::<end_txn::EndTxnRequest>(buf, c, v, r),
+            ResponseBody::TxnOffsetCommit(r) => {
+                encode_response::<txn_offset_commit::TxnOffsetCommitRequest>(buf, c, v, r)
             }
         }
     }
@@ -279,6 +304,7 @@ impl ClusterState {
             .iter()
             .filter(|k| sasl || !SASL_APIS.contains(k))
             .filter(|k| !TELEMETRY_APIS.contains(k))
+            .filter(|k| !TXN_APIS.contains(k))
             .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
             .collect();
         Self {
@@ -320,6 +346,9 @@ impl ClusterState {
                 format!("API key {api} is not implemented by the mock"),
             ));
         };
+        if TXN_APIS.contains(&api) {
+            return Err((KafkaCode::INVALID_REQUEST, format!("API key {api} is not served by the mock yet")));
+        }
         if TELEMETRY_APIS.contains(&api) && self.telemetry.config.is_none() {
             return Err((
                 KafkaCode::INVALID_REQUEST,
@@ -548,6 +577,19 @@ impl ClusterState {
             RequestBody::PushTelemetry(req) => {
                 let resp = self.telemetry.push(broker, req, error);
                 (Some(reply(v, ResponseBody::PushTelemetry(resp))), Then::Continue)
+            }
+            // Never advertised (TXN_APIS), so `plan` closes the connection
+            // before it gets here; close it here too.
+            RequestBody::FindCoordinator(_)
+            | RequestBody::AddPartitionsToTxn(_)
+            | RequestBody::AddOffsetsToTxn(_)
+            | RequestBody::EndTxn(_)
+            | RequestBody::TxnOffsetCommit(_) => {
+                log::warn!(
+                    "mock broker {broker}: API {} is not served by the mock; closing the connection",
+                    h.api_key
+                );
+                (None, Then::Close)
             }
         }
     }
@@ -1074,7 +1116,12 @@ mod tests {
         let mut c = cluster(1);
         let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
         assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
-        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - TELEMETRY_APIS.len());
+        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - TELEMETRY_APIS.len() - TXN_APIS.len());
+        for api in TXN_APIS {
+            assert!(!listed.contains(&api));
+            let e = c.set_advertised(api, supported_versions(api).unwrap()).unwrap_err();
+            assert_eq!(e.0, KafkaCode::INVALID_REQUEST);
+        }
         for api in TELEMETRY_APIS {
             assert!(!listed.contains(&api));
             assert_eq!(

@@ -292,6 +292,8 @@ impl ApiVersionsResponse {
 pub struct NegotiatedVersions {
     /// (api key, version) pairs, for the APIs both sides support.
     versions: Vec<(i16, i16)>,
+    /// The broker's finalized features: (name, max version level).
+    features: Vec<(String, i16)>,
 }
 
 impl NegotiatedVersions {
@@ -308,7 +310,15 @@ impl NegotiatedVersions {
                 ours.highest_common(theirs).map(|v| (k, v))
             })
             .collect();
-        Self { versions }
+        let features =
+            broker.finalized_features.iter().map(|f| (f.name.clone(), f.max_version_level)).collect();
+        Self { versions, features }
+    }
+
+    /// The finalized (cluster-wide) max version level of feature `name`
+    /// (e.g. `transaction.version`), if the broker reported it (ApiVersions v3+).
+    pub fn finalized(&self, name: &str) -> Option<i16> {
+        self.features.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 
     /// The negotiated version of API `api_key`, if both sides support one.

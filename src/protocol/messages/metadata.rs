@@ -45,6 +45,7 @@
 //! for them; otherwise, and in versions that do not carry them, they hold
 //! [`AUTHORIZED_OPERATIONS_OMITTED`] (`i32::MIN`).
 
+use super::{min_len, min_str};
 use crate::protocol::error::{DecodeError, EncodeError};
 use crate::protocol::primitives::{Decoder, Uuid, Writer};
 use crate::protocol::{api_key, Message, Request, VersionRange};
@@ -346,24 +347,6 @@ fn put_i32_array(buf: &mut Vec<u8>, v: &[i32], flex: bool) -> Result<(), EncodeE
 
 fn i32_array(d: &mut Decoder<'_>, flex: bool) -> Result<Vec<i32>, DecodeError> {
     d.array_of(flex, 4, Decoder::i32)
-}
-
-/// Bytes an array length takes at least: `int32` classic, one varint byte compact.
-const fn min_len(flex: bool) -> usize {
-    if flex {
-        1
-    } else {
-        4
-    }
-}
-
-/// Bytes a (nullable) string takes at least: `int16` classic, one varint byte compact.
-const fn min_str(flex: bool) -> usize {
-    if flex {
-        1
-    } else {
-        2
-    }
 }
 
 impl Message for MetadataResponse {
