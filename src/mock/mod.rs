@@ -856,7 +856,10 @@ impl MockCluster {
     /// code for every partition that took it. This is what Kafka does with
     /// `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, or `REQUEST_TIMED_OUT` when
     /// acks=all replication does not finish in time: the data is in the log
-    /// although the answer is an error.
+    /// although the answer is an error. InitProducerId and the transaction
+    /// APIs take effect (an id handed out, a transaction ended and its
+    /// markers written) and are answered with the code, as when a
+    /// coordinator's answer is lost; other APIs are answered normally.
     pub fn push_errors_after_processing(&self, api_key: i16, errors: &[KafkaCode]) {
         self.shared.state.lock().inject(api_key, errors.iter().map(|c| Injection::ErrorAfterProcessing(*c)));
     }

@@ -265,13 +265,13 @@ impl TxnMeta {
                     self.last_producer_epoch = last;
                 }
                 self.timeout_ms = timeout_ms;
-                self.to_empty();
+                self.reset_to_empty();
                 Ok(InitOutcome::Ready(self.producer_id, self.producer_epoch))
             }
         }
     }
 
-    fn to_empty(&mut self) {
+    fn reset_to_empty(&mut self) {
         self.state = MockTxnState::Empty;
         self.partitions.clear();
         self.groups.clear();

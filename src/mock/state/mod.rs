@@ -16,6 +16,7 @@
 pub(crate) mod coordinator;
 pub(crate) mod partitions;
 mod transactions;
+mod txn_requests;
 
 use self::coordinator::Coordinators;
 use self::partitions::{partition_error, topic_id, validate_topic_name, Topic};
@@ -78,17 +79,6 @@ const SASL_APIS: [i16; 2] = [api_key::SASL_HANDSHAKE, api_key::SASL_AUTHENTICATE
 /// their requests close the connection like those of any API it does not
 /// know, and [`ClusterState::set_advertised`] refuses them.
 const TELEMETRY_APIS: [i16; 2] = [api_key::GET_TELEMETRY_SUBSCRIPTIONS, api_key::PUSH_TELEMETRY];
-/// Transactions: the codec implements these APIs, but the mock does not
-/// serve them yet. It neither advertises them nor lets
-/// [`ClusterState::set_advertised`] do so, so their requests close the
-/// connection like those of any API it does not know.
-const TXN_APIS: [i16; 5] = [
-    api_key::FIND_COORDINATOR,
-    api_key::ADD_PARTITIONS_TO_TXN,
-    api_key::ADD_OFFSETS_TO_TXN,
-    api_key::END_TXN,
-    api_key::TXN_OFFSET_COMMIT,
-];
 /// Topic operations reported when asked (no authorizer: all of them).
 /// Bits of READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8)
 /// DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11).
@@ -304,7 +294,6 @@ impl ClusterState {
             .iter()
             .filter(|k| sasl || !SASL_APIS.contains(k))
             .filter(|k| !TELEMETRY_APIS.contains(k))
-            .filter(|k| !TXN_APIS.contains(k))
             .filter_map(|&k| supported_versions(k).map(|r| (k, r)))
             .collect();
         Self {
@@ -346,9 +335,6 @@ impl ClusterState {
                 format!("API key {api} is not implemented by the mock"),
             ));
         };
-        if TXN_APIS.contains(&api) {
-            return Err((KafkaCode::INVALID_REQUEST, format!("API key {api} is not served by the mock yet")));
-        }
         if TELEMETRY_APIS.contains(&api) && self.telemetry.config.is_none() {
             return Err((
                 KafkaCode::INVALID_REQUEST,
@@ -491,12 +477,15 @@ impl ClusterState {
         plan.reply = reply;
         plan.then = then;
         if let (Some(Injection::ErrorAfterProcessing(code)), Some(r)) = (&injection, plan.reply.as_mut()) {
-            if let ResponseBody::Produce(resp) = &mut r.body {
-                for p in resp.responses.iter_mut().flat_map(|t| t.partition_responses.iter_mut()) {
-                    if p.error_code == 0 {
-                        *p = partition_error(p.index, *code, "injected error after the append");
+            match &mut r.body {
+                ResponseBody::Produce(resp) => {
+                    for p in resp.responses.iter_mut().flat_map(|t| t.partition_responses.iter_mut()) {
+                        if p.error_code == 0 {
+                            *p = partition_error(p.index, *code, "injected error after the append");
+                        }
                     }
                 }
+                body => txn_requests::fail_after_processing(body, *code),
             }
         }
         match injection {
@@ -578,18 +567,24 @@ impl ClusterState {
                 let resp = self.telemetry.push(broker, req, error);
                 (Some(reply(v, ResponseBody::PushTelemetry(resp))), Then::Continue)
             }
-            // Never advertised (TXN_APIS), so `plan` closes the connection
-            // before it gets here; close it here too.
-            RequestBody::FindCoordinator(_)
-            | RequestBody::AddPartitionsToTxn(_)
-            | RequestBody::AddOffsetsToTxn(_)
-            | RequestBody::EndTxn(_)
-            | RequestBody::TxnOffsetCommit(_) => {
-                log::warn!(
-                    "mock broker {broker}: API {} is not served by the mock; closing the connection",
-                    h.api_key
-                );
-                (None, Then::Close)
+            RequestBody::FindCoordinator(req) => (
+                Some(reply(v, ResponseBody::FindCoordinator(self.find_coordinator(v, req, error)))),
+                Then::Continue,
+            ),
+            RequestBody::AddPartitionsToTxn(req) => {
+                let resp = self.add_partitions_to_txn(broker, v, req, error);
+                (Some(reply(v, ResponseBody::AddPartitionsToTxn(resp))), Then::Continue)
+            }
+            RequestBody::AddOffsetsToTxn(req) => {
+                let resp = self.add_offsets_to_txn(broker, v, req, error);
+                (Some(reply(v, ResponseBody::AddOffsetsToTxn(resp))), Then::Continue)
+            }
+            RequestBody::EndTxn(req) => {
+                (Some(reply(v, ResponseBody::EndTxn(self.end_txn(broker, v, req, error)))), Then::Continue)
+            }
+            RequestBody::TxnOffsetCommit(req) => {
+                let resp = self.txn_offset_commit(broker, v, req, error);
+                (Some(reply(v, ResponseBody::TxnOffsetCommit(resp))), Then::Continue)
             }
         }
     }
@@ -1116,12 +1111,7 @@ mod tests {
         let mut c = cluster(1);
         let listed: Vec<i16> = c.advertised_list().iter().map(|k| k.api_key).collect();
         assert!(!listed.contains(&api_key::SASL_HANDSHAKE) && !listed.contains(&api_key::SASL_AUTHENTICATE));
-        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - TELEMETRY_APIS.len() - TXN_APIS.len());
-        for api in TXN_APIS {
-            assert!(!listed.contains(&api));
-            let e = c.set_advertised(api, supported_versions(api).unwrap()).unwrap_err();
-            assert_eq!(e.0, KafkaCode::INVALID_REQUEST);
-        }
+        assert_eq!(listed.len(), API_KEYS.len() - SASL_APIS.len() - TELEMETRY_APIS.len());
         for api in TELEMETRY_APIS {
             assert!(!listed.contains(&api));
             assert_eq!(

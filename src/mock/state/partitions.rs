@@ -15,7 +15,9 @@ use crate::protocol::messages::produce::{
     ProduceResponse, TopicProduceResponse, TOPIC_IDS_FROM,
 };
 use crate::protocol::primitives::Uuid;
-use crate::protocol::record_batch::{Record, RecordBatch, LOG_OVERHEAD, MIN_BATCH_LENGTH};
+use crate::protocol::record_batch::{
+    encode_end_txn_marker_batch, ControlRecordType, EndTxnMarker, RecordBatch, LOG_OVERHEAD, MIN_BATCH_LENGTH,
+};
 use crate::KafkaCode;
 
 /// A transaction marker (control batch) in a partition's log, for tests
@@ -58,8 +60,6 @@ pub(super) struct StoredBatch {
     batch: RecordBatch,
     /// The append time, or -1 for create-time topics.
     append_time: i64,
-    /// What a control batch says: commit, and the coordinator epoch.
-    marker: Option<(bool, i32)>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,16 +99,25 @@ impl Partition {
     /// of a transaction that wrote data goes into the aborted index.
     fn append_marker(&mut self, producer_id: i64, epoch: i16, commit: bool, coordinator_epoch: i32) {
         let offset = self.log_end_offset;
-        let mut batch = control_batch(producer_id, epoch, commit, coordinator_epoch, now_ms());
-        batch.base_offset = offset;
-        batch.partition_leader_epoch = self.leader_epoch;
+        let kind = if commit { ControlRecordType::Commit } else { ControlRecordType::Abort };
+        let marker = EndTxnMarker { kind, coordinator_epoch };
+        let bytes =
+            encode_end_txn_marker_batch(producer_id, epoch, offset, self.leader_epoch, now_ms(), &marker);
+        let batch = match RecordBatch::decode(&bytes, DECOMPRESSED_LIMIT) {
+            Ok((batch, _)) => batch,
+            Err(e) => {
+                // Cannot happen: the codec decodes what it encodes.
+                log::error!("mock: a transaction marker batch does not decode: {e}");
+                return;
+            }
+        };
         self.log_end_offset += 1;
         if let Some(first_offset) = self.producers.end_transaction(producer_id, epoch, coordinator_epoch) {
             if !commit {
                 self.aborted.push(MockAbortedTransaction { producer_id, first_offset, last_offset: offset });
             }
         }
-        self.log.push(StoredBatch { batch, append_time: -1, marker: Some((commit, coordinator_epoch)) });
+        self.log.push(StoredBatch { batch, append_time: -1 });
     }
 
     /// Whether a data record at `offset` of `producer_id` was aborted.
@@ -116,33 +125,6 @@ impl Partition {
         self.aborted
             .iter()
             .any(|a| a.producer_id == producer_id && (a.first_offset..a.last_offset).contains(&offset))
-    }
-}
-
-/// A control batch with one end-transaction marker record, as Kafka's
-/// `EndTransactionMarker` writes it: key = version 0 and the control type (0
-/// abort, 1 commit), value = version 0 and the coordinator epoch.
-fn control_batch(
-    producer_id: i64,
-    epoch: i16,
-    commit: bool,
-    coordinator_epoch: i32,
-    now: i64,
-) -> RecordBatch {
-    let mut key = 0i16.to_be_bytes().to_vec();
-    key.extend_from_slice(&i16::from(commit).to_be_bytes());
-    let mut value = 0i16.to_be_bytes().to_vec();
-    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
-    RecordBatch {
-        is_transactional: true,
-        is_control: true,
-        last_offset_delta: 0,
-        base_timestamp: now,
-        max_timestamp: now,
-        producer_id,
-        producer_epoch: epoch,
-        records: vec![Record { key: Some(key), value: Some(value), ..Default::default() }],
-        ..Default::default()
     }
 }
 
@@ -305,13 +287,15 @@ impl ClusterState {
         let Some(p) = self.partition(topic, partition) else { return Vec::new() };
         p.log
             .iter()
+            .filter(|s| s.batch.is_control)
             .filter_map(|s| {
-                s.marker.map(|(commit, coordinator_epoch)| MockMarker {
+                let marker = EndTxnMarker::from_record(s.batch.records.first()?).ok()?;
+                Some(MockMarker {
                     offset: s.batch.base_offset,
                     producer_id: s.batch.producer_id,
                     producer_epoch: s.batch.producer_epoch,
-                    commit,
-                    coordinator_epoch,
+                    commit: marker.kind == ControlRecordType::Commit,
+                    coordinator_epoch: marker.coordinator_epoch,
                 })
             })
             .collect()
@@ -533,7 +517,7 @@ impl ClusterState {
             let meta = BatchMeta { first_seq: batch.base_sequence, last_seq, base_offset, append_time };
             part.producers.append(pid, epoch, meta, batch.is_transactional);
         }
-        part.log.push(StoredBatch { batch, append_time, marker: None });
+        part.log.push(StoredBatch { batch, append_time });
         PartitionProduceResponse {
             index,
             error_code: 0,
@@ -548,7 +532,7 @@ impl ClusterState {
 /// The data records of `p` whose batch and offset `keep` accepts, oldest first.
 fn data_records(p: &Partition, keep: impl Fn(&RecordBatch, i64) -> bool) -> Vec<StoredRecord> {
     let mut out = Vec::new();
-    for stored in p.log.iter().filter(|s| s.marker.is_none()) {
+    for stored in p.log.iter().filter(|s| !s.batch.is_control) {
         let b = &stored.batch;
         for r in b.records.iter().filter(|r| keep(b, b.offset_of(r))) {
             out.push(StoredRecord {
@@ -938,7 +922,7 @@ mod tests {
             };
             p.producers.append(b.producer_id, 0, meta, b.is_transactional);
             p.log_end_offset += 2;
-            p.log.push(StoredBatch { batch: b, append_time: -1, marker: None });
+            p.log.push(StoredBatch { batch: b, append_time: -1 });
         };
         append(&mut c, idem(1, 0, 0)); // 0-1, plain
         append(&mut c, txn(2, 0)); // 2-3, producer 2
