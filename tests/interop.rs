@@ -11,21 +11,8 @@ use std::time::Duration;
 
 use kafka_sync::partitioner::partition_for_key;
 use kafka_sync::protocol::compression::Compression;
-use kafka_sync::{Producer, ProducerConfig, Record};
-use support::{read_to_end, require_broker, ConsumedRecord, RdMock, Tansu};
-
-fn producer(bootstrap: &str, codec: Compression, idempotent: bool) -> Producer {
-    let cfg = ProducerConfig::builder()
-        .bootstrap_servers(bootstrap)
-        .compression(codec)
-        .enable_idempotence(idempotent)
-        .linger(Duration::from_millis(5))
-        .max_block(Duration::from_secs(20))
-        .delivery_timeout(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    Producer::new(cfg).unwrap()
-}
+use kafka_sync::{Producer, Record};
+use support::{producer, read_to_end, require_broker, ConsumedRecord, RdMock, Tansu};
 
 /// Sends `n` records per thread from `threads` threads: keyed (with headers)
 /// when `keyed`, else null keys. Returns (value -> (partition, offset)).

@@ -12,6 +12,9 @@
 //!   several brokers and fault injection.
 //! - [`read_back`] / [`read_to_end`]: librdkafka's consumer (`BaseConsumer`),
 //!   assigned every partition of a topic from offset 0.
+//! - [`fetch::fetch_partition`]: one partition's raw log through Fetch
+//!   requests made by `kafka-protocol`, transaction markers included (which
+//!   consumers never hand to applications), with producer ids and sequences.
 //! - [`secure`]: TLS (stunnel) and SASL (`sasl_proxy.py`) in front of tansu,
 //!   with certificates made at test time.
 //!
@@ -39,6 +42,7 @@
 #![allow(dead_code)]
 
 pub mod drive;
+pub mod fetch;
 pub mod history;
 pub mod proxy;
 pub mod secure;
@@ -53,6 +57,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kafka_sync::protocol::compression::Compression;
+use kafka_sync::{Producer, ProducerConfig};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -386,6 +392,25 @@ fn check_tansu_version(binary: &Path) -> Result<(), String> {
     } else {
         Err(format!("{} --version says {got:?}, the tests need tansu {TANSU_VERSION}", binary.display()))
     }
+}
+
+// ---------------------------------------------------------------------------
+// This crate's producer
+// ---------------------------------------------------------------------------
+
+/// This crate's producer for the interoperability tests: `codec`, idempotent
+/// or not, a 5 ms linger, 20 s `max_block`, 60 s `delivery_timeout`.
+pub fn producer(bootstrap: &str, codec: Compression, idempotent: bool) -> Producer {
+    let cfg = ProducerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .compression(codec)
+        .enable_idempotence(idempotent)
+        .linger(Duration::from_millis(5))
+        .max_block(Duration::from_secs(20))
+        .delivery_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    Producer::new(cfg).unwrap()
 }
 
 // ---------------------------------------------------------------------------
