@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use kafka_sync::mock::{DropPoint, DuplicateAnswer, Malformation, MockCluster};
 use kafka_sync::protocol::api_key::{
-    API_VERSIONS, CREATE_TOPICS, INIT_PRODUCER_ID, METADATA, PRODUCE, SASL_AUTHENTICATE, SASL_HANDSHAKE,
+    ADD_OFFSETS_TO_TXN, ADD_PARTITIONS_TO_TXN, API_VERSIONS, CREATE_TOPICS, END_TXN, FIND_COORDINATOR,
+    INIT_PRODUCER_ID, METADATA, PRODUCE, SASL_AUTHENTICATE, SASL_HANDSHAKE, TXN_OFFSET_COMMIT,
 };
 use kafka_sync::protocol::compression::Compression;
 use kafka_sync::protocol::frame::{decode_response, encode_request, finish_frame, start_frame};
@@ -55,7 +56,13 @@ fn api_versions_at_every_version_and_the_v0_fallback() {
         assert_eq!(range(CREATE_TOPICS), VersionRange::new(2, 7));
         assert_eq!(range(20), VersionRange::new(1, 6));
         assert_eq!(range(INIT_PRODUCER_ID), VersionRange::new(0, 5));
-        assert_eq!(resp.api_keys.len(), 6);
+        // The transaction APIs (tests/mock_transactions.rs).
+        assert_eq!(range(FIND_COORDINATOR), VersionRange::new(0, 6));
+        assert_eq!(range(ADD_PARTITIONS_TO_TXN), VersionRange::new(0, 5));
+        assert_eq!(range(ADD_OFFSETS_TO_TXN), VersionRange::new(0, 4));
+        assert_eq!(range(END_TXN), VersionRange::new(0, 5));
+        assert_eq!(range(TXN_OFFSET_COMMIT), VersionRange::new(0, 5));
+        assert_eq!(resp.api_keys.len(), 11);
         assert_eq!(resp.range_of(SASL_HANDSHAKE), None, "a plaintext mock does not serve SASL");
         assert_eq!(resp.range_of(SASL_AUTHENTICATE), None, "a plaintext mock does not serve SASL");
     }

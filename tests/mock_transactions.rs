@@ -124,6 +124,15 @@ fn add_partitions(
     flat(&c.call(version, &req).results_by_topic).into_iter().map(|(_, _, code)| code).collect()
 }
 
+/// A connection to the coordinator of "tx" and a producer whose transaction
+/// holds partitions `partitions` of "t".
+fn begin(c: &MockCluster, partitions: &[i32]) -> (Client, (i64, i16)) {
+    let mut conn = coordinator(c, "tx");
+    let producer = init_ok(&mut conn, "tx");
+    add_ok(&mut conn, "tx", producer, partitions);
+    (conn, producer)
+}
+
 /// AddPartitionsToTxn v3 that must succeed.
 fn add_ok(c: &mut Client, txn: &str, producer: (i64, i16), partitions: &[i32]) {
     for code in add_partitions(c, 3, txn, producer, partitions) {
@@ -282,9 +291,7 @@ fn api_versions_advertise_transaction_version_only_when_set() {
 #[test]
 fn commit_writes_markers_and_moves_the_last_stable_offset() {
     let c = cluster(3);
-    let mut coord = coordinator(&c, "tx");
-    let producer = init_ok(&mut coord, "tx");
-    add_ok(&mut coord, "tx", producer, &[0, 1]);
+    let (mut coord, producer) = begin(&c, &[0, 1]);
     let t = c.transaction("tx").unwrap();
     assert_eq!((t.state, t.partitions.len()), (MockTxnState::Ongoing, 2));
     // Some plain data first, then the transaction's.
@@ -320,9 +327,7 @@ fn commit_writes_markers_and_moves_the_last_stable_offset() {
 #[test]
 fn abort_writes_markers_and_hides_the_records_from_read_committed() {
     let c = cluster(1);
-    let mut conn = coordinator(&c, "tx");
-    let producer = init_ok(&mut conn, "tx");
-    add_ok(&mut conn, "tx", producer, &[0]);
+    let (mut conn, producer) = begin(&c, &[0]);
     produce_txn(&mut conn, 11, "tx", 0, 3, producer, 0);
     assert_eq!(end(&mut conn, "tx", producer, false), KafkaCode::NONE);
     assert_eq!(markers(&c, 0), [(3, producer.1, false)]);
@@ -373,10 +378,8 @@ fn end_txn_retries_and_invalid_states() {
 #[test]
 fn a_second_init_producer_id_fences_the_first_producer() {
     let c = cluster(1);
-    let mut old = coordinator(&c, "tx");
+    let (mut old, first) = begin(&c, &[0]);
     let mut new = coordinator(&c, "tx");
-    let first = init_ok(&mut old, "tx");
-    add_ok(&mut old, "tx", first, &[0]);
     produce_txn(&mut old, 11, "tx", 0, 2, first, 0);
     // The new instance: the open transaction is aborted at epoch + 1 and
     // the request answered CONCURRENT_TRANSACTIONS; its retry gets epoch + 2.
@@ -429,10 +432,8 @@ fn a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() {
 #[test]
 fn transactions_v2_add_partitions_implicitly_and_bump_the_epoch_on_end() {
     let c = cluster(1);
-    let mut conn = coordinator(&c, "tx");
     // On a v1 cluster EndTxn v5 answers -1/-1 and bumps nothing.
-    let producer = init_ok(&mut conn, "tx");
-    add_ok(&mut conn, "tx", producer, &[0]);
+    let (mut conn, producer) = begin(&c, &[0]);
     let r = end_txn(&mut conn, 5, "tx", producer, true);
     assert_eq!((r.error_code, r.producer_id, r.producer_epoch), (0, -1, -1));
 
@@ -483,9 +484,7 @@ fn find_coordinator_and_not_coordinator_after_a_move() {
         FindCoordinatorRequest { coordinator_keys: vec!["s".into()], key_type: 2, ..Default::default() };
     assert_eq!(any.call(6, &share).coordinators[0].error_code, KafkaCode::INVALID_REQUEST.0);
 
-    let mut old = Client::to(&c, home);
-    let producer = init_ok(&mut old, "tx");
-    add_ok(&mut old, "tx", producer, &[0]);
+    let (mut old, producer) = begin(&c, &[0]);
     let away = if home == 3 { 1 } else { home + 1 };
     c.move_transaction_coordinator("tx", away).unwrap();
     let r = any.call(3, &FindCoordinatorRequest::transaction("tx", 3));
@@ -633,9 +632,7 @@ fn injected_errors_reach_every_transaction_api() {
 #[test]
 fn lost_end_txn_answers_and_slow_coordinators() {
     let c = cluster(1);
-    let mut conn = Client::to(&c, 1);
-    let producer = init_ok(&mut conn, "tx");
-    add_ok(&mut conn, "tx", producer, &[0]);
+    let (mut conn, producer) = begin(&c, &[0]);
     // Dropped before processing: nothing happened.
     c.drop_connection(END_TXN, DropPoint::BeforeProcessing);
     let req = EndTxnRequest {

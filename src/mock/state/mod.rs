@@ -28,8 +28,8 @@ use super::security::Session;
 use super::telemetry::{MockTelemetry, TelemetryState};
 use super::{DropPoint, DuplicateAnswer, Malformation, RequestLogEntry};
 use crate::protocol::error::EncodeError;
-use crate::protocol::frame::encode_response;
-use crate::protocol::header::RequestHeader;
+use crate::protocol::frame::{finish_frame, start_frame};
+use crate::protocol::header::{RequestHeader, ResponseHeader};
 use crate::protocol::messages::api_versions::{
     ApiVersion, ApiVersionsRequest, ApiVersionsResponse, FinalizedFeature, SupportedFeature,
 };
@@ -143,51 +143,14 @@ impl Reply {
     /// Appends the whole size-prefixed response frame, with the response
     /// header version the API uses at this version.
     pub(crate) fn encode(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        use crate::protocol::messages::{
-            add_offsets_to_txn, add_partitions_to_txn, create_topics, delete_topics, end_txn,
-            find_coordinator, get_telemetry_subscriptions, init_producer_id, metadata, produce,
-            push_telemetry, sasl_authenticate, sasl_handshake, txn_offset_commit,
-        };
-        let (c, v) = (self.correlation_id, self.version);
-        match &self.body {
-            ResponseBody::Produce(r) => encode_response::<produce::ProduceRequest>(buf, c, v, r),
-            ResponseBody::Metadata(r) => encode_response::<metadata::MetadataRequest>(buf, c, v, r),
-            ResponseBody::ApiVersions(r) => encode_response::<ApiVersionsRequest>(buf, c, v, r),
-            ResponseBody::CreateTopics(r) => {
-                encode_response::<create_topics::CreateTopicsRequest>(buf, c, v, r)
-            }
-            ResponseBody::DeleteTopics(r) => {
-                encode_response::<delete_topics::DeleteTopicsRequest>(buf, c, v, r)
-            }
-            ResponseBody::InitProducerId(r) => {
-                encode_response::<init_producer_id::InitProducerIdRequest>(buf, c, v, r)
-            }
-            ResponseBody::SaslHandshake(r) => {
-                encode_response::<sasl_handshake::SaslHandshakeRequest>(buf, c, v, r)
-            }
-            ResponseBody::SaslAuthenticate(r) => {
-                encode_response::<sasl_authenticate::SaslAuthenticateRequest>(buf, c, v, r)
-            }
-            ResponseBody::GetTelemetrySubscriptions(r) => {
-                encode_response::<get_telemetry_subscriptions::GetTelemetrySubscriptionsRequest>(buf, c, v, r)
-            }
-            ResponseBody::PushTelemetry(r) => {
-                encode_response::<push_telemetry::PushTelemetryRequest>(buf, c, v, r)
-            }
-            ResponseBody::FindCoordinator(r) => {
-                encode_response::<find_coordinator::FindCoordinatorRequest>(buf, c, v, r)
-            }
-            ResponseBody::AddPartitionsToTxn(r) => {
-                encode_response::<add_partitions_to_txn::AddPartitionsToTxnRequest>(buf, c, v, r)
-            }
-            ResponseBody::AddOffsetsToTxn(r) => {
-                encode_response::<add_offsets_to_txn::AddOffsetsToTxnRequest>(buf, c, v, r)
-            }
-            ResponseBody::EndTxn(r) => encode_response::<end_txn::EndTxnRequest>(buf, c, v, r),
-            ResponseBody::TxnOffsetCommit(r) => {
-                encode_response::<txn_offset_commit::TxnOffsetCommitRequest>(buf, c, v, r)
-            }
-        }
+        let (api_key, version) = (self.body.api_key(), self.version);
+        // Every body's API is one the codec knows, so this cannot fail.
+        let header_version = RequestBody::response_header_version(api_key, version)
+            .map_err(|_| EncodeError::UnsupportedVersion { api_key, version })?;
+        let at = start_frame(buf);
+        ResponseHeader { correlation_id: self.correlation_id }.encode(buf, header_version);
+        self.body.encode(buf, version)?;
+        finish_frame(buf, at)
     }
 }
 
