@@ -791,6 +791,9 @@ impl BrokerThread {
             }
             return;
         }
+        if let Some(t) = &shared.txn {
+            t.produced();
+        }
         for b in batches.iter_mut() {
             b.attempts += 1;
             if b.attempts > 1 {

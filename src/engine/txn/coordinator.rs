@@ -428,7 +428,7 @@ impl Coordinator {
                 shared,
                 txn,
                 "AddOffsetsToTxn",
-                || true,
+                || txn.still_adding(),
                 |c, shared| {
                     let attempt = c.txn_request(shared, txn, i16::MAX, |_| AddOffsetsToTxnRequest {
                         transactional_id: txn.id.clone(),
@@ -454,7 +454,7 @@ impl Coordinator {
             shared,
             txn,
             "TxnOffsetCommit",
-            || true,
+            || txn.still_adding(),
             |c, shared| {
                 let conn = match c.group_conn(shared, &group.group_id) {
                     Done(conn) => conn,

@@ -101,6 +101,26 @@ pub(crate) enum Op {
     End { commit: bool },
 }
 
+/// Which operation a user call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Init,
+    AddOffsets,
+    Commit,
+    Abort,
+}
+
+impl Op {
+    fn kind(&self) -> OpKind {
+        match self {
+            Op::Init => OpKind::Init,
+            Op::AddOffsets { .. } => OpKind::AddOffsets,
+            Op::End { commit: true } => OpKind::Commit,
+            Op::End { commit: false } => OpKind::Abort,
+        }
+    }
+}
+
 /// A partition written to in the current transaction.
 #[derive(Debug, Clone)]
 pub(crate) struct TxnPartition {
@@ -118,7 +138,7 @@ struct State {
     op: Option<(u64, Op)>,
     /// The operation the user's call waits for (kept across timeouts, so a
     /// second call resumes the wait).
-    awaited: Option<u64>,
+    awaited: Option<(u64, OpKind)>,
     /// The outcome of the last finished operation.
     done: Option<(u64, Result<(), TransactionError>)>,
     next_op: u64,
@@ -153,6 +173,9 @@ pub(crate) struct Transactions {
     open: AtomicBool,
     /// Transactions v2: partitions join with their first Produce.
     implicit: AtomicBool,
+    /// A Produce request of the current transaction was written (v2: the
+    /// coordinator may know of the transaction, so it needs an EndTxn).
+    produced: AtomicBool,
 }
 
 /// Held by a `send` from its state check until its record is appended.
@@ -202,6 +225,7 @@ impl Transactions {
             sending: AtomicUsize::new(0),
             open: AtomicBool::new(false),
             implicit: AtomicBool::new(false),
+            produced: AtomicBool::new(false),
         }
     }
 
@@ -242,9 +266,7 @@ impl Transactions {
         let implicit = join == TxnJoin::Implicit;
         let mut s = self.state.lock();
         s.partitions.push(TxnPartition { queue, topic: topic.clone(), partition, added: implicit });
-        if implicit {
-            s.started = true;
-        } else {
+        if !implicit {
             drop(s);
             self.changed.notify_all();
         }
@@ -265,6 +287,15 @@ impl Transactions {
     }
 
     // ---- what the broker threads report ----
+
+    /// A Produce request carrying the transaction's records is being
+    /// written: with transactions v2 this is what starts the transaction at
+    /// the coordinator (a record never sent needs no EndTxn).
+    pub fn produced(&self) {
+        if !self.produced.load(Ordering::Relaxed) {
+            self.produced.store(true, Ordering::SeqCst);
+        }
+    }
 
     /// A record batch failed for good: the transaction can no longer commit.
     pub fn batch_failed(&self, shared: &SharedState, e: &DeliveryError) {
@@ -292,6 +323,14 @@ impl Transactions {
     fn make_abortable(&self, shared: &SharedState, cause: TransactionError) {
         let parts = {
             let mut s = self.state.lock();
+            if s.phase == Phase::AbortableError && s.error.as_ref().is_some_and(|e| e.code().is_none()) {
+                // A broken sequence number was reported first; the batch
+                // failure behind it says more.
+                if cause.code().is_some() {
+                    s.error = Some(cause);
+                }
+                return;
+            }
             if !matches!(s.phase, Phase::InTransaction | Phase::Committing) {
                 return;
             }
@@ -335,8 +374,8 @@ impl Transactions {
     fn post(&self, s: &mut State, op: Op) {
         let id = s.next_op;
         s.next_op += 1;
+        s.awaited = Some((id, op.kind()));
         s.op = Some((id, op));
-        s.awaited = Some(id);
         self.changed.notify_all();
     }
 
@@ -349,7 +388,7 @@ impl Transactions {
         started: Instant,
         deadline: Instant,
     ) -> Result<(), TransactionError> {
-        let Some(id) = s.awaited else { return Ok(()) };
+        let Some((id, _)) = s.awaited else { return Ok(()) };
         loop {
             if let Some((done, r)) = &s.done {
                 if *done == id {
@@ -440,7 +479,7 @@ impl Transactions {
         let mut s = self.state.lock();
         self.check_alive(shared, &mut s)?;
         match s.phase {
-            Phase::InTransaction if s.awaited.is_some() => {}
+            Phase::InTransaction if s.awaited.is_some_and(|(_, k)| k == OpKind::AddOffsets) => {}
             Phase::InTransaction => self.post(&mut s, Op::AddOffsets { group, offsets }),
             Phase::AbortableError => return Err(s.error.clone().expect("abortable error recorded")),
             p => {
@@ -468,6 +507,12 @@ impl Transactions {
             let mut s = self.state.lock();
             self.check_alive(shared, &mut s)?;
             match s.phase {
+                Phase::InTransaction if s.awaited.is_some_and(|(_, k)| k == OpKind::AddOffsets) => {
+                    // Offsets from a send_offsets_to_transaction that timed
+                    // out are still being sent: they belong to this commit.
+                    self.wait_op(shared, s, "commit_transaction", started, deadline)?;
+                    return self.commit(shared, deadline.saturating_duration_since(Instant::now()), flush);
+                }
                 Phase::InTransaction => {
                     s.phase = Phase::Committing;
                     self.open.store(false, Ordering::SeqCst);
@@ -526,7 +571,8 @@ impl Transactions {
         if end.commit {
             s.commit_flushed = true;
         }
-        if s.awaited.is_none() {
+        let kind = if end.commit { OpKind::Commit } else { OpKind::Abort };
+        if s.awaited.is_none_or(|(_, k)| k != kind) {
             self.post(&mut s, Op::End { commit: end.commit });
         }
         self.wait_op(shared, s, end.operation, end.started, end.deadline)
@@ -556,7 +602,7 @@ impl Transactions {
                     self.open.store(false, Ordering::SeqCst);
                 }
                 Phase::Aborting => {
-                    if s.awaited.is_some() {
+                    if s.awaited.is_some_and(|(_, k)| k == OpKind::Abort) {
                         return self.wait_op(shared, s, "abort_transaction", started, deadline);
                     }
                 }
@@ -664,7 +710,7 @@ impl Transactions {
     /// abort must bump the epoch.
     fn end_needs(&self) -> (bool, bool) {
         let s = self.state.lock();
-        (s.started, s.epoch_bump)
+        (s.started || self.produced.load(Ordering::SeqCst), s.epoch_bump)
     }
 
     /// Offsets were added (AddOffsetsToTxn): the transaction needs an EndTxn.
@@ -694,6 +740,7 @@ impl Transactions {
                 (Ok(()), Op::Init) => s.phase = Phase::Ready,
                 (Err(_), Op::Init) => s.phase = Phase::Uninitialized,
                 (Ok(()), Op::End { .. }) => {
+                    self.produced.store(false, Ordering::SeqCst);
                     s.phase = Phase::Ready;
                     s.error = None;
                     s.epoch_bump = false;
