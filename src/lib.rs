@@ -160,6 +160,20 @@
 //!   carries the Kafka error code ([`KafkaCode`]) and the persistence.
 //! - [`ConfigError`]: a bad setting, naming the key.
 //! - [`Error`]: `flush`, `close`, `partitions_for`.
+//! - [`TransactionError`]: the transactional calls, by KIP-1050 class
+//!   (timeout: call again; abortable: abort the transaction; fatal: close).
+//!
+//! # Transactions
+//!
+//! With `transactional.id` set, [`Producer::init_transactions`] once, then
+//! [`begin_transaction`](Producer::begin_transaction), sends (and
+//! [`send_offsets_to_transaction`](Producer::send_offsets_to_transaction)),
+//! [`commit_transaction`](Producer::commit_transaction) or
+//! [`abort_transaction`](Producer::abort_transaction): consumers reading with
+//! `isolation.level=read_committed` see all of a transaction or none of it.
+//! Transactions v2 (KIP-890) is used when the brokers offer it. See
+//! [`transaction`] for the states, the error classes and what exactly-once
+//! does and does not cover, and `examples/transactions.rs`.
 //!
 //! # Logging
 //!
