@@ -230,6 +230,44 @@ fn produce_splits_keys_and_adds_headers() {
     }
 }
 
+/// Values a `read_committed` reader of the mock sees in `topic`.
+fn committed(cluster: &MockCluster, topic: &str) -> Vec<String> {
+    let n = cluster.partition_count(topic).unwrap();
+    let mut v: Vec<String> = (0..n)
+        .flat_map(|p| cluster.records_read_committed(topic, p))
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_transactional_load_is_all_or_nothing() {
+    let cluster = cluster_with("load", 2);
+    let b = cluster.bootstrap_servers();
+    let txn = ["produce", "-b", &b, "-t", "load", "-X", "transactional.id=nightly"];
+    // The broker rejects one record in delivery: nothing is committed.
+    cluster.push_request_errors(0, &[kafka_sync::KafkaCode::INVALID_RECORD]);
+    let r = run(&txn, b"a\nb\nc\n");
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("0 records committed in 0 transactions, 3 aborted"), "{r:?}");
+    assert!(r.stderr.contains("INVALID_RECORD"), "{r:?}");
+    assert!(committed(&cluster, "load").is_empty(), "{:?}", committed(&cluster, "load"));
+    // Run again: all of it, once.
+    let r = run(&txn, b"a\nb\nc\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("3 records committed in 1 transaction, 0 aborted"), "{r:?}");
+    assert_eq!(committed(&cluster, "load"), ["a", "b", "c"]);
+    // --transaction-records: earlier transactions stay committed when a
+    // later one fails.
+    let mut args = txn.to_vec();
+    args.extend(["--transaction-records", "2"]);
+    let r = run(&args, b"d\ne\nf\ng\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("4 records committed in 2 transactions, 0 aborted"), "{r:?}");
+    assert_eq!(committed(&cluster, "load"), ["a", "b", "c", "d", "e", "f", "g"]);
+}
+
 #[test]
 fn produce_to_a_fixed_partition_keeps_line_order() {
     let cluster = cluster_with("fixed", 3);
