@@ -7,7 +7,8 @@
 //!
 //! Beside them, the [`metadata`] thread keeps the cluster view (leaders,
 //! partition counts) fresh and obtains the producer id for
-//! [`idempotence`].
+//! [`idempotence`]. The [`spool`] keeps accepted records on disk until
+//! their outcome is final (issue 15; its engine integration is in progress).
 //!
 //! Lock order (outermost first): `Brokers::threads` -> a stripe of the
 //! accumulator -> `BatchSlot::waiters`. The memory pool's and the metadata
@@ -23,6 +24,7 @@ pub(crate) mod idempotence;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 pub(crate) mod sasl;
+pub(crate) mod spool;
 pub(crate) mod telemetry;
 pub(crate) mod transport;
 pub(crate) mod txn;

@@ -1,0 +1,260 @@
+//! The live spool log.
+
+use std::path::{Path, PathBuf};
+
+use super::entry::Entry;
+use super::idset::{uncovered, IdSet};
+use super::recover::{widen, ProducerSnapshot, Recovered, SegmentInfo, SequencedBatch, SequencedSet};
+use super::segment::SegmentWriter;
+use super::SpoolError;
+
+/// The default `segment_bytes`: 64 MiB.
+pub(crate) const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// The most ranges one `Done` entry of a preamble holds (16 bytes each).
+const PREAMBLE_DONE_RANGES: usize = 1 << 16;
+
+/// The live log: appends to the active segment, rolls to a new one past
+/// `segment_bytes`, and deletes a segment once every record in it is done.
+///
+/// # What lives where
+///
+/// Each segment starts with a **preamble**, written when it is created
+/// (at a roll, and at [`open`](Self::open) after recovery), before any entry
+/// of the caller:
+///
+/// 1. a `ProducerState` with the snapshot last given to
+///    [`set_producer_snapshot`](Self::set_producer_snapshot) (or appended);
+/// 2. a `Sequenced` entry for every batch some of whose records are still
+///    pending;
+/// 3. `Done` entries naming every id, within the id span of each older
+///    segment still on disk, that is not pending: the outcomes recorded in
+///    segments that may be deleted.
+///
+/// So the newest segment's preamble and the entries after it say everything
+/// the older segments said, except their `Record` entries: an older segment
+/// matters only for its records, and once none of them is pending (and it
+/// is not the active one) it is deleted, in any order.
+///
+/// One thing a deleted segment takes along is not restated: the records of
+/// batches that are done. At recovery a `Sequenced` entry raises its
+/// partition's next sequence by its batch's record count, counted from the
+/// `Record` entries; so before deleting, the log appends a `ProducerState`
+/// with the current snapshot, and the `Sequenced` entries after it have
+/// their records on disk. Then the active segment is synced, so what
+/// replaces a deleted segment is on disk before it goes. The old active
+/// segment is synced at a roll, so no entry is lost behind a newer durable
+/// one.
+///
+/// # Contract with the caller
+///
+/// - Ids come from [`next_id`](Self::next_id); a `Record` is appended before
+///   any `Sequenced` or `Done` entry naming it (appending them out of order
+///   is harmless, but a `Done` before its `Record` is ignored at recovery).
+/// - Keep the producer snapshot current with
+///   [`set_producer_snapshot`](Self::set_producer_snapshot) (or by appending
+///   `ProducerState` entries) whenever sequences are assigned: rolls and
+///   deletions write what it was last given, and recovery takes the latest
+///   one written as the truth, raised only by the `Sequenced` entries after
+///   it.
+/// - Mark whole batches done: a batch is resent with all its records.
+/// - After an I/O error the active segment takes no more entries, and every
+///   later call fails: the spool is broken until the producer restarts.
+///
+/// Errors leave nothing half-applied in memory: an entry whose append
+/// fails was not written (or, after a failed write, is cut off at recovery
+/// as the last segment's torn tail, since nothing can follow it).
+#[derive(Debug)]
+pub(crate) struct SpoolLog {
+    dir: PathBuf,
+    segment_bytes: u64,
+    active: SegmentWriter,
+    /// The active segment's first id, pending ids and id span.
+    active_first_id: u64,
+    active_pending: IdSet,
+    active_span: Option<(u64, u64)>,
+    /// Older segments still on disk, oldest first.
+    closed: Vec<SegmentInfo>,
+    /// Batches some of whose records may be pending (pruned at each roll).
+    sequenced: SequencedSet,
+    producer: Option<ProducerSnapshot>,
+    next_id: u64,
+}
+
+impl SpoolLog {
+    /// Continues the spool that [`recover`](super::recover) read: keeps its
+    /// segments until their records are done, and starts a new active
+    /// segment, with a preamble (see the type's docs), whose first id is the
+    /// next id. Then deletes the recovered segments with no pending record.
+    /// `segment_bytes` is the size past which the log rolls
+    /// ([`DEFAULT_SEGMENT_BYTES`] is a good one).
+    pub fn open(dir: &Path, recovered: &Recovered, segment_bytes: u64) -> Result<Self, SpoolError> {
+        let after_last = recovered.segments.last().map_or(0, |s| s.first_id.saturating_add(1));
+        // Recovery made `next_id` past the last segment's first id already;
+        // a hand-made `Recovered` may not have.
+        let first_id = recovered.next_id.max(after_last);
+        let mut log = Self {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            active: SegmentWriter::create(dir, first_id)?,
+            active_first_id: first_id,
+            active_pending: IdSet::default(),
+            active_span: None,
+            closed: recovered.segments.clone(),
+            sequenced: recovered.sequenced.iter().cloned().collect(),
+            producer: recovered.producer.clone(),
+            next_id: first_id,
+        };
+        log.write_preamble()?;
+        log.delete_finished(false)?;
+        Ok(log)
+    }
+
+    /// Appends `e` to the active segment, rolling first if it is full.
+    /// A `Done` entry is applied as [`done`](Self::done) does.
+    pub fn append(&mut self, e: &Entry) -> Result<(), SpoolError> {
+        if self.active.len() >= self.segment_bytes {
+            self.roll()?;
+        }
+        self.active.append(e)?;
+        match e {
+            Entry::Record { id, .. } => {
+                self.active_pending.insert(*id);
+                widen(&mut self.active_span, *id);
+                self.next_id = self.next_id.max(id.saturating_add(1));
+            }
+            Entry::Sequenced { .. } => self.sequenced.extend(SequencedBatch::of(e)),
+            Entry::Done { ranges } => {
+                for &(first, last) in ranges {
+                    self.active_pending.remove_range(first, last);
+                    for s in &mut self.closed {
+                        s.pending.remove_range(first, last);
+                    }
+                }
+                self.delete_finished(true)?;
+            }
+            Entry::ProducerState { producer_id, producer_epoch, next_sequences } => {
+                self.producer = Some(ProducerSnapshot {
+                    producer_id: *producer_id,
+                    producer_epoch: *producer_epoch,
+                    next_sequences: next_sequences.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the records with ids in `ranges` have a final outcome
+    /// (appends a `Done` entry), and deletes the segments this finishes.
+    pub fn done(&mut self, ranges: &[(u64, u64)]) -> Result<(), SpoolError> {
+        self.append(&Entry::Done { ranges: ranges.to_vec() })
+    }
+
+    /// The producer snapshot the next segment's preamble starts with.
+    pub fn set_producer_snapshot(&mut self, snapshot: ProducerSnapshot) {
+        self.producer = Some(snapshot);
+    }
+
+    /// Makes every entry appended so far durable (flush + `fdatasync`).
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
+        self.active.sync()
+    }
+
+    /// Hands every entry appended so far to the OS.
+    pub fn flush(&mut self) -> Result<(), SpoolError> {
+        self.active.flush()
+    }
+
+    /// Bytes of every segment on disk, the active one's buffered bytes included.
+    pub fn disk_bytes(&self) -> u64 {
+        self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.active.len()
+    }
+
+    /// Allocates a record id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Whether some record with an id in `first..=last` is pending.
+    fn any_pending(&self, first: u64, last: u64) -> bool {
+        self.active_pending.contains_any(first, last)
+            || self.closed.iter().any(|s| s.pending.contains_any(first, last))
+    }
+
+    /// Closes the active segment (synced) and starts the next, with a preamble.
+    fn roll(&mut self) -> Result<(), SpoolError> {
+        self.active.sync()?;
+        let first_id = self.next_id.max(self.active_first_id.saturating_add(1));
+        let next = SegmentWriter::create(&self.dir, first_id)?;
+        self.next_id = first_id;
+        let old = std::mem::replace(&mut self.active, next);
+        self.closed.push(SegmentInfo {
+            first_id: self.active_first_id,
+            path: old.path().to_path_buf(),
+            bytes: old.len(),
+            pending: std::mem::take(&mut self.active_pending),
+            span: self.active_span.take(),
+        });
+        self.active_first_id = first_id;
+        self.write_preamble()?;
+        self.delete_finished(false)
+    }
+
+    /// Writes the active segment's preamble (see the type's docs).
+    fn write_preamble(&mut self) -> Result<(), SpoolError> {
+        if let Some(p) = &self.producer {
+            self.active.append(&p.to_entry())?;
+        }
+        let mut sequenced = std::mem::take(&mut self.sequenced);
+        sequenced.retain(|b| self.any_pending(b.first_id, b.last_id));
+        self.sequenced = sequenced;
+        for b in self.sequenced.in_log_order() {
+            self.active.append(&b.to_entry())?;
+        }
+        let done = uncovered(
+            self.closed.iter().filter_map(|s| s.span),
+            self.closed.iter().map(|s| &s.pending).chain([&self.active_pending]),
+        );
+        for ranges in done.chunks(PREAMBLE_DONE_RANGES) {
+            self.active.append(&Entry::Done { ranges: ranges.to_vec() })?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the closed segments none of whose records is pending, after
+    /// appending the producer snapshot (unless `snapshot` is false: a
+    /// preamble just did) and syncing the active segment (see the type's
+    /// docs).
+    fn delete_finished(&mut self, snapshot: bool) -> Result<(), SpoolError> {
+        if self.closed.iter().all(|s| !s.pending.is_empty()) {
+            return Ok(());
+        }
+        if let Some(p) = self.producer.as_ref().filter(|_| snapshot) {
+            self.active.append(&p.to_entry())?;
+        }
+        self.active.sync()?;
+        let mut result = Ok(());
+        self.closed.retain(|s| {
+            if !s.pending.is_empty() || result.is_err() {
+                return true;
+            }
+            match std::fs::remove_file(&s.path) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => {
+                    result = Err(SpoolError::io(&s.path, e));
+                    true
+                }
+            }
+        });
+        result
+    }
+
+    /// The segments on disk: the closed ones' first ids, then the active one's.
+    #[cfg(test)]
+    pub fn segment_ids(&self) -> Vec<u64> {
+        self.closed.iter().map(|s| s.first_id).chain([self.active_first_id]).collect()
+    }
+}
