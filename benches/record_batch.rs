@@ -54,7 +54,7 @@ fn values(n: usize) -> Vec<Vec<u8>> {
                 (x >> 20) % 10_000,
                 (x >> 40) % 100,
                 (x >> 50) % 4,
-                x % 3 == 0
+                x.is_multiple_of(3)
             )
             .into_bytes();
             v.resize(VALUE_SIZE - 1, b' ');

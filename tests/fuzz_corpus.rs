@@ -37,10 +37,11 @@ use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 type Body = fn(&[u8]);
 
 /// The targets: name (the corpus folder and fuzz target) and body.
-const TARGETS: [(&str, Body); 3] = [
+const TARGETS: [(&str, Body); 4] = [
     ("decode_response", fuzzing::decode_response),
     ("decode_request", fuzzing::decode_request),
     ("decode_record_batch", fuzzing::decode_record_batch),
+    ("spool_segment", fuzzing::spool_segment),
 ];
 
 /// Mutations per target (fewer if the time budget runs out first).
@@ -151,6 +152,34 @@ fn seeds_decode() {
     }
 }
 
+/// The spool's seeds: valid segments scan whole; the torn, zero-filled,
+/// corrupt and bad-header ones stop (with a reason) after what they keep.
+#[test]
+fn spool_seeds_scan_as_named() {
+    for (name, bytes) in corpus("spool_segment").into_iter().filter(|(n, _)| n.starts_with("seed-")) {
+        let (entries, stopped) = fuzzing::spool_segment_scan(&bytes);
+        let damaged = ["-torn-", "-zero-", "-corrupt-", "-bad-"].iter().any(|w| name.contains(w));
+        match stopped {
+            None => assert!(!damaged, "{name}: scanned whole ({entries} entries)"),
+            Some(why) => assert!(damaged, "{name}: stopped after {entries} entries {why}"),
+        }
+    }
+}
+
+/// The committed spool seeds are what the format writes today: a change of
+/// the format must regenerate them (`write_seed_corpus`).
+#[test]
+fn spool_seeds_are_current() {
+    let committed = corpus("spool_segment");
+    for (name, bytes) in fuzzing::spool_segment_seeds() {
+        let file = committed.iter().find(|(n, _)| *n == name);
+        assert!(
+            file.is_some_and(|(_, b)| *b == bytes),
+            "fuzz/corpus/spool_segment/{name} is missing or stale"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Mutations: a small, deterministic stand-in for libFuzzer on stable Rust.
 
@@ -257,6 +286,11 @@ fn mutations_decode_request() {
 #[test]
 fn mutations_decode_record_batch() {
     run_mutations("decode_record_batch", fuzzing::decode_record_batch, 0x8cb9_2ba7_2f3d_8dd7);
+}
+
+#[test]
+fn mutations_spool_segment() {
+    run_mutations("spool_segment", fuzzing::spool_segment, 0x94d0_49bb_1331_11eb);
 }
 
 // ---------------------------------------------------------------------------
@@ -624,4 +658,10 @@ fn write_seed_corpus() {
     // Raw snappy (no xerial framing), as librdkafka writes it.
     let raw = snap::raw::Encoder::new().compress_vec(&value(1).repeat(10)).unwrap();
     write_seed(&dir, "seed-stream-snappy-raw", &raw);
+
+    // spool_segment: segments of the producer's durable spool.
+    let dir = fresh_seed_dir("spool_segment");
+    for (name, bytes) in fuzzing::spool_segment_seeds() {
+        write_seed(&dir, &name, &bytes);
+    }
 }

@@ -141,7 +141,7 @@ pub(super) fn key_or<T>(s: &Option<Set<T>>, default: &'static str) -> &'static s
 }
 
 pub(super) fn ms(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 == 0 {
+    if d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{} ms", d.as_millis())
     } else {
         format!("{} ms", d.as_secs_f64() * 1000.0)

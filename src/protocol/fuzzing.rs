@@ -17,6 +17,9 @@
 //!
 //! Encoding errors are not panics: the encoders may reject values the
 //! decoders accept (e.g. lengths over `i32::MAX`), which is not a bug.
+//!
+//! One body is not of the wire codec: [`spool_segment`], for the segment
+//! files of the producer's durable spool, whose code is engine-private.
 
 use super::compression::{self, Compression};
 use super::frame;
@@ -266,4 +269,28 @@ fn check_decompress(codec: Compression, data: &[u8]) {
             assert!(back == plain, "{codec}: compression round trip differs");
         }
     }
+}
+
+/// Segment files of the producer's durable spool (engine-private; see
+/// `src/engine/spool/`): the scan over the input as it is, and again after
+/// making the file header and each frame's CRC-32C consistent. The scan
+/// must stop exactly where its intact prefix ends, with a reason; the
+/// header and decoded entries must re-encode to exactly that prefix; and the
+/// recovery fold must take the entries and leave a consistent result.
+pub fn spool_segment(data: &[u8]) {
+    crate::engine::spool::fuzz::check_segment(data);
+}
+
+/// How far a scan of `data` as a spool segment gets: the number of intact
+/// entries, and where and why it stopped (`None`: the whole input is a
+/// valid segment).
+pub fn spool_segment_scan(data: &[u8]) -> (usize, Option<String>) {
+    crate::engine::spool::fuzz::scan_summary(data)
+}
+
+/// The seed corpus of [`spool_segment`], as (file name, bytes): valid
+/// segments of every entry kind and of a live log's life, and torn, zero-
+/// filled, corrupt and bad-header ones (their names say which).
+pub fn spool_segment_seeds() -> Vec<(String, Vec<u8>)> {
+    crate::engine::spool::fuzz::seeds()
 }

@@ -203,7 +203,7 @@ impl Stats {
 
     fn record(&mut self, latency: Duration, bytes: u64) {
         let us = latency.as_micros().min(u32::MAX as u128) as u64;
-        if self.count % self.sampling == 0 {
+        if self.count.is_multiple_of(self.sampling) {
             self.samples.push(us as u32);
         }
         self.count += 1;

@@ -23,7 +23,11 @@
 //!
 //! Kind 0 is never written, so a zero-filled tail (which a file system may
 //! leave after a crash) reads as corruption, not as entries. An encoding is
-//! canonical: what decodes re-encodes to the same bytes.
+//! canonical: what decodes re-encodes to the same bytes. And every entry
+//! the encoder writes decodes, if it is within [`MAX_ENTRY_LEN`]: the
+//! decoder checks the format, not the meaning (an id range whose first id
+//! is after its last is an empty range, which recovery ignores), so that no
+//! entry a producer wrote can hide the entries after it.
 
 use std::fmt;
 
@@ -94,8 +98,6 @@ pub(crate) enum FrameError {
     UnknownKind(u8),
     /// The payload's fields do not decode (or leave bytes over).
     Fields { kind: &'static str, error: DecodeError },
-    /// A range with its first id after its last.
-    BadRange { kind: &'static str, first: u64, last: u64 },
 }
 
 impl fmt::Display for FrameError {
@@ -113,9 +115,6 @@ impl fmt::Display for FrameError {
             }
             Self::UnknownKind(k) => write!(f, "unknown entry kind {k}"),
             Self::Fields { kind, error } => write!(f, "undecodable {kind} entry: {error}"),
-            Self::BadRange { kind, first, last } => {
-                write!(f, "{kind} entry with a range {first}..={last} whose first id is after its last")
-            }
         }
     }
 }
@@ -257,19 +256,7 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, FrameError> {
         KIND_PRODUCER_STATE => ("ProducerState", producer_state(&mut d)),
         other => return Err(FrameError::UnknownKind(other)),
     };
-    let entry = decoded
-        .and_then(|e| d.finish().map(|()| e))
-        .map_err(|error| FrameError::Fields { kind: name, error })?;
-    match &entry {
-        Entry::Sequenced { first_id, last_id, .. } if first_id > last_id => {
-            Err(FrameError::BadRange { kind: name, first: *first_id, last: *last_id })
-        }
-        Entry::Done { ranges } => match ranges.iter().find(|(first, last)| first > last) {
-            Some(&(first, last)) => Err(FrameError::BadRange { kind: name, first, last }),
-            None => Ok(entry),
-        },
-        _ => Ok(entry),
-    }
+    decoded.and_then(|e| d.finish().map(|()| e)).map_err(|error| FrameError::Fields { kind: name, error })
 }
 
 /// Minimal encoded sizes of array elements, for the count checks.

@@ -148,7 +148,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let a = x % 200;
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 let b = a + (x >> 20) % 12;
                 let expect = model.range(a..=b).count() as u64;
                 model.retain(|&id| !(a..=b).contains(&id));

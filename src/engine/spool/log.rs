@@ -61,9 +61,11 @@ const PREAMBLE_DONE_RANGES: usize = 1 << 16;
 /// - After an I/O error the active segment takes no more entries, and every
 ///   later call fails: the spool is broken until the producer restarts.
 ///
-/// Errors leave nothing half-applied in memory: an entry whose append
-/// fails was not written (or, after a failed write, is cut off at recovery
-/// as the last segment's torn tail, since nothing can follow it).
+/// An entry whose append fails was not written (or, after a failed write,
+/// is cut off at recovery as the last segment's torn tail, since nothing
+/// can follow it), with one exception: a `Done` entry is written and applied
+/// before the segments it finishes are deleted, so an error from deleting
+/// them comes after it (repeating a `Done` is harmless).
 #[derive(Debug)]
 pub(crate) struct SpoolLog {
     dir: PathBuf,
@@ -82,7 +84,7 @@ pub(crate) struct SpoolLog {
 }
 
 impl SpoolLog {
-    /// Continues the spool that [`recover`](super::recover) read: keeps its
+    /// Continues the spool that [`recover`](super::recover()) read: keeps its
     /// segments until their records are done, and starts a new active
     /// segment, with a preamble (see the type's docs), whose first id is the
     /// next id. Then deletes the recovered segments with no pending record.
@@ -150,7 +152,8 @@ impl SpoolLog {
         self.append(&Entry::Done { ranges: ranges.to_vec() })
     }
 
-    /// The producer snapshot the next segment's preamble starts with.
+    /// The current producer snapshot: what the next segment's preamble
+    /// starts with, and what is written before a segment is deleted.
     pub fn set_producer_snapshot(&mut self, snapshot: ProducerSnapshot) {
         self.producer = Some(snapshot);
     }
@@ -173,7 +176,7 @@ impl SpoolLog {
     /// Allocates a record id.
     pub fn next_id(&mut self) -> u64 {
         let id = self.next_id;
-        self.next_id += 1;
+        self.next_id = id.saturating_add(1);
         id
     }
 

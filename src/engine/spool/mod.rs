@@ -1,6 +1,6 @@
 //! The durable spool (issue 15): every record `send` accepts is appended to
 //! an on-disk log before `send` returns, and its space is given back once
-//! its outcome is final. After a crash, [`recover`] says what has no final
+//! its outcome is final. After a crash, [`recover()`] says what has no final
 //! outcome, and which batches already had a producer id, epoch and base
 //! sequence, so they are resent as they were and the broker answers
 //! `DUPLICATE_SEQUENCE_NUMBER` rather than writing them twice.
@@ -8,7 +8,7 @@
 //! - [`entry`]: what the log holds ([`Entry`]) and its framing;
 //! - [`segment`]: segment files (writer, scanner, truncation, listing);
 //! - [`lock`]: one producer per spool directory;
-//! - [`recover`] and [`SpoolLog`]: recovery and the live log, with
+//! - [`recover()`] and [`SpoolLog`]: recovery and the live log, with
 //!   segment rolling and deletion.
 //!
 //! # The spool directory
@@ -37,6 +37,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod entry;
+pub(crate) mod fuzz;
 mod idset;
 pub(crate) mod lock;
 mod log;

@@ -85,9 +85,11 @@ impl SequencedBatch {
         }
     }
 
-    /// The batch of a `Sequenced` entry; `None` for other entries.
+    /// The batch of a `Sequenced` entry; `None` for other entries, and for
+    /// an empty id range (first id after the last), which names no records.
     pub fn of(e: &Entry) -> Option<Self> {
         match e {
+            Entry::Sequenced { first_id, last_id, .. } if first_id > last_id => None,
             Entry::Sequenced {
                 topic,
                 partition,
@@ -271,9 +273,9 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
 ///
 /// - `Record`: pending, in the segment it was read from (a second `Record`
 ///   with the same id replaces the first);
-/// - `Done`: its ids are no longer pending (ids that are not pending are
-///   ignored);
-/// - `Sequenced`: replaces the earlier batches of its partition whose ids
+/// - `Done`: its ids are no longer pending (ids that are not pending, and
+///   empty ranges, are ignored);
+/// - `Sequenced` (unless its id range is empty): replaces the earlier batches of its partition whose ids
 ///   overlap its own; and advances the producer snapshot: with none yet, it
 ///   starts one for its producer id and epoch; with the same id and epoch,
 ///   its partition's next sequence becomes `base + count` (count: the
@@ -289,11 +291,14 @@ pub(crate) struct Fold {
     /// Pending records by id, with the index of their segment.
     pending: BTreeMap<u64, (PendingRecord, usize)>,
     sequenced: SequencedSet,
-    producer: Option<(i64, i16, BTreeMap<(String, i32), i32>)>,
+    producer: Option<FoldedProducer>,
     next_id: u64,
     /// Smallest and largest record id per segment index.
     spans: Vec<Option<(u64, u64)>>,
 }
+
+/// A producer id, epoch and next sequence by (topic, partition).
+type FoldedProducer = (i64, i16, BTreeMap<(String, i32), i32>);
 
 /// The result of a [`Fold`].
 #[derive(Debug, Default)]
@@ -323,7 +328,7 @@ impl Fold {
                 self.pending.insert(id, (r, segment));
             }
             Entry::Done { ranges } => {
-                for (first, last) in ranges {
+                for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
                     let ids: Vec<u64> = self.pending.range(first..=last).map(|(&id, _)| id).collect();
                     for id in ids {
                         self.pending.remove(&id);
