@@ -271,13 +271,13 @@ impl Settings {
 
     /// Whether record `i` is the first of a transaction.
     fn begins_txn(&self, i: u64) -> bool {
-        self.txn_records > 0 && i % self.txn_records == 0
+        self.txn_records > 0 && i.is_multiple_of(self.txn_records)
     }
 
     /// Whether record `i` is the last of a transaction (the last record of
     /// the run ends the last, maybe shorter, transaction).
     fn ends_txn(&self, i: u64) -> bool {
-        self.txn_records > 0 && ((i + 1) % self.txn_records == 0 || i + 1 == self.records)
+        self.txn_records > 0 && ((i + 1).is_multiple_of(self.txn_records) || i + 1 == self.records)
     }
 
     /// A transactional call that failed while record `i` was due: which

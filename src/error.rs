@@ -438,6 +438,15 @@ pub enum SendErrorKind {
     /// is committing or aborting, or its transaction failed (the error says
     /// why; abort it).
     Transaction(crate::transaction::TransactionError),
+    /// The spool (`spool.dir`) holds `spool.max.bytes` and kept holding it
+    /// for the whole wait: the brokers have not taken enough of it yet.
+    SpoolFull {
+        /// `spool.max.bytes`.
+        max_bytes: u64,
+    },
+    /// The spool cannot be written (the message says why: disk full, I/O
+    /// error); records are refused rather than accepted without it.
+    Spool(String),
 }
 
 impl fmt::Display for SendErrorKind {
@@ -456,6 +465,13 @@ impl fmt::Display for SendErrorKind {
             Self::InvalidTopic => f.write_str("invalid topic name"),
             Self::Authentication(e) => write!(f, "cannot connect to the cluster: {e}"),
             Self::Transaction(e) => write!(f, "{e}"),
+            Self::SpoolFull { max_bytes } => {
+                write!(
+                    f,
+                    "the spool is full: it holds spool.max.bytes ({max_bytes} bytes) of undelivered records"
+                )
+            }
+            Self::Spool(why) => write!(f, "the spool cannot be written: {why}"),
         }
     }
 }
@@ -538,6 +554,9 @@ pub enum Error {
     Authentication(DeliveryError),
     /// An I/O error (e.g. spawning a thread).
     Io(std::io::Error),
+    /// The spool (`spool.dir`) could not be opened: another producer holds
+    /// it, or it cannot be read or written (the message says which).
+    Spool(String),
 }
 
 impl fmt::Display for Error {
@@ -550,6 +569,7 @@ impl fmt::Display for Error {
             Self::Fatal(e) => write!(f, "fatal producer error: {e}"),
             Self::Authentication(e) => write!(f, "cannot connect to the cluster: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Spool(why) => write!(f, "cannot open the spool: {why}"),
         }
     }
 }

@@ -265,9 +265,10 @@ pub mod transaction;
 
 pub use config::{
     Acks, ConfigError, OAuthBearerToken, OAuthBearerTokenProvider, ProducerConfig, ProducerConfigBuilder,
-    SaslMechanism, SecurityProtocol, DEFAULT_MAX_BATCH_SIZE,
+    SaslMechanism, SecurityProtocol, SpoolFsync, DEFAULT_MAX_BATCH_SIZE,
 };
 pub use delivery::{Callback, DeliveryHandle};
+pub use engine::spool::replay::Replayed;
 pub use error::{DeliveryError, DeliveryErrorKind, Error, KafkaCode, Persistence, SendError, SendErrorKind};
 pub use metrics::{KafkaMetric, ProducerMetrics};
 pub use partitioner::{Partitioner, Partitions};

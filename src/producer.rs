@@ -22,6 +22,8 @@ use crate::engine::idempotence::Idempotence;
 use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
 use crate::engine::metrics::statistics::Statistics;
 use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
+use crate::engine::spool::replay::{self, Replayed};
+use crate::engine::spool::{self, Spool};
 use crate::engine::txn::{coordinator, Transactions};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
@@ -35,6 +37,11 @@ use crate::DeliveryError;
 /// closure: its entry in the batch's callback list and the allocation's
 /// overhead.
 const CALLBACK_OVERHEAD: usize = 96;
+
+/// The delivery deadline of a spooled record's batch: none in practice (ten
+/// years). With a spool, records wait for the brokers instead of failing at
+/// `delivery.timeout.ms`.
+const SPOOLED_DEADLINE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// How long `Drop` lets a producer drain before it fails what is left.
 pub const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,6 +68,8 @@ pub struct Producer {
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
     /// The transaction coordinator thread (transactional producers only).
     coordinator_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The records a previous run left in the spool, queued again at start.
+    replayed: Mutex<Vec<Replayed>>,
     /// The `statistics.interval.ms` thread, if it runs.
     statistics: Option<Statistics>,
     closed: AtomicBool,
@@ -76,8 +85,19 @@ impl Producer {
         check_bootstrap_resolves(config.bootstrap_servers())?;
         let cfg = EngineConfig::from_config(&config);
         let metrics = Metrics::new(cfg.metrics);
+        let spool = match config.spool_dir() {
+            Some(dir) => Some(
+                Spool::open(dir, config.spool_fsync(), config.spool_max_bytes())
+                    .map_err(|e| Error::Spool(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let recovered = spool.as_ref().and_then(Spool::take_recovered);
+        // With a spool, records waiting for a broker do not fail at
+        // delivery.timeout.ms: they wait (on disk) until delivered.
+        let batch_deadline = if spool.is_some() { SPOOLED_DEADLINE } else { cfg.delivery_timeout };
         let shared = Arc::new(Shared {
-            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, cfg.delivery_timeout)
+            acc: Accumulator::new(cfg.batch_size, cfg.buffer_memory, batch_deadline)
                 .with_topic_metrics(metrics.topics().clone()),
             meta: Metadata::new(),
             idem: if config.transactional_id().is_some() {
@@ -90,10 +110,15 @@ impl Producer {
             txn: config
                 .transactional_id()
                 .map(|id| Transactions::new(id.to_owned(), config.transaction_timeout())),
+            spool,
             run: RunState::default(),
             sockets: Arc::new(SocketRegistry::default()),
             cfg,
         });
+        if let Some(rec) = &recovered {
+            // Before the metadata thread can ask for a new producer id.
+            replay::resume_producer(&shared, rec);
+        }
         let s = shared.clone();
         let handle = std::thread::Builder::new()
             .name("kafka-sync-metadata".into())
@@ -122,6 +147,11 @@ impl Producer {
             }
             None => None,
         };
+        // What the previous run left goes first, before any new record.
+        let replayed = match recovered {
+            Some(rec) => replay::replay(&shared, rec, shared.cfg.max_block),
+            None => Vec::new(),
+        };
         let statistics = Statistics::start_for(&shared, &config);
         Ok(Self {
             partitioner: config.partitioner().clone(),
@@ -129,6 +159,7 @@ impl Producer {
             shared,
             metadata_thread: Mutex::new(Some(handle)),
             coordinator_thread: Mutex::new(coordinator_thread),
+            replayed: Mutex::new(replayed),
             statistics,
             closed: AtomicBool::new(false),
             close_lock: Mutex::new(()),
@@ -408,8 +439,50 @@ impl Producer {
             size,
             sent_us,
             txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
+            spool_id: None,
         };
-        let Some(appended) = shared.acc.append(pm.queue, &input, None, callback) else {
+        let appended = match &shared.spool {
+            None => shared.acc.append(pm.queue, &input, None, callback),
+            Some(sp) => {
+                // On disk (handed to the OS, or synced) before `send` returns.
+                let spooled = sp.record(
+                    record.topic,
+                    partition,
+                    timestamp,
+                    record.key,
+                    record.value,
+                    record.headers,
+                    wait.map(|_| deadline()),
+                    |id| {
+                        (
+                            id,
+                            shared.acc.append(
+                                pm.queue,
+                                &AppendInput { spool_id: Some(id), ..input },
+                                None,
+                                callback,
+                            ),
+                        )
+                    },
+                );
+                match spooled {
+                    Ok((_, Some(a))) => Some(a),
+                    Ok((id, None)) => {
+                        // Refused after all (closing): not the spool's either.
+                        sp.done(&[id]);
+                        None
+                    }
+                    Err(refusal) => {
+                        shared.acc.pool.release(reserved);
+                        return refuse(match refusal {
+                            spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },
+                            spool::Refusal::Broken(why) => SendErrorKind::Spool(why),
+                        });
+                    }
+                }
+            }
+        };
+        let Some(appended) = appended else {
             // Intake closed (checked under the stripe lock): close began.
             shared.acc.pool.release(reserved);
             return refuse(SendErrorKind::Closed);
@@ -552,13 +625,12 @@ impl Producer {
         // Records of partitions no broker thread looked after.
         let mut left = Vec::new();
         shared.acc.take_all(&mut left);
+        let why = broker::closed_message(shared, "producer closed before the batch was sent");
         for b in left {
-            broker::fail_queued(
-                shared,
-                b,
-                DeliveryErrorKind::Closed,
-                "producer closed before the batch was sent",
-            );
+            broker::fail_queued(shared, b, DeliveryErrorKind::Closed, &why);
+        }
+        if let Some(sp) = &shared.spool {
+            sp.close();
         }
         // (On an engine thread, that thread still resolves what it holds.)
         debug_assert!(own_thread || shared.acc.incomplete_len() == 0, "close left a handle unresolved");
@@ -592,6 +664,20 @@ impl Producer {
     /// Java client's per producer, topic and broker (see [`crate::metrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
         engine_metrics::snapshot(&self.shared)
+    }
+
+    /// The records a previous run left in the spool (`spool.dir`), queued
+    /// again by [`Producer::new`] before any new record, with their handles:
+    /// take them once to learn their outcomes (or drop them). Empty without
+    /// a spool or when the spool was empty.
+    pub fn take_replayed(&self) -> Vec<Replayed> {
+        std::mem::take(&mut *self.replayed.lock())
+    }
+
+    /// Bytes the spool takes on disk (`None` without `spool.dir`): records
+    /// not yet delivered, and segments not yet given back.
+    pub fn spool_disk_bytes(&self) -> Option<u64> {
+        self.shared.spool.as_ref().map(Spool::disk_bytes)
     }
 
     /// The producer's `transactional.id`, if it is transactional.

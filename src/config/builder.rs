@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::metrics::{metrics_key, MetricsSettings};
 use super::properties::*;
 use super::security::{is_security_key, OAuthBearerTokenProvider, SecurityBuilder, SecurityProtocol};
+use super::spool::{spool_key, SpoolSettings};
 use super::{Acks, ConfigError, ProducerConfig};
 use crate::partitioner::{Builtin, Partitioner};
 use crate::protocol::compression::Compression;
@@ -65,6 +66,8 @@ pub struct ProducerConfigBuilder {
     interceptors: crate::interceptor::InterceptorList,
     /// `metrics.*` and `statistics.interval.ms`, and the statistics callback.
     pub(super) metrics: MetricsSettings,
+    /// `spool.*`.
+    pub(super) spool: SpoolSettings,
     /// The first error of `set`, reported by `build`.
     error: Option<ConfigError>,
 }
@@ -451,6 +454,9 @@ impl ProducerConfigBuilder {
         if let Some(key) = metrics_key(key) {
             return self.metrics.apply(key, value);
         }
+        if let Some(key) = spool_key(key) {
+            return self.spool.apply(key, value);
+        }
         let Some((name, k)) = lookup(key) else { return Err(not_a_property(key)) };
         match k {
             Key::BootstrapServers => self.bootstrap_servers = set(name, value.to_owned()),
@@ -651,6 +657,7 @@ impl ProducerConfigBuilder {
             Some(s) => Some(s.value.clone()),
             None => None,
         };
+        let spool = self.spool.build(enable_idempotence, transactional_id.is_some())?;
 
         let partitioner = match self.partitioner.map(|s| s.value) {
             Some(PartitionerChoice::Custom(p)) => p,
@@ -697,6 +704,7 @@ impl ProducerConfigBuilder {
             security,
             interceptors: crate::interceptor::Interceptors::new(self.interceptors.0),
             metrics,
+            spool,
         })
     }
 

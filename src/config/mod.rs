@@ -78,6 +78,9 @@
 //! | `statistics.interval.ms` (librdkafka's) | | [`statistics_interval`](ProducerConfigBuilder::statistics_interval), with [`statistics_callback`](ProducerConfigBuilder::statistics_callback) | 0 (off) |
 //! | `transactional.id` | | [`transactional_id`](ProducerConfigBuilder::transactional_id) | none |
 //! | `transaction.timeout.ms` | | [`transaction_timeout`](ProducerConfigBuilder::transaction_timeout) | 60000 |
+//! | `spool.dir` | | [`spool_dir`](ProducerConfigBuilder::spool_dir) | none (no spool) |
+//! | `spool.max.bytes` | | [`spool_max_bytes`](ProducerConfigBuilder::spool_max_bytes) | 1073741824 |
+//! | `spool.fsync` | | [`spool_fsync`](ProducerConfigBuilder::spool_fsync): `record`, `batch`, `none` | `batch` |
 //! | `security.protocol` | | [`security_protocol`](ProducerConfigBuilder::security_protocol) | `PLAINTEXT` |
 //! | `ssl.*`, `sasl.*` | both clients' names | see [`security`] | |
 //!
@@ -136,6 +139,7 @@ mod error;
 mod metrics;
 mod properties;
 pub mod security;
+mod spool;
 #[cfg(test)]
 mod tests;
 
@@ -151,6 +155,7 @@ pub use error::ConfigError;
 pub use security::{
     OAuthBearerToken, OAuthBearerTokenProvider, SaslMechanism, SecurityConfig, SecurityProtocol,
 };
+pub use spool::{SpoolFsync, DEFAULT_SPOOL_MAX_BYTES};
 
 /// How many acknowledgements the leader waits for before answering a produce
 /// request (the `acks` property).
@@ -241,6 +246,7 @@ pub struct ProducerConfig {
     security: SecurityConfig,
     interceptors: crate::interceptor::Interceptors,
     metrics: metrics::MetricsConfig,
+    spool: spool::SpoolConfig,
 }
 
 impl ProducerConfig {

@@ -121,6 +121,9 @@ pub(crate) struct Batch {
     /// The topic's metrics (copied from the partition queue: no lookup
     /// when the batch is counted).
     pub topic_metrics: Arc<TopicSensors>,
+    /// The spool ids of the batch's records, in record order (empty without
+    /// a spool): written as done when the batch's outcome is final.
+    pub spool_ids: Vec<u64>,
     /// Callbacks registered at send time (`send_with_callback`), kept here
     /// under the stripe lock the send holds anyway: no handle, no reference
     /// count and no slot lock per record. They run, in record order, before
@@ -326,7 +329,13 @@ pub(crate) struct AppendInput<'a> {
     pub sent_us: i64,
     /// Whether (and how) the record belongs to a transaction.
     pub txn: TxnJoin,
+    /// The record's id in the spool, if the producer spools.
+    pub spool_id: Option<u64>,
 }
+
+/// A record of a batch rebuilt from the spool: timestamp, key, value,
+/// headers.
+pub(crate) type ReplayRecord<'a> = (i64, Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
 
 /// The result of an append.
 #[derive(Debug)]
@@ -763,6 +772,7 @@ impl Accumulator {
                 drained_us: 0,
                 uncompressed: 0,
                 topic_metrics: pq.metrics.clone(),
+                spool_ids: Vec::new(),
                 callbacks: Callbacks(if callback.is_some() {
                     Vec::with_capacity(pq.last_records as usize)
                 } else {
@@ -790,6 +800,9 @@ impl Accumulator {
         max_batch: usize,
         callback: Option<Callback>,
     ) -> Option<DeliveryHandle> {
+        if let Some(id) = rec.spool_id {
+            batch.spool_ids.push(id);
+        }
         let w = batch.writer().expect("open batch has a writer");
         w.reserve(rec.size, max_batch);
         let index = w.record_count() as u32;
@@ -848,6 +861,93 @@ impl Accumulator {
             }
             drain_locked(pq, now, force, policy, producer, failed)
         })
+    }
+
+    /// Queues a batch rebuilt from the spool after a restart: `records`
+    /// (timestamp, key, value, headers) with the spool ids `spool_ids`, sent
+    /// before under `producer` from `base_sequence`. It goes behind what the
+    /// partition has queued, keeps that producer id and sequence (so a broker
+    /// that has it answers `DUPLICATE_SEQUENCE_NUMBER`), counts as possibly
+    /// persisted, and moves the partition's next sequence past it. Returns
+    /// one handle per record.
+    pub fn push_replayed(
+        &self,
+        q: QueueRef,
+        records: &[ReplayRecord<'_>],
+        spool_ids: Vec<u64>,
+        producer: ProducerIdEpoch,
+        base_sequence: i32,
+        sent_us: i64,
+    ) -> Vec<DeliveryHandle> {
+        let Some(first) = records.first() else { return Vec::new() };
+        let mut w = RecordBatchWriter::new(self.take_buffer(INITIAL_BUFFER), first.0);
+        let mut infos = Vec::with_capacity(records.len());
+        for (i, (ts, key, value, headers)) in records.iter().enumerate() {
+            let size =
+                RecordBatchWriter::record_size(ts.wrapping_sub(first.0), i as i32, *key, *value, headers);
+            w.reserve(size, usize::MAX);
+            w.append(*ts, *key, *value, headers);
+            infos.push(RecordInfo {
+                index: i as u32,
+                timestamp: *ts,
+                key_size: key.map(<[u8]>::len),
+                value_size: value.map(<[u8]>::len),
+                sent_us,
+            });
+        }
+        let memory = w.size_in_bytes() + BATCH_OVERHEAD;
+        let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let next = increment_sequence(base_sequence, records.len() as i32);
+        let mut s = self.stripes[q.stripe as usize].lock();
+        let pq = &mut s.queues[q.slot as usize];
+        let slot = BatchSlot::new(pq.topic.clone(), pq.partition);
+        pq.close_open();
+        let ordinal = pq.next_ordinal;
+        pq.next_ordinal += ORDINAL_STEP;
+        if pq.seq.producer != Some(producer) {
+            pq.seq = SeqState { producer: Some(producer), next };
+        } else if next > pq.seq.next {
+            pq.seq.next = next;
+        }
+        pq.queue.push_back(Batch {
+            slot: slot.clone(),
+            queue: q,
+            id,
+            records: records.len() as u32,
+            created: now,
+            deadline: now + self.delivery_timeout,
+            memory,
+            payload: Payload::Open(w),
+            attempts: 0,
+            ordinal,
+            split_depth: 0,
+            resolved: false,
+            producer: Some(producer),
+            base_sequence,
+            maybe_persisted: true,
+            retry_at: None,
+            retry_now: false,
+            drained_us: 0,
+            uncompressed: 0,
+            topic_metrics: pq.metrics.clone(),
+            spool_ids,
+            callbacks: Callbacks::default(),
+        });
+        self.incomplete.lock().insert(id, slot.clone());
+        drop(s);
+        self.pool.charge(memory);
+        infos.into_iter().map(|info| DeliveryHandle::new(slot.clone(), info)).collect()
+    }
+
+    /// Sets partition `q`'s next sequence under `producer`, unless it has
+    /// one already (a restart from the spool's producer snapshot).
+    pub fn resume_sequence(&self, q: QueueRef, producer: ProducerIdEpoch, next: i32) {
+        self.with_queue(q, |pq| {
+            if pq.seq.producer.is_none() {
+                pq.seq = SeqState { producer: Some(producer), next };
+            }
+        });
     }
 
     /// Puts an in-flight batch back for a retry, in ordinal order ahead of
@@ -1060,6 +1160,7 @@ mod tests {
             size: 200,
             sent_us: 0,
             txn: TxnJoin::No,
+            spool_id: None,
         }
     }
 

@@ -193,6 +193,11 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
         Payload::Sealed(b) => shared.acc.recycle(b),
         Payload::Empty => {}
     }
+    if let Some(sp) = &shared.spool {
+        if spool_final(&r) {
+            sp.done(&batch.spool_ids);
+        }
+    }
     if !batch.resolved {
         batch.resolved = true;
         if let (Some(t), Resolution::Failed(e)) = (&shared.txn, &r) {
@@ -206,6 +211,22 @@ pub(crate) fn finish(shared: &SharedState, mut batch: Batch, r: Resolution) {
     // `flush` and `close` wait on: a flush that starts while the callbacks
     // run still finds the batch there and waits for them (Java's contract).
     shared.acc.forget(batch.id);
+}
+
+/// Whether a batch's outcome lets its records leave the spool: acknowledged,
+/// or refused for good by a broker. Records that fail because the producer
+/// closed, failed as a whole (fatal) or could not authenticate stay in the
+/// spool, and the next producer on it sends them; a split batch's records
+/// live on in its halves.
+fn spool_final(r: &Resolution) -> bool {
+    match r {
+        Resolution::Acked { .. } => true,
+        Resolution::Split(_) => false,
+        Resolution::Failed(e) => !matches!(
+            e.kind(),
+            DeliveryErrorKind::Closed | DeliveryErrorKind::Fatal(_) | DeliveryErrorKind::Authentication
+        ),
+    }
 }
 
 /// Whether a Produce error can come **after** the leader appended the batch
@@ -794,6 +815,26 @@ impl BrokerThread {
         if let Some(t) = &shared.txn {
             t.produced();
         }
+        if let Some(sp) = &shared.spool {
+            // Which batch went under which producer id and sequence, on disk
+            // before the request: a restart resends exactly these.
+            for b in &batches {
+                if let (Some(p), Some(first), Some(last)) =
+                    (b.producer, b.spool_ids.first(), b.spool_ids.last())
+                {
+                    sp.sequenced(
+                        b.slot_topic(),
+                        b.slot.partition(),
+                        *first,
+                        *last,
+                        b.records,
+                        p,
+                        b.base_sequence,
+                    );
+                }
+            }
+            sp.before_request();
+        }
         for b in batches.iter_mut() {
             b.attempts += 1;
             if b.attempts > 1 {
@@ -1147,6 +1188,11 @@ impl BrokerThread {
                 uncompressed: 0,
                 topic_metrics: b.topic_metrics.clone(),
                 resolved: false,
+                spool_ids: b
+                    .spool_ids
+                    .get(first as usize..first as usize + chunk.len())
+                    .map(<[u64]>::to_vec)
+                    .unwrap_or_default(),
                 callbacks: Default::default(),
                 retry_now: false,
                 drained_us: b.drained_us,
@@ -1270,7 +1316,7 @@ impl BrokerThread {
                 let e = DeliveryError::new(
                     DeliveryErrorKind::Closed,
                     Persistence::PossiblyPersisted,
-                    "producer closed while the batch was in flight",
+                    closed_message(&shared, "producer closed while the batch was in flight"),
                 );
                 finish(&shared, b, Resolution::Failed(e));
             }
@@ -1280,9 +1326,20 @@ impl BrokerThread {
         // `parts` any more.
         let mut left = Vec::new();
         shared.acc.take_all(&mut left);
+        let why = closed_message(&shared, "producer closed before the batch was sent");
         for b in left {
-            fail_queued(&shared, b, DeliveryErrorKind::Closed, "producer closed before the batch was sent");
+            fail_queued(&shared, b, DeliveryErrorKind::Closed, &why);
         }
+    }
+}
+
+/// The message of a record failing because the producer closed: with a
+/// spool, it says the record is not lost.
+pub(crate) fn closed_message(shared: &SharedState, why: &str) -> String {
+    if shared.spool.is_some() {
+        format!("{why}; the record stays in the spool, and the next producer started on it sends it")
+    } else {
+        why.to_owned()
     }
 }
 

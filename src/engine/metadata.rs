@@ -965,6 +965,9 @@ impl MetadataThread {
         let code = KafkaCode(resp.error_code);
         if code.is_ok() {
             shared.idem.set(resp.producer_id, resp.producer_epoch);
+            if let Some(sp) = &shared.spool {
+                sp.producer(resp.producer_id, resp.producer_epoch);
+            }
             shared.brokers.wake_all();
             Ok(())
         } else if code.is_retriable() {

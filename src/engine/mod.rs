@@ -182,6 +182,8 @@ pub(crate) struct Shared {
     pub metrics: metrics::Metrics,
     /// The transaction manager, for a producer with `transactional.id`.
     pub txn: Option<txn::Transactions>,
+    /// The durable spool, for a producer with `spool.dir`.
+    pub spool: Option<spool::Spool>,
     /// Every open socket, so `close` can interrupt blocked reads.
     pub sockets: Arc<connection::SocketRegistry>,
 }

@@ -121,6 +121,7 @@ impl fmt::Display for FrameError {
 
 impl Entry {
     /// The kind's name, for messages.
+    #[cfg_attr(not(test), allow(dead_code))] // (tests and the fuzz oracle)
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::Record { .. } => "Record",
@@ -208,6 +209,7 @@ impl Entry {
     /// and payload and nothing more. Bad bytes are a
     /// [`SpoolError::Corrupt`] with an empty path and the offset in `bytes`
     /// where the entry starts (0).
+    #[cfg_attr(not(test), allow(dead_code))] // (tests and the fuzz oracle)
     pub fn decode(bytes: &[u8]) -> Result<Entry, SpoolError> {
         let corrupt = |reason: String| SpoolError::Corrupt { path: Default::default(), offset: 0, reason };
         let (entry, used) = decode_frame(bytes).map_err(|e| corrupt(e.to_string()))?;

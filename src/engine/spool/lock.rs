@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::SpoolError;
 
@@ -21,7 +21,6 @@ pub(crate) const LOCK_FILE: &str = "spool.lock";
 pub(crate) struct SpoolLock {
     // Held for its lock; closing the file releases it.
     _file: File,
-    path: PathBuf,
 }
 
 impl SpoolLock {
@@ -56,11 +55,6 @@ impl SpoolLock {
             .set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)))
             .and_then(|_| file.write_all(pid.as_bytes()));
-        Ok(Self { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }

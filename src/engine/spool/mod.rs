@@ -33,16 +33,17 @@
 //! before it is kept. At the end of the last segment that is a torn write
 //! (cut off at recovery); anywhere else it is corruption (reported).
 
-// Used by the engine integration, in progress: nothing calls the spool yet.
-#![allow(dead_code)]
-
 pub(crate) mod entry;
 pub(crate) mod fuzz;
 mod idset;
+mod live;
 pub(crate) mod lock;
 mod log;
 mod recover;
+pub(crate) mod replay;
 pub(crate) mod segment;
+
+pub(crate) use live::{Refusal, Spool};
 
 #[cfg(test)]
 mod tests;
@@ -50,19 +51,10 @@ mod tests;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-// The API of the engine integration (in progress).
-#[allow(unused_imports)]
 pub(crate) use entry::Entry;
-#[allow(unused_imports)]
 pub(crate) use lock::SpoolLock;
-#[allow(unused_imports)]
 pub(crate) use log::{SpoolLog, DEFAULT_SEGMENT_BYTES};
-#[allow(unused_imports)]
-pub(crate) use recover::{
-    recover, Fold, PendingRecord, ProducerSnapshot, Recovered, SegmentInfo, SequencedBatch,
-};
-#[allow(unused_imports)]
-pub(crate) use segment::{Corruption, SegmentScan};
+pub(crate) use recover::{recover, PendingRecord, ProducerSnapshot, Recovered, SequencedBatch};
 
 /// Why the spool could not do something.
 #[derive(Debug)]
@@ -76,8 +68,6 @@ pub(crate) enum SpoolError {
     /// path, offset in the bytes given), or a segment of a format version
     /// this build does not read.
     Corrupt { path: PathBuf, offset: u64, reason: String },
-    /// The spool holds `spool.max.bytes` already (raised by the engine).
-    Full { max_bytes: u64 },
     /// An entry larger than the format allows (`max` bytes of payload).
     TooLarge { size: u64, max: u64 },
 }
@@ -104,9 +94,6 @@ impl fmt::Display for SpoolError {
             }
             Self::Corrupt { path, offset, reason } => {
                 write!(f, "spool segment {} is unreadable at byte {offset}: {reason}", path.display())
-            }
-            Self::Full { max_bytes } => {
-                write!(f, "the spool is full: it holds spool.max.bytes ({max_bytes} bytes) of records")
             }
             Self::TooLarge { size, max } => {
                 write!(f, "spool entry of {size} bytes exceeds the maximum of {max} bytes")

@@ -26,6 +26,7 @@ pub(crate) struct PendingRecord {
 
 impl PendingRecord {
     /// The record of a `Record` entry; `None` for other entries.
+    #[cfg_attr(not(test), allow(dead_code))] // (tests)
     pub fn of(e: &Entry) -> Option<Self> {
         match e {
             Entry::Record { id, topic, partition, timestamp, key, value, headers } => Some(Self {
@@ -42,6 +43,7 @@ impl PendingRecord {
     }
 
     /// The entry that records this record.
+    #[cfg_attr(not(test), allow(dead_code))] // (tests)
     pub fn to_entry(&self) -> Entry {
         Entry::Record {
             id: self.id,

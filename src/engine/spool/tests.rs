@@ -749,8 +749,6 @@ fn error_messages() {
     assert!(std::error::Error::source(&io).is_some());
     let locked = SpoolError::Locked { dir: "/var/spool/k".into(), holder: None };
     assert_eq!(locked.to_string(), "spool directory /var/spool/k is in use by another producer");
-    let full = SpoolError::Full { max_bytes: 1024 };
-    assert!(full.to_string().contains("spool.max.bytes (1024 bytes)"));
     let e = Entry::decode(&[0, 0, 0, 1, 0, 0, 0, 0, 1]).unwrap_err();
     assert!(e.to_string().starts_with("corrupt spool entry at byte 0: entry checksum mismatch"), "{e}");
 }

@@ -1,0 +1,304 @@
+//! The spool as the engine uses it: `send` writes each record before it
+//! returns, the broker threads write which batch got which producer id and
+//! sequence before the Produce request goes out (and force the spool to
+//! disk then, with `spool.fsync=batch`), and a batch's records are marked
+//! done once its outcome is final.
+//!
+//! # Lock order
+//!
+//! `Spool::log` is taken by `send` **before** the stripe lock of the
+//! record's partition, and held while the record is appended: record ids
+//! then grow in queue order within every partition, which is what a
+//! `Sequenced` entry's id range relies on. Nothing else is taken under it;
+//! the broker threads take it alone (never under a stripe lock).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::{
+    recover, Entry, ProducerSnapshot, Recovered, SpoolError, SpoolLock, SpoolLog, DEFAULT_SEGMENT_BYTES,
+};
+use crate::config::SpoolFsync;
+use crate::engine::accumulator::increment_sequence;
+use crate::protocol::record_batch::Header;
+
+/// What the live log needs beside the log itself.
+#[derive(Debug)]
+struct Live {
+    log: SpoolLog,
+    /// Each partition's next sequence under `producer` (for the snapshot a
+    /// segment starts with).
+    next: HashMap<(String, i32), i32>,
+    producer: Option<(i64, i16)>,
+    /// The first write error: the spool refuses records from then on.
+    broken: Option<String>,
+}
+
+/// The durable spool of one producer.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    fsync: SpoolFsync,
+    max_bytes: u64,
+    log: Mutex<Live>,
+    /// What the previous run left, until the producer replays it.
+    recovered: Mutex<Option<Recovered>>,
+    /// The directory's lock, released by `close` so that another producer
+    /// may take the spool over.
+    lock: Mutex<Option<SpoolLock>>,
+}
+
+/// Why the spool refused a record.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// `spool.max.bytes` stayed used up for the whole wait.
+    Full(u64),
+    /// The spool cannot be written.
+    Broken(String),
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`: takes its lock and reads what
+    /// a previous run left (see [`Spool::take_recovered`]).
+    pub fn open(dir: &Path, fsync: SpoolFsync, max_bytes: u64) -> Result<Self, SpoolError> {
+        let (lock, recovered) = recover(dir)?;
+        for (path, c) in &recovered.corruption {
+            log::error!(
+                "spool segment {} is damaged at byte {}: {}; the records after it are lost",
+                path.display(),
+                c.offset,
+                c.reason
+            );
+        }
+        if let Some((path, c)) = &recovered.torn_tail {
+            log::warn!(
+                "spool segment {} ended in a torn write at byte {} ({}); cut there, the records before it are kept",
+                path.display(),
+                c.offset,
+                c.reason
+            );
+        }
+        let log = SpoolLog::open(dir, &recovered, DEFAULT_SEGMENT_BYTES)?;
+        let (producer, next) = match &recovered.producer {
+            Some(p) => (
+                Some((p.producer_id, p.producer_epoch)),
+                p.next_sequences.iter().map(|(t, part, n)| ((t.clone(), *part), *n)).collect(),
+            ),
+            None => (None, HashMap::new()),
+        };
+        if !recovered.pending.is_empty() {
+            log::info!(
+                "spool {}: {} record(s) left by the previous run will be sent first",
+                dir.display(),
+                recovered.pending.len()
+            );
+        }
+        Ok(Self {
+            fsync,
+            max_bytes,
+            log: Mutex::new(Live { log, next, producer, broken: None }),
+            recovered: Mutex::new(Some(recovered)),
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    /// What the previous run left (once).
+    pub fn take_recovered(&self) -> Option<Recovered> {
+        self.recovered.lock().take()
+    }
+
+    /// Bytes the spool takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.log.lock().log.disk_bytes()
+    }
+
+    /// Writes a record `send` accepted, then runs `append` with its id while
+    /// the log is still locked (see the lock order). Waits up to `deadline`
+    /// (`None`: not at all) while `spool.max.bytes` is used up.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record<T>(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        deadline: Option<Instant>,
+        append: impl FnOnce(u64) -> T,
+    ) -> Result<T, Refusal> {
+        let size = (topic.len() + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64
+            + headers
+                .iter()
+                .map(|h| (h.key.len() + h.value.as_ref().map_or(0, Vec::len) + 8) as u64)
+                .sum::<u64>()
+            + 64;
+        let mut live = self.log.lock();
+        loop {
+            if let Some(why) = &live.broken {
+                return Err(Refusal::Broken(why.clone()));
+            }
+            if live.log.disk_bytes() + size <= self.max_bytes {
+                break;
+            }
+            match deadline {
+                Some(d) if Instant::now() < d => {
+                    drop(live);
+                    // Space comes back as records are done (broker threads).
+                    std::thread::sleep(Duration::from_millis(5));
+                    live = self.log.lock();
+                }
+                _ => return Err(Refusal::Full(self.max_bytes)),
+            }
+        }
+        let id = live.log.next_id();
+        let entry = Entry::Record {
+            id,
+            topic: topic.to_owned(),
+            partition,
+            timestamp,
+            key: key.map(<[u8]>::to_vec),
+            value: value.map(<[u8]>::to_vec),
+            headers: headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
+        };
+        let written = live.log.append(&entry).and_then(|()| match self.fsync {
+            SpoolFsync::Record => live.log.sync(),
+            // Handed to the operating system before `send` returns: a
+            // process crash loses nothing.
+            _ => live.log.flush(),
+        });
+        if let Err(e) = written {
+            let why = e.to_string();
+            log::error!("the spool cannot be written, records are refused from now on: {why}");
+            live.broken = Some(why.clone());
+            return Err(Refusal::Broken(why));
+        }
+        Ok(append(id))
+    }
+
+    /// A batch of `records` records (spool ids `first..=last`) of
+    /// `topic`-`partition` got producer id, epoch and base sequence: written
+    /// before the Produce request carrying it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sequenced(
+        &self,
+        topic: &str,
+        partition: i32,
+        first: u64,
+        last: u64,
+        records: u32,
+        producer: (i64, i16),
+        base_sequence: i32,
+    ) {
+        let mut live = self.log.lock();
+        let entry = Entry::Sequenced {
+            topic: topic.to_owned(),
+            partition,
+            first_id: first,
+            last_id: last,
+            producer_id: producer.0,
+            producer_epoch: producer.1,
+            base_sequence,
+        };
+        if live.producer == Some(producer) {
+            let next = increment_sequence(base_sequence, records as i32);
+            let slot = live.next.entry((topic.to_owned(), partition)).or_insert(next);
+            // Retries resend lower sequences; keep the highest.
+            if next > *slot || (*slot > i32::MAX / 2 && next < i32::MAX / 2) {
+                *slot = next;
+            }
+            let snapshot = snapshot_of(&live);
+            live.log.set_producer_snapshot(snapshot);
+        }
+        if let Err(e) = live.log.append(&entry) {
+            // Not fatal for delivery: only a crash before this batch is
+            // done would resend it under a fresh sequence (a possible
+            // duplicate); say so loudly.
+            log::error!("could not write a batch's sequence to the spool: {e}");
+        }
+    }
+
+    /// The producer id changed (a new id or epoch): sequences restart.
+    pub fn producer(&self, producer_id: i64, producer_epoch: i16) {
+        let mut live = self.log.lock();
+        if live.producer == Some((producer_id, producer_epoch)) {
+            return;
+        }
+        live.producer = Some((producer_id, producer_epoch));
+        live.next.clear();
+        let snapshot = snapshot_of(&live);
+        let entry = snapshot.to_entry();
+        live.log.set_producer_snapshot(snapshot);
+        if let Err(e) = live.log.append(&entry).and_then(|()| live.log.flush()) {
+            log::error!("could not write the producer id to the spool: {e}");
+        }
+    }
+
+    /// Before a Produce request goes out: with `spool.fsync=batch`, forces
+    /// everything written so far to disk.
+    pub fn before_request(&self) {
+        if self.fsync != SpoolFsync::Batch {
+            return;
+        }
+        let mut live = self.log.lock();
+        if let Err(e) = live.log.sync() {
+            log::error!("could not force the spool to disk: {e}");
+        }
+    }
+
+    /// The records with these ids have their final outcome.
+    pub fn done(&self, ids: &[u64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let ranges = ranges_of(ids);
+        let mut live = self.log.lock();
+        if let Err(e) = live.log.done(&ranges) {
+            log::error!("could not mark {} record(s) done in the spool: {e}", ids.len());
+        }
+    }
+
+    /// Forces everything to disk and releases the directory (on close):
+    /// nothing is written after this.
+    pub fn close(&self) {
+        let mut live = self.log.lock();
+        if let Err(e) = live.log.sync() {
+            log::warn!("could not force the spool to disk on close: {e}");
+        }
+        live.broken = Some("the producer is closed".into());
+        self.lock.lock().take();
+    }
+}
+
+fn snapshot_of(live: &Live) -> ProducerSnapshot {
+    let (producer_id, producer_epoch) = live.producer.unwrap_or((-1, -1));
+    let mut next_sequences: Vec<(String, i32, i32)> =
+        live.next.iter().map(|((t, p), n)| (t.clone(), *p, *n)).collect();
+    next_sequences.sort();
+    ProducerSnapshot { producer_id, producer_epoch, next_sequences }
+}
+
+/// `ids` (increasing) as inclusive ranges of consecutive ids.
+pub(crate) fn ranges_of(ids: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &id in ids {
+        match out.last_mut() {
+            Some((_, hi)) if *hi + 1 == id => *hi = id,
+            _ => out.push((id, id)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_ranges() {
+        assert_eq!(ranges_of(&[1, 2, 3, 7, 9, 10]), vec![(1, 3), (7, 7), (9, 10)]);
+        assert!(ranges_of(&[]).is_empty());
+    }
+}

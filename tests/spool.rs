@@ -1,0 +1,248 @@
+//! The durable spool (`spool.dir`): records survive a producer that closes
+//! before delivering them, and a process killed with SIGKILL, and are sent
+//! once by the next producer on the spool: those a broker may already have
+//! under the same producer id and sequence numbers, so the broker answers
+//! `DUPLICATE_SEQUENCE_NUMBER` instead of writing them twice.
+#![cfg(feature = "mock")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kafka_sync::mock::{DropPoint, MockCluster};
+use kafka_sync::protocol::api_key;
+use kafka_sync::{DeliveryErrorKind, Error, Producer, ProducerConfig, Record, SpoolFsync};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kafka-sync-spool-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn producer(bootstrap: &str, spool: &Path, fsync: SpoolFsync) -> Result<Producer, Error> {
+    support::init_log();
+    Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(bootstrap)
+            .spool_dir(spool)
+            .spool_fsync(fsync)
+            .max_block(Duration::from_secs(5))
+            .request_timeout(Duration::from_secs(2))
+            .delivery_timeout(Duration::from_secs(3))
+            .retry_backoff(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    )
+}
+
+/// Values in `topic`, counted.
+fn values(c: &MockCluster, topic: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for p in 0..c.partition_count(topic).unwrap() {
+        for r in c.records(topic, p) {
+            *out.entry(String::from_utf8(r.value.unwrap()).unwrap()).or_default() += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn records_outlive_a_producer_that_closed_before_delivering_them() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 3, 1).unwrap();
+    let d = dir("outlive");
+    let broker = c.broker_ids()[0];
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    // The topic's metadata is known; then the broker goes away.
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    let handles: Vec<_> =
+        (0..100).map(|i| p.send(Record::new("t").value(&format!("v{i}"))).unwrap()).collect();
+    // Past delivery.timeout.ms: with a spool, records wait instead of failing.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(handles.iter().all(|h| !h.is_done()), "no record fails at delivery.timeout.ms");
+    p.close(Duration::from_millis(200)).unwrap_err();
+    for h in handles {
+        let e = h.wait().unwrap_err();
+        assert_eq!(e.kind(), &DeliveryErrorKind::Closed);
+        assert!(e.message().contains("spool"), "{e}");
+    }
+    c.broker_up(broker).unwrap();
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    assert_eq!(replayed.len(), 100);
+    for r in replayed {
+        r.handle.wait().unwrap_or_else(|e| panic!("{:?}: {e}", r.record.value));
+    }
+    p.close(Duration::from_secs(5)).unwrap();
+    let got = values(&c, "t");
+    assert_eq!(got.len(), 101);
+    assert!(got.values().all(|&n| n == 1), "each once");
+    // Nothing left: a third producer replays nothing, and the space is back.
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    assert!(p.take_replayed().is_empty());
+    assert!(p.spool_disk_bytes().unwrap() < 64 << 10, "{:?}", p.spool_disk_bytes());
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn one_producer_per_spool() {
+    let c = MockCluster::start(1).unwrap();
+    let d = dir("lock");
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::None).unwrap();
+    let e = producer(&c.bootstrap_servers(), &d, SpoolFsync::None).unwrap_err();
+    assert!(matches!(e, Error::Spool(_)), "{e:?}");
+    assert!(e.to_string().contains("in use"), "{e}");
+    drop(p);
+    producer(&c.bootstrap_servers(), &d, SpoolFsync::None).unwrap().close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_batch_the_broker_wrote_before_the_crash_is_not_written_twice() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 1, 1).unwrap();
+    let d = dir("dup");
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    p.send(Record::new("t").value("before")).unwrap().wait().unwrap();
+    // The broker appends the next request and never answers it.
+    c.stall(api_key::PRODUCE, DropPoint::AfterProcessing);
+    let handles: Vec<_> =
+        (0..10).map(|i| p.send(Record::new("t").value(&format!("v{i}"))).unwrap()).collect();
+    let until = Instant::now() + Duration::from_secs(5);
+    while values(&c, "t").len() < 11 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(values(&c, "t").len(), 11, "the stalled request was appended");
+    // The producer dies before it learns the outcome (the broker goes away,
+    // and it closes before the broker is back).
+    let broker = c.broker_ids()[0];
+    c.broker_down(broker).unwrap();
+    p.close(Duration::from_millis(300)).unwrap_err();
+    for h in handles {
+        let e = h.wait().unwrap_err();
+        assert!(e.is_possibly_persisted(), "{e}");
+    }
+    c.broker_up(broker).unwrap();
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    assert_eq!(replayed.len(), 10);
+    for r in replayed {
+        r.handle.wait().unwrap(); // DUPLICATE_SEQUENCE_NUMBER: success
+    }
+    p.send(Record::new("t").value("after")).unwrap().wait().unwrap();
+    p.close(Duration::from_secs(5)).unwrap();
+    let got = values(&c, "t");
+    assert_eq!(got.len(), 12);
+    assert!(got.values().all(|&n| n == 1), "written once each: {got:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+// ---- SIGKILL --------------------------------------------------------------
+
+const CHILD_ENV: &str = "KAFKA_SYNC_SPOOL_CHILD";
+/// Records each child is asked to reach beyond the last run's.
+const PER_ROUND: u64 = 400;
+
+/// The child process: after whatever the spool replays, sends `v<i>` for i
+/// from where the previous runs stopped up to `limit`, a little at a time
+/// (so that a kill lands mid-stream), then closes. The parent kills it
+/// with SIGKILL at random moments.
+#[test]
+fn spool_child_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let parts: Vec<&str> = spec.split('|').collect();
+    let (bootstrap, spool) = (parts[0], Path::new(parts[1]));
+    let (start, limit): (u64, u64) = (parts[2].parse().unwrap(), parts[3].parse().unwrap());
+    let p = producer(bootstrap, spool, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    let resume = replayed
+        .iter()
+        .filter_map(|r| {
+            String::from_utf8(r.record.value.clone()?).ok()?.strip_prefix('v')?.parse::<u64>().ok()
+        })
+        .map(|i| i + 1)
+        .max()
+        .unwrap_or(0)
+        .max(start);
+    for i in resume..limit {
+        p.send(Record::new("crash").key(&format!("k{}", i % 7)).value(&format!("v{i}"))).unwrap();
+        if i % 4 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    p.close(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    if std::env::var(CHILD_ENV).is_ok() {
+        return;
+    }
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("crash", 3, 1).unwrap();
+    let d = dir("sigkill");
+    let exe = std::env::current_exe().unwrap();
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // A child that resumes after the highest value the broker has (or the
+    // spool replays: one thread sends, in order) and goes up to `limit`.
+    let child = |limit: u64| {
+        let next = values(&c, "crash").keys().filter_map(|v| v[1..].parse::<u64>().ok()).map(|i| i + 1).max();
+        let spec = format!("{}|{}|{}|{limit}", c.bootstrap_servers(), d.display(), next.unwrap_or(0));
+        let mut cmd = Command::new(&exe);
+        cmd.args(["spool_child_process", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, &spec)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        (cmd, next)
+    };
+    let started = Instant::now();
+    let (mut kills, mut rounds, mut limit) = (0, 0, 0);
+    // Rounds in which the broker got records from a child that was then
+    // killed mid-stream (the kills must land while records are in flight).
+    let mut killed_mid_stream = 0;
+    while kills < 20 || rounds == 0 {
+        rounds += 1;
+        limit += PER_ROUND;
+        let (mut cmd, next) = child(limit);
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(50 + rand(250)));
+        match child.try_wait().unwrap() {
+            Some(status) => assert!(status.success(), "the child failed: {status}"),
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                let after = values(&c, "crash").len() as u64;
+                if next.is_none_or(|n| after > n) && after < limit {
+                    killed_mid_stream += 1;
+                }
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "bounded: {rounds} rounds, {kills} kills");
+    }
+    // A last run, not killed, finishes the job.
+    let status = child(limit).0.status().unwrap();
+    assert!(status.success(), "the last child failed: {status}");
+    let got = values(&c, "crash");
+    let lost: Vec<u64> = (0..limit).filter(|i| !got.contains_key(&format!("v{i}"))).collect();
+    let duplicated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(lost.is_empty(), "{} lost after {kills} kills: {:?}", lost.len(), &lost[..lost.len().min(20)]);
+    assert!(duplicated.is_empty(), "duplicated after {kills} kills: {duplicated:?}");
+    assert_eq!(got.len() as u64, limit);
+    assert!(killed_mid_stream >= 10, "only {killed_mid_stream} of {kills} kills landed mid-stream");
+    eprintln!(
+        "{kills} kills in {rounds} rounds ({killed_mid_stream} mid-stream), {limit} records: lost 0, duplicated 0"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
