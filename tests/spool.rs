@@ -246,3 +246,83 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn an_outage_longer_than_the_delivery_timeout_loses_nothing() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 3, 1).unwrap();
+    let d = dir("outage");
+    let broker = c.broker_ids()[0];
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    let value = "x".repeat(1000);
+    let handles: Vec<_> = (0..2000)
+        .map(|i| p.send(Record::new("t").key(&format!("{i}")).value(&value)).unwrap())
+        .collect();
+    let on_disk = p.spool_disk_bytes().unwrap();
+    assert!(on_disk > 2_000_000, "the records are on disk: {on_disk} bytes");
+    // Twice delivery.timeout.ms (3 s) without a broker.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(handles.iter().all(|h| !h.is_done()), "nothing failed at delivery.timeout.ms");
+    c.broker_up(broker).unwrap();
+    for h in handles {
+        h.wait().unwrap();
+    }
+    assert_eq!(values(&c, "t").len(), 2); // "first" and the 2000 equal values
+    let stored: usize = (0..3).map(|part| c.records("t", part).len()).sum();
+    assert_eq!(stored, 2001, "each once");
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_full_spool_blocks_send_then_refuses() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 1, 1).unwrap();
+    let d = dir("full");
+    let broker = c.broker_ids()[0];
+    let p = Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .spool_dir(&d)
+            .spool_max_bytes(1 << 20)
+            .max_block(Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    let value = vec![7u8; 10_000];
+    let mut accepted = Vec::new();
+    let refused = loop {
+        match p.send(Record::new("t").value_vec(value.clone())) {
+            Ok(h) => accepted.push(h),
+            Err(e) => break e,
+        }
+        assert!(accepted.len() < 200, "spool.max.bytes (1 MiB) holds fewer than 200 records of 10 kB");
+    };
+    assert!(
+        matches!(refused.kind(), kafka_sync::SendErrorKind::SpoolFull { max_bytes: 1_048_576 }),
+        "{refused}"
+    );
+    assert!(p.spool_disk_bytes().unwrap() <= 1 << 20);
+    // Once the broker is back, the spool drains and accepts again.
+    c.broker_up(broker).unwrap();
+    for h in accepted {
+        h.wait().unwrap();
+    }
+    // Three times spool.max.bytes more, delivered as it goes: the space of
+    // delivered records comes back (segment by segment).
+    for i in 0..300 {
+        let h = p.send(Record::new("t").value_vec(value.clone())).unwrap_or_else(|e| panic!("{i}: {e}"));
+        if i % 50 == 49 {
+            h.wait().unwrap();
+        }
+    }
+    p.flush().unwrap();
+    assert!(p.spool_disk_bytes().unwrap() <= 1 << 20);
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -80,7 +80,10 @@ impl Spool {
                 c.reason
             );
         }
-        let log = SpoolLog::open(dir, &recovered, DEFAULT_SEGMENT_BYTES)?;
+        // Segments small enough that several fit in spool.max.bytes: space
+        // comes back a segment at a time.
+        let segment_bytes = DEFAULT_SEGMENT_BYTES.min(max_bytes / 4).max(64 << 10);
+        let log = SpoolLog::open(dir, &recovered, segment_bytes)?;
         let (producer, next) = match &recovered.producer {
             Some(p) => (
                 Some((p.producer_id, p.producer_epoch)),
