@@ -175,6 +175,17 @@
 //! [`transaction`] for the states, the error classes and what exactly-once
 //! does and does not cover, and `examples/transactions.rs`.
 //!
+//! # Spool
+//!
+//! With `spool.dir` ([`ProducerConfigBuilder::spool_dir`]), every record
+//! `send` accepts is written to disk before `send` returns and kept until
+//! its outcome is final; records wait for the brokers instead of failing at
+//! `delivery.timeout.ms`; and a producer started on the directory after a
+//! crash resends what is pending, the batches a broker may already have
+//! under the same producer id and sequence numbers, so they are written
+//! once ([`Producer::take_replayed`] hands their handles over).
+//! `spool.fsync` ([`SpoolFsync`]) says what survives a machine crash.
+//!
 //! # Logging
 //!
 //! Through the `log` crate: connections, metadata changes and producer ids at
