@@ -8,11 +8,13 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kafka_sync::mock::{MockCluster, StoredRecord};
+use kafka_sync::mock::{DropPoint, MockCluster, StoredRecord};
+use kafka_sync::protocol::api_key;
 use kafka_sync::protocol::compression::Compression;
 use kafka_sync::Header;
 use regex::Regex;
@@ -44,16 +46,21 @@ impl std::fmt::Debug for Run {
     }
 }
 
-/// Runs the binary with `args` and `stdin`, killing it after [`LIMIT`].
-fn run(args: &[&str], stdin: &[u8]) -> Run {
-    let started = Instant::now();
-    let mut child = Command::new(BIN)
+/// Starts the binary with `args`, its stdin, stdout and stderr piped.
+fn start(args: &[&str]) -> Child {
+    Command::new(BIN)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start kafka-sync");
+        .expect("start kafka-sync")
+}
+
+/// Runs the binary with `args` and `stdin`, killing it after [`LIMIT`].
+fn run(args: &[&str], stdin: &[u8]) -> Run {
+    let started = Instant::now();
+    let mut child = start(args);
     let input = stdin.to_vec();
     let mut pipe = child.stdin.take().unwrap();
     let writer = thread::spawn(move || {
@@ -457,6 +464,308 @@ fn perf_against_an_unreachable_broker_fails_quickly_with_exit_1() {
     assert_eq!(r.code(), 1, "{r:?}");
     assert!(r.elapsed < Duration::from_secs(10), "{r:?}");
     assert!(r.stdout.starts_with("0 records sent, "), "{r:?}");
+}
+
+// ---- interruption (Ctrl-C) and the spool -----------------------------------
+
+/// A child whose stdin stays open (for lines written while it runs) and
+/// that can be signalled; killed when dropped if still running, and by
+/// [`Live::wait`] after [`LIMIT`].
+struct Live {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Option<thread::JoinHandle<String>>,
+    /// What it printed on stderr so far.
+    stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+impl Live {
+    fn spawn(args: &[&str]) -> Live {
+        let mut child = start(args);
+        let stdin = child.stdin.take();
+        let stdout = Some(reader(&mut child, true));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        let stderr_reader = Some(thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }));
+        Live { child, stdin, stdout, stderr, stderr_reader, started: Instant::now() }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends signal `sig` (`INT`, `TERM`) with kill(1); returns when.
+    fn signal(&self, sig: &str) -> Instant {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} failed");
+        Instant::now()
+    }
+
+    /// Waits for the exit ([`LIMIT`] at most; then kills it and fails).
+    fn wait(&mut self) -> Run {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kafka-sync") {
+                break status;
+            }
+            if self.started.elapsed() > LIMIT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("kafka-sync still running after {LIMIT:?}: killed\n{}", self.stderr_so_far());
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        drop(self.stdin.take());
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        self.stderr_reader.take().unwrap().join().unwrap();
+        Run { status, stdout, stderr: self.stderr_so_far(), elapsed: self.started.elapsed() }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `done` every 10 ms for up to 20 s; fails naming `what`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Values in `topic`, sorted.
+fn values(cluster: &MockCluster, topic: &str) -> Vec<String> {
+    let mut v: Vec<String> = all_records(cluster, topic)
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Sends `sig` to `p` and waits for its exit, which must follow the
+/// interruption notice and come within `bound` of the signal.
+fn interrupt(p: &mut Live, sig: &str, bound: Duration) -> Run {
+    let signalled = p.signal(sig);
+    let r = p.wait();
+    assert!(signalled.elapsed() < bound, "SIG{sig}: still running {bound:?} after it: {r:?}");
+    assert!(r.stderr.contains("kafka-sync: interrupted: reading no more input"), "SIG{sig}: {r:?}");
+    r
+}
+
+/// Whether the interrupted summary says `counts` (`after N input lines: ...`).
+fn says_interrupted(r: &Run, counts: &str) -> bool {
+    r.stderr.contains(&format!("kafka-sync: interrupted {counts}"))
+}
+
+#[test]
+fn ctrl_c_stops_reading_and_exits_0_when_everything_read_was_delivered() {
+    for sig in ["INT", "TERM"] {
+        let topic = format!("intr-{sig}");
+        let cluster = cluster_with(&topic, 2);
+        let b = cluster.bootstrap_servers();
+        let mut p = Live::spawn(&["produce", "-b", &b, "-t", &topic]);
+        p.write(b"one\ntwo\nthree\n");
+        wait_for("the records", || all_records(&cluster, &topic).len() == 3);
+        // The input stays open: only the signal ends the command.
+        let r = interrupt(&mut p, sig, Duration::from_secs(10));
+        assert_eq!(r.code(), 0, "SIG{sig}: {r:?}");
+        let counts = "after 3 input lines: 3 records delivered, 0 failed, 0 never sent, 11 bytes";
+        assert!(says_interrupted(&r, counts), "SIG{sig}: {r:?}");
+        assert_eq!(values(&cluster, &topic), ["one", "three", "two"]);
+    }
+}
+
+/// Writes `delivered` to `p` and waits until the broker has those lines;
+/// then makes the next Produce request be appended but never answered,
+/// writes `unacknowledged`, and waits until the broker has those too
+/// (`topic` has one partition, and `linger.ms` keeps them in one request).
+fn deliver_then_stall(
+    cluster: &MockCluster,
+    topic: &str,
+    p: &mut Live,
+    delivered: &[u8],
+    unacknowledged: &[u8],
+) {
+    let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+    p.write(delivered);
+    wait_for("the delivered lines", || all_records(cluster, topic).len() == lines(delivered));
+    cluster.stall(api_key::PRODUCE, DropPoint::AfterProcessing);
+    p.write(unacknowledged);
+    let all = lines(delivered) + lines(unacknowledged);
+    wait_for("the unacknowledged lines in the log", || all_records(cluster, topic).len() == all);
+}
+
+/// Lines sent to a broker that took them and then went down before
+/// answering: interrupted, the command waits `delivery.timeout.ms` (the
+/// bound, as it is shorter than 30 s) and exits 1 naming them.
+#[test]
+fn ctrl_c_with_the_broker_down_exits_1_naming_what_was_not_delivered() {
+    let cluster = cluster_with("down", 1);
+    let id = cluster.broker_ids()[0];
+    let b = cluster.bootstrap_servers();
+    let mut p = Live::spawn(&[
+        "produce",
+        "-b",
+        &b,
+        "-t",
+        "down",
+        "-X",
+        "linger.ms=50",
+        "-X",
+        "request.timeout.ms=1000",
+        "-X",
+        "delivery.timeout.ms=3000",
+    ]);
+    // c, d, e: appended, never acknowledged; then the broker goes down,
+    // so they cannot be acknowledged any more.
+    deliver_then_stall(&cluster, "down", &mut p, b"a\nb\n", b"c\nd\ne\n");
+    cluster.broker_down(id).unwrap();
+    // Bounded by delivery.timeout.ms (3 s), with room for a slow machine.
+    let r = interrupt(&mut p, "INT", Duration::from_secs(15));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(r.stderr.contains("at most 3.0 s"), "{r:?}");
+    assert!(
+        says_interrupted(&r, "after 5 input lines: 2 records delivered, 3 failed, 0 never sent"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("kafka-sync: 3 records failed or refused:"), "{r:?}");
+}
+
+/// The bytes of every segment in spool directory `dir`.
+fn spool_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "spool") {
+            out.extend(std::fs::read(e.path()).unwrap_or_default());
+        }
+    }
+    out
+}
+
+#[test]
+fn with_a_spool_what_an_interrupted_run_did_not_deliver_is_sent_by_the_next() {
+    let cluster = cluster_with("kept", 1);
+    let id = cluster.broker_ids()[0];
+    let b = cluster.bootstrap_servers();
+    let dir = temp_dir("spool");
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
+    let args = [
+        "produce",
+        "-b",
+        &b,
+        "-t",
+        "kept",
+        "--spool",
+        spool,
+        "-X",
+        "linger.ms=50",
+        "-X",
+        "request.timeout.ms=1000",
+        "-X",
+        "delivery.timeout.ms=2000",
+    ];
+    let mut p = Live::spawn(&args);
+    // c, d, e: appended by the broker, never acknowledged.
+    deliver_then_stall(&cluster, "kept", &mut p, b"rec-a\nrec-b\n", b"rec-c\nrec-d\nrec-e\n");
+    cluster.broker_down(id).unwrap();
+    // f, g: accepted (written to the spool, which holds values as they
+    // are), never sent.
+    p.write(b"rec-f\nrec-g\n");
+    let path = std::path::Path::new(spool);
+    wait_for("f and g in the spool", || {
+        let bytes = spool_bytes(path);
+        [&b"rec-f"[..], b"rec-g"].iter().all(|v| bytes.windows(v.len()).any(|w| w == *v))
+    });
+    let r = interrupt(&mut p, "INT", Duration::from_secs(15));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(
+        says_interrupted(&r, "after 7 input lines: 2 records delivered, 5 failed, 0 never sent"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!("kafka-sync: 5 records not delivered stay in the spool {spool}")),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("input lines 1-7 were taken (7 accepted)"), "{r:?}");
+    assert!(r.stderr.contains("`tail -n +8`"), "{r:?}");
+
+    // The broker is back: a run with no input sends what the spool holds,
+    // each record once (c, d and e are in the log already: the broker
+    // recognizes their producer id and sequence numbers).
+    cluster.broker_up(id).unwrap();
+    let r = run(&args, b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(
+        r.stderr.contains("kafka-sync: 5 records left in the spool by an earlier run: resending"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("kafka-sync: 5 records sent, 0 failed, 25 bytes"), "{r:?}");
+    assert!(r.stderr.contains("of the 5 records resent from the spool: 5 delivered, 0 failed"), "{r:?}");
+    assert_eq!(values(&cluster, "kept"), ["rec-a", "rec-b", "rec-c", "rec-d", "rec-e", "rec-f", "rec-g"]);
+    // Nothing is left for a third run.
+    let r = run(&args, b"");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stderr.contains("left in the spool"), "{r:?}");
+    assert_eq!(all_records(&cluster, "kept").len(), 7);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_aborts_the_open_transaction() {
+    let cluster = cluster_with("txn-intr", 2);
+    let b = cluster.bootstrap_servers();
+    let mut p = Live::spawn(&["produce", "-b", &b, "-t", "txn-intr", "-X", "transactional.id=interrupted"]);
+    p.write(b"x\ny\nz\n");
+    wait_for("the records, not committed", || all_records(&cluster, "txn-intr").len() == 3);
+    let r = interrupt(&mut p, "INT", Duration::from_secs(10));
+    assert_eq!(r.code(), 1, "{r:?}");
+    assert!(says_interrupted(&r, "after 3 input lines"), "{r:?}");
+    assert!(r.stderr.contains("kafka-sync: 0 records committed in 0 transactions, 3 aborted"), "{r:?}");
+    assert!(r.stderr.contains("kafka-sync: interrupted; aborted it (3 records not committed)"), "{r:?}");
+    assert!(committed(&cluster, "txn-intr").is_empty(), "{:?}", committed(&cluster, "txn-intr"));
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_with_130() {
+    let cluster = cluster_with("impatient", 1);
+    let b = cluster.bootstrap_servers();
+    let mut p = Live::spawn(&["produce", "-b", &b, "-t", "impatient", "-X", "linger.ms=0"]);
+    // The second record is appended, never answered: the first Ctrl-C
+    // would wait 30 s for it.
+    deliver_then_stall(&cluster, "impatient", &mut p, b"first\n", b"second\n");
+    p.signal("INT");
+    wait_for("the first interruption", || p.stderr_so_far().contains("interrupted: reading no more input"));
+    let again = p.signal("INT");
+    let r = p.wait();
+    assert_eq!(r.code(), 130, "{r:?}");
+    assert!(again.elapsed() < Duration::from_secs(5), "{r:?}");
+    assert!(r.stderr.contains("kafka-sync: interrupted again: exiting now"), "{r:?}");
 }
 
 // ---- usage errors ----------------------------------------------------------

@@ -14,7 +14,8 @@ Without -b, every subcommand runs against an embedded mock cluster (one broker, 
 process, data kept in memory and discarded at exit); `produce` and `perf` create their topic \
 there with 3 partitions.
 
-Exit status: 0 success; 1 a record failed or the cluster refused the operation; 2 bad arguments.";
+Exit status: 0 success; 1 a record failed or was not delivered, or the cluster refused the \
+operation; 2 bad arguments; 130 interrupted twice (`produce`).";
 
 pub(crate) fn command() -> Command {
     Command::new("kafka-sync")
@@ -83,7 +84,21 @@ fn produce_command() -> Command {
              when stderr is a terminal). Exits with 1 if any record failed, naming how many and why. \
              With `-X transactional.id=ID` the input is written in transactions (one, or one per \
              --transaction-records N): if a record of a transaction fails, that transaction is aborted, \
-             nothing more is read, and the exit status is 1.",
+             nothing more is read, and the exit status is 1.
+
+Ctrl-C (SIGINT; also SIGTERM, SIGHUP) stops the reading of the input (a send waiting for buffer \
+space or metadata returns first, within max.block.ms). The records already sent then get up to 30 s \
+from the signal (or delivery.timeout.ms, if shorter) to be delivered; an open transaction is \
+aborted. The summary says after how many input lines the command stopped and how \
+many records were delivered, failed, and never sent (refused by the producer, or read but not \
+sent); input not read is not counted. The exit status is 1 if any record read was not delivered, \
+0 if all were. A second Ctrl-C exits at once, with status 130, without a summary.
+
+With --spool DIR, records not delivered stay in DIR, and the next `produce --spool DIR` sends \
+them first. Spooled records do not fail at delivery.timeout.ms: at the end of the input the command \
+waits that long for them, then leaves the rest in DIR (exit status 1). The spool does not know which input line a record came from: a new run does not skip \
+input lines, so run it again with the rest of the input only (an interrupted run prints how many \
+input lines it took, for `tail -n +K`).",
         )
         .arg(topic_arg())
         .arg(
@@ -122,6 +137,20 @@ fn produce_command() -> Command {
                 .help(
                     "With -X transactional.id=ID: commit a transaction every N records (default: the whole \
                      input is one transaction, so a load is all or nothing)",
+                ),
+        )
+        .arg(
+            Arg::new("spool")
+                .long("spool")
+                .value_name("DIR")
+                .value_parser(value_parser!(PathBuf))
+                .help(
+                    "Keep every record accepted in a durable spool in DIR (spool.dir) until it is delivered: \
+                     records not delivered when the command ends (brokers down, Ctrl-C) stay there, and the next \
+                     `produce --spool DIR` resends them first, without duplicates. Input lines are not skipped: \
+                     run again with the rest of the input (e.g. `tail -n +K`, K from the interrupted summary). \
+                     Needs idempotence; not with transactional.id; one command per DIR at a time. Durability: \
+                     -X spool.fsync=record|batch|none (default batch); size: -X spool.max.bytes",
                 ),
         )
         .arg(compression_arg())

@@ -3,7 +3,7 @@
 //! (feature `cli`).
 //!
 //! ```text
-//! kafka-sync produce -b HOST:PORT -t TOPIC [-K SEP] [-H NAME=VALUE]... [-p N] [-z CODEC] [-X KEY=VALUE]... [FILE]...
+//! kafka-sync produce -b HOST:PORT -t TOPIC [-K SEP] [-H NAME=VALUE]... [-p N] [-z CODEC] [--spool DIR] [-X KEY=VALUE]... [FILE]...
 //! kafka-sync perf    -b HOST:PORT -t TOPIC --num-records N --record-size S [--throughput R] [-X KEY=VALUE]...
 //! kafka-sync topic create NAME [--partitions P] [--replication R]
 //! kafka-sync topic list [--long]
@@ -11,7 +11,9 @@
 //! ```
 //!
 //! - `produce` sends one record per line of the files (`-` or none: stdin),
-//!   waits for every delivery and prints a summary on stderr.
+//!   waits for every delivery and prints a summary on stderr. Ctrl-C stops
+//!   its reading and bounds its waiting; `--spool DIR` keeps what was not
+//!   delivered for the next run (see `produce.rs`).
 //! - `perf` is `kafka-producer-perf-test`: progress lines every 5 s and the
 //!   final line in the Java tool's format, on stdout.
 //! - `topic` creates, lists and deletes topics.
@@ -20,12 +22,15 @@
 //! against an embedded mock cluster (`kafka_sync::mock`) that lives as long
 //! as the process, so `perf` works on a machine with no broker.
 //!
-//! Exit codes: 0 success; 1 a record failed or the cluster refused the
-//! operation; 2 bad arguments (including a bad `-X` property).
+//! Exit codes: 0 success; 1 a record failed or was not delivered, or the
+//! cluster refused the operation; 2 bad arguments (including a bad `-X`
+//! property); 130 `produce` interrupted twice (it exits without waiting).
 
 #![forbid(unsafe_code)]
 
 mod args;
+mod input;
+mod interrupt;
 mod perf;
 mod produce;
 mod settings;

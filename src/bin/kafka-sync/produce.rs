@@ -1,7 +1,14 @@
 //! `kafka-sync produce`: one record per input line.
+//!
+//! Ctrl-C (SIGINT, and SIGTERM or SIGHUP) stops the reading; the records
+//! already sent then get [`INTERRUPTED_WAIT`] (or `delivery.timeout.ms`, if
+//! shorter) from the signal to be delivered, an open transaction is
+//! aborted, and the summary counts what was delivered, what failed and what
+//! was never sent; the exit status is 1 if any record read was not
+//! delivered, 0 otherwise. A second Ctrl-C exits at once (status 130).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -9,11 +16,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::ArgMatches;
-use kafka_sync::{Header, Producer, Record, TransactionError};
+use crossbeam_channel::select;
+use kafka_sync::{DeliveryError, Header, Producer, Record, TransactionError};
 
+use crate::input::{Chunk, Input, Reader};
+use crate::interrupt::Interrupt;
 use crate::settings::{leak_topic, Cluster, Settings};
-use crate::tally::{finish, plural, Tally, Ticker};
-use crate::Failure;
+use crate::tally::{plural, Tally, Ticker};
+use crate::{Failure, CLOSE_TIMEOUT};
+
+/// The most an interrupted `produce` waits, from the signal, for the
+/// records it sent (less if `delivery.timeout.ms` is shorter): records
+/// without an outcome then fail as not delivered (or, with a spool, stay in
+/// it).
+const INTERRUPTED_WAIT: Duration = Duration::from_secs(30);
+
+/// How often a flush looks whether it was interrupted.
+const FLUSH_SLICE: Duration = Duration::from_millis(100);
 
 /// How often the terminal progress line of `produce` is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
@@ -85,25 +104,25 @@ impl Transactions {
                 self.open = 0;
                 Ok(())
             }
-            Err(e) => Err(self.abort(producer, &format!("the transaction could not commit: {e}"))),
+            Err(e) => Err(self.abort(producer, &format!("the transaction could not commit: {e}"), None)),
         }
     }
 
-    /// Aborts the open transaction after `why`; returns the reason to stop.
-    fn abort(&mut self, producer: &Producer, why: &str) -> String {
+    /// Aborts the open transaction after `why`, waiting `wait` at most
+    /// (`None`: as long as it takes, [`patiently`]); returns the reason to
+    /// stop.
+    fn abort(&mut self, producer: &Producer, why: &str, wait: Option<Duration>) -> String {
         let n = std::mem::take(&mut self.open);
         self.aborted += n;
-        match patiently(|| producer.abort_transaction(TXN_WAIT)) {
+        let aborted = match wait {
+            Some(wait) => producer.abort_transaction(wait),
+            None => patiently(|| producer.abort_transaction(TXN_WAIT)),
+        };
+        match aborted {
             Ok(()) => format!("{why}; aborted it ({n} record{} not committed)", plural(n)),
             Err(e) => format!("{why}; aborting it failed too: {e}"),
         }
     }
-}
-
-/// An input of `produce`.
-enum Input {
-    Stdin,
-    File(PathBuf, File),
 }
 
 pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
@@ -127,8 +146,16 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
         inputs.push(Input::Stdin);
     }
 
+    let stop = Stop::install(&settings);
     let cluster = Cluster::connect(settings.bootstrap.as_deref(), Some(topic))?;
     let producer = settings.producer(&cluster)?;
+    // What an earlier run left in the spool is already queued, ahead of
+    // any input: its outcomes are counted with the others.
+    let replayed = producer.take_replayed();
+    if !replayed.is_empty() {
+        let n = replayed.len() as u64;
+        eprintln!("kafka-sync: {n} record{} left in the spool by an earlier run: resending", plural(n));
+    }
     // A partition the topic does not have: `send` would wait max.block.ms per
     // record for metadata showing it (Java's semantics, for topics that just
     // grew); a command-line load fails each record at once instead.
@@ -137,6 +164,7 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     });
     let mut txn = Transactions::start(&producer, m.get_one::<u64>("transaction_records").copied())?;
     let tally = Arc::new(Tally::default());
+    let spooled = settings.spool.is_some();
     let started = Instant::now();
     let progress = io::stderr().is_terminal().then(|| {
         let t = tally.clone();
@@ -149,45 +177,46 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
         })
     });
 
+    let (chunks, lines_read) = Reader::start(inputs)
+        .map_err(|e| Failure::Runtime(format!("cannot start reading the input: {e}")))?;
     let mut stopped: Option<String> = None;
-    let mut read: u64 = 0;
-    let mut line = Vec::new();
-    'inputs: for input in inputs {
-        let (name, mut reader): (String, Box<dyn BufRead>) = match input {
-            Input::Stdin => ("stdin".into(), Box::new(io::stdin().lock())),
-            Input::File(path, file) => (path.display().to_string(), Box::new(BufReader::new(file))),
+    // Input lines handed to `send` (accepted or refused), and accepted.
+    let mut handed: u64 = 0;
+    let mut accepted: u64 = 0;
+    'read: while !stop.interrupted() {
+        let chunk = select! {
+            recv(chunks) -> chunk => chunk,
+            recv(stop.ready()) -> _ => break 'read,
         };
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    stopped = Some(format!("cannot read {name}: {e}"));
-                    break 'inputs;
-                }
+        let lines = match chunk {
+            Ok(Chunk::Lines(lines)) => lines,
+            Ok(Chunk::Failed(why)) => {
+                stopped = Some(why);
+                break;
             }
-            if line.last() == Some(&b'\n') {
-                line.pop();
+            Err(_) => break, // the end of the input
+        };
+        for line in lines {
+            if stop.interrupted() {
+                break 'read;
             }
-            read += 1;
+            handed += 1;
             let mut record = Record::new(topic);
             match separator.as_deref().and_then(|sep| find(&line, sep).map(|at| (at, sep.len()))) {
                 Some((at, len)) => {
                     record = record.key_vec(line[..at].to_vec()).value_vec(line[at + len..].to_vec());
                 }
-                None => record = record.value_vec(line.clone()),
+                None => record = record.value_vec(line),
             }
             record.headers.clone_from(&headers);
             if let Some(p) = partition {
                 record = record.partition(p);
             }
-            let bytes =
-                (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64;
+            let bytes = record_bytes(&record);
             let t = tally.clone();
-            let on_result = move |result: Result<_, kafka_sync::DeliveryError>| match result {
+            let on_result = move |result: Result<_, DeliveryError>| match result {
                 Ok(_) => t.delivered(bytes),
-                Err(e) => t.failed(e.to_string()),
+                Err(e) => t.delivery_failed(&e, spooled),
             };
             let sent = if fail_fast {
                 producer.try_send(record).map(|h| on_result(h.wait()))
@@ -196,10 +225,11 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
             };
             match sent {
                 Ok(()) => {
+                    accepted += 1;
                     if let Some(t) = txn.as_mut() {
                         if let Err(why) = t.sent(&producer) {
-                            stopped = Some(format!("stopped at input record {read}: {why}"));
-                            break 'inputs;
+                            stopped = Some(format!("stopped at input record {handed}: {why}"));
+                            break 'read;
                         }
                     }
                 }
@@ -208,26 +238,63 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
                     let reason = tally.refused(e, &cluster);
                     // In a transactional load any refusal ends it: all or nothing.
                     if let Some(reason) = reason.or(txn.as_ref().map(|_| why)) {
-                        stopped = Some(format!("stopped at input record {read}: {reason}"));
-                        break 'inputs;
+                        stopped = Some(format!("stopped at input record {handed}: {reason}"));
+                        break 'read;
                     }
                 }
             }
         }
     }
+    // No more input: the reading thread ends at its next hand-over (or
+    // stays blocked in a read until the process exits).
+    drop(chunks);
     // The open transaction: committed if every record so far went well,
-    // aborted if the load stopped (all or nothing).
+    // aborted if the load stopped or was interrupted (all or nothing).
     if let Some(t) = txn.as_mut() {
         let end = match &stopped {
-            Some(why) if t.open > 0 => Err(t.abort(&producer, why)),
+            Some(why) if t.open > 0 => Err(t.abort(&producer, why, None)),
             Some(_) => Ok(()),
+            None if stop.interrupted() && t.open > 0 => {
+                Err(t.abort(&producer, "interrupted", Some(stop.left())))
+            }
+            None if stop.interrupted() => Ok(()),
             None => t.commit(&producer),
         };
         if let Err(why) = end {
             stopped = Some(why);
         }
     }
-    finish(producer);
+    let flushed = stop.flush(&producer);
+    if !flushed && !stop.interrupted() {
+        log::warn!("flush: records without an outcome after {:.1} s", stop.normal.as_secs_f64());
+    }
+    // Unflushed with a spool, or interrupted: what is left stays in the
+    // spool, or fails as not delivered, without waiting more.
+    let close_wait =
+        if flushed || (!spooled && !stop.interrupted()) { CLOSE_TIMEOUT } else { Duration::ZERO };
+    match producer.close(close_wait) {
+        Err(e) if close_wait > Duration::ZERO => log::warn!("close: {e}"),
+        _ => {}
+    }
+    // Every handle is resolved once `close` returns.
+    let resent = replayed.len() as u64;
+    let (mut resent_delivered, mut resent_failed) = (0u64, 0u64);
+    for r in replayed {
+        match r.handle.try_result() {
+            Some(Ok(_)) => {
+                tally.delivered(record_bytes(&r.record));
+                resent_delivered += 1;
+            }
+            Some(Err(e)) => {
+                tally.delivery_failed(&e, spooled);
+                resent_failed += 1;
+            }
+            None => {
+                tally.failed("no outcome when the producer closed".into());
+                resent_failed += 1;
+            }
+        }
+    }
     let elapsed = started.elapsed();
     if let Some(p) = progress {
         p.stop();
@@ -235,13 +302,37 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     }
 
     let delivered = tally.delivered.load(Ordering::Relaxed);
+    let bytes = tally.bytes.load(Ordering::Relaxed);
     let failed = tally.failed_count();
-    eprintln!(
-        "kafka-sync: {delivered} record{} sent, {failed} failed, {} bytes, {:.3} s",
-        plural(delivered),
-        tally.bytes.load(Ordering::Relaxed),
-        elapsed.as_secs_f64(),
-    );
+    let refused = tally.refused.load(Ordering::Relaxed);
+    let interrupted = stop.interrupted();
+    // Lines read from the input but never handed to `send` (the reading
+    // thread's lead when the command stopped).
+    let unsent = if interrupted { lines_read.get().saturating_sub(handed) } else { 0 };
+    if interrupted {
+        eprintln!(
+            "kafka-sync: interrupted after {handed} input line{}: {delivered} record{} delivered, {} failed, {} \
+             never sent, {bytes} bytes, {:.3} s",
+            plural(handed),
+            plural(delivered),
+            failed - refused,
+            refused + unsent,
+            elapsed.as_secs_f64(),
+        );
+    } else {
+        eprintln!(
+            "kafka-sync: {delivered} record{} sent, {failed} failed, {bytes} bytes, {:.3} s",
+            plural(delivered),
+            elapsed.as_secs_f64(),
+        );
+    }
+    if resent > 0 {
+        eprintln!(
+            "kafka-sync: of the {resent} record{} resent from the spool: {resent_delivered} delivered, \
+             {resent_failed} failed",
+            plural(resent)
+        );
+    }
     if let Some(t) = &txn {
         eprintln!(
             "kafka-sync: {} record{} committed in {} transaction{}, {} aborted",
@@ -253,16 +344,121 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
         );
     }
     if failed > 0 {
-        tally.print_failures();
+        if interrupted {
+            tally.print_failures_as("failed or refused");
+        } else {
+            tally.print_failures();
+        }
     }
     if let Some(why) = &stopped {
         eprintln!("kafka-sync: {why}");
     }
+    if let Some(dir) = &settings.spool {
+        let kept = tally.kept.load(Ordering::Relaxed);
+        if kept > 0 {
+            eprintln!(
+                "kafka-sync: {kept} record{} not delivered stay{} in the spool {}: the next `kafka-sync \
+                 produce --spool {}` sends them first",
+                plural(kept),
+                if kept == 1 { "s" } else { "" },
+                dir.display(),
+                dir.display(),
+            );
+        }
+        if interrupted && handed == 0 {
+            eprintln!("kafka-sync: no input line was taken: give a new run all of the input");
+        } else if interrupted {
+            eprintln!(
+                "kafka-sync: input lines 1-{handed} were taken ({accepted} accepted); a new run does not skip \
+                 input lines: give it the rest of the input (e.g. `tail -n +{}`)",
+                handed + 1,
+            );
+        }
+    }
     drop(cluster);
     let aborted = txn.as_ref().is_some_and(|t| t.aborted > 0);
-    Ok(if failed > 0 || stopped.is_some() || aborted { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let not_delivered = failed + unsent;
+    Ok(if not_delivered > 0 || stopped.is_some() || aborted { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Key and value bytes of a record.
+fn record_bytes(record: &Record) -> u64 {
+    (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len)) as u64
+}
+
+/// Ctrl-C while `produce` runs: stops the reading, bounds the waiting.
+struct Stop {
+    interrupt: Interrupt,
+    /// The most an interrupted command waits for what it sent.
+    bound: Duration,
+    /// The flush of an uninterrupted run: `Producer::flush`'s own bound.
+    normal: Duration,
+}
+
+impl Stop {
+    fn install(settings: &Settings) -> Self {
+        let bound = INTERRUPTED_WAIT.min(settings.delivery_timeout);
+        // Over the progress line, if there is one.
+        let clear = if io::stderr().is_terminal() { "\r\x1b[K" } else { "" };
+        let first = format!(
+            "{clear}kafka-sync: interrupted: reading no more input; finishing what was sent (at most {:.1} s; \
+             interrupt again to exit at once)",
+            bound.as_secs_f64()
+        );
+        let again = match &settings.spool {
+            Some(dir) => format!(
+                "{clear}kafka-sync: interrupted again: exiting now; records not delivered stay in the spool {}",
+                dir.display()
+            ),
+            None => format!(
+                "{clear}kafka-sync: interrupted again: exiting now; records in flight may or may not be delivered"
+            ),
+        };
+        Self {
+            interrupt: Interrupt::install(first, again),
+            bound,
+            normal: settings.delivery_timeout + Duration::from_secs(1),
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_set()
+    }
+
+    fn ready(&self) -> &crossbeam_channel::Receiver<()> {
+        self.interrupt.ready()
+    }
+
+    /// When an interrupted command stops waiting; `None` if not interrupted.
+    fn deadline(&self) -> Option<Instant> {
+        self.interrupt.since().map(|at| at + self.bound)
+    }
+
+    /// The time left to wait after an interruption.
+    fn left(&self) -> Duration {
+        self.deadline().map_or(self.bound, |d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Flushes: until every record has its outcome, for `normal` at most,
+    /// or until the deadline of an interruption (which may come meanwhile).
+    /// Whether every record has its outcome.
+    fn flush(&self, producer: &Producer) -> bool {
+        let normal_end = Instant::now() + self.normal;
+        loop {
+            let now = Instant::now();
+            let end = match self.deadline() {
+                Some(d) => d,
+                None => normal_end,
+            };
+            if now >= end {
+                return producer.flush_timeout(Duration::ZERO).is_ok();
+            }
+            if producer.flush_timeout(FLUSH_SLICE.min(end - now)).is_ok() {
+                return true;
+            }
+        }
+    }
+}
 /// Where `needle` first occurs in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)

@@ -3,6 +3,7 @@
 //! embedded mock).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::ArgMatches;
 use kafka_sync::mock::MockCluster;
@@ -17,7 +18,14 @@ const EMBEDDED_PARTITIONS: i32 = 3;
 /// the config file, then `-X` (and `--producer-props`), then `-z`.
 pub(crate) struct Settings {
     properties: Vec<(String, String)>,
+    /// `--spool DIR` (`produce`): applied after the properties.
+    spool_flag: Option<PathBuf>,
     pub(crate) bootstrap: Option<String>,
+    /// The spool directory in effect (`--spool`, or `spool.dir` from `-X`
+    /// or `-F`), if any.
+    pub(crate) spool: Option<PathBuf>,
+    /// `delivery.timeout.ms` in effect.
+    pub(crate) delivery_timeout: Duration,
 }
 
 impl Settings {
@@ -43,19 +51,25 @@ impl Settings {
                 .find(|(k, _)| k == "bootstrap.servers" || k == "metadata.broker.list")
                 .map(|(_, v)| v.clone())
         });
-        let settings = Self { properties, bootstrap };
+        let spool_flag = m.try_get_one::<PathBuf>("spool").ok().flatten().cloned();
+        let mut settings =
+            Self { properties, spool_flag, bootstrap, spool: None, delivery_timeout: Duration::ZERO };
         // Range and consistency checks happen in `build`: run them now, with
         // a stand-in address if the embedded cluster will provide the real one.
-        settings.config(settings.bootstrap.as_deref().unwrap_or("127.0.0.1:9092"))?;
+        let checked = settings.config(settings.bootstrap.as_deref().unwrap_or("127.0.0.1:9092"))?;
+        settings.spool = checked.spool_dir().map(PathBuf::from);
+        settings.delivery_timeout = checked.delivery_timeout();
         Ok(settings)
     }
 
     pub(crate) fn config(&self, bootstrap: &str) -> Result<ProducerConfig, Failure> {
-        ProducerConfig::builder()
+        let mut builder = ProducerConfig::builder()
             .set_all(self.properties.iter().map(|(k, v)| (k, v)))
-            .bootstrap_servers(bootstrap)
-            .build()
-            .map_err(|e| Failure::Usage(format!("invalid producer configuration: {e}")))
+            .bootstrap_servers(bootstrap);
+        if let Some(dir) = &self.spool_flag {
+            builder = builder.spool_dir(dir);
+        }
+        builder.build().map_err(|e| Failure::Usage(format!("invalid producer configuration: {e}")))
     }
 
     pub(crate) fn producer(&self, cluster: &Cluster) -> Result<Producer, Failure> {

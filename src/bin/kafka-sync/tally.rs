@@ -1,5 +1,5 @@
-//! Outcome accounting: delivered and failed records by reason, a ticker for
-//! progress lines, and the final flush and close.
+//! Outcome accounting: delivered and failed records by reason, and a ticker
+//! for progress lines.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,10 +8,9 @@ use std::sync::{Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use kafka_sync::{Producer, Record, SendError, SendErrorKind};
+use kafka_sync::{DeliveryError, DeliveryErrorKind, Record, SendError, SendErrorKind};
 
 use crate::settings::Cluster;
-use crate::CLOSE_TIMEOUT;
 
 /// Distinct failure reasons kept; further ones are counted as "other".
 const MAX_REASONS: usize = 20;
@@ -25,6 +24,11 @@ pub(crate) struct Tally {
     pub(crate) bytes: AtomicU64,
     /// Records refused by `send` or failed in delivery.
     pub(crate) failed: AtomicU64,
+    /// Of `failed`, records `send` refused (they never left the process).
+    pub(crate) refused: AtomicU64,
+    /// Of `failed`, records that stay in the spool (`spool.dir`) for the
+    /// next producer on it.
+    pub(crate) kept: AtomicU64,
     /// Failure counts by reason.
     reasons: Mutex<HashMap<String, u64>>,
 }
@@ -48,6 +52,22 @@ impl Tally {
         }
     }
 
+    /// Counts a record that failed in delivery; with a spool (`spooled`),
+    /// one that stays in it for the next producer is counted in `kept`.
+    pub(crate) fn delivery_failed(&self, e: &DeliveryError, spooled: bool) {
+        // What the producer leaves in its spool: the records that failed
+        // because it closed, failed as a whole, or could not authenticate.
+        if spooled
+            && matches!(
+                e.kind(),
+                DeliveryErrorKind::Closed | DeliveryErrorKind::Fatal(_) | DeliveryErrorKind::Authentication
+            )
+        {
+            self.kept.fetch_add(1, Ordering::Relaxed);
+        }
+        self.failed(e.to_string());
+    }
+
     /// Counts a record `send` refused. Returns why to stop if no later
     /// record can fare better (unknown topic, producer closed or failed).
     pub(crate) fn refused(&self, e: SendError<Record>, cluster: &Cluster) -> Option<String> {
@@ -64,6 +84,7 @@ impl Tally {
         cluster: &Cluster,
     ) -> Option<String> {
         self.failed(msg);
+        self.refused.fetch_add(1, Ordering::Relaxed);
         let same = "later records would fail the same way";
         match kind {
             SendErrorKind::UnknownTopic => match cluster.embedded {
@@ -88,11 +109,16 @@ impl Tally {
     /// `kafka-sync: N records failed:` and one line per reason, most
     /// frequent first.
     pub(crate) fn print_failures(&self) {
+        self.print_failures_as("failed");
+    }
+
+    /// [`Self::print_failures`], with `what` instead of "failed".
+    pub(crate) fn print_failures_as(&self, what: &str) {
         let reasons = self.reasons.lock().unwrap_or_else(PoisonError::into_inner);
         let mut reasons: Vec<_> = reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let n = self.failed_count();
-        eprintln!("kafka-sync: {n} record{} failed:", plural(n));
+        eprintln!("kafka-sync: {n} record{} {what}:", plural(n));
         for (reason, count) in reasons {
             eprintln!("kafka-sync: {count:>8} x {reason}");
         }
@@ -128,17 +154,5 @@ impl Ticker {
     pub(crate) fn stop(self) {
         drop(self.stop);
         let _ = self.thread.join();
-    }
-}
-
-/// Flushes and closes, logging what goes wrong: every record's outcome is
-/// known, and every callback has run, when `close` returns, whatever it
-/// returns.
-pub(crate) fn finish(producer: Producer) {
-    if let Err(e) = producer.flush() {
-        log::warn!("flush: {e}");
-    }
-    if let Err(e) = producer.close(CLOSE_TIMEOUT) {
-        log::warn!("close: {e}");
     }
 }
