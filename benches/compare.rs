@@ -131,15 +131,17 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{cpu_times, key_value, list, median, parse_num, status_kib, target_dir};
 use kafka_sync::protocol::compression::Compression;
 
 /// How often a record's delivery latency is measured: every `SAMPLE_EVERY`th.
@@ -153,9 +155,6 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest a client's final flush may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(180);
-/// Linux's `USER_HZ`: the unit of the CPU times in `/proc/self/stat` (100 on
-/// every mainstream architecture).
-const USER_HZ: f64 = 100.0;
 /// Partitions per topic.
 const PARTITIONS: i32 = 3;
 /// `transaction.timeout.ms` for both clients in the transactional workload
@@ -165,21 +164,7 @@ const PARTITIONS: i32 = 3;
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        return child::main(&args[1..]);
-    }
-    match Options::parse(&args) {
-        Ok(Some(opts)) => parent(&opts),
-        Ok(None) => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("compare: {e}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+    common::main("compare", USAGE, Options::parse, parent, child::main)
 }
 
 const USAGE: &str = "\
@@ -525,28 +510,9 @@ impl Options {
     }
 }
 
-fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').map(str::trim).filter(|s| !s.is_empty())
-}
-
-fn key_value(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
-    Ok((k.trim().to_string(), v.trim().to_string()))
-}
-
-fn parse_num(opt: &str, v: &str) -> Result<u64, String> {
-    v.replace('_', "").parse().map_err(|e| format!("{opt} {v:?}: {e}"))
-}
-
 /// Milliseconds since the Unix epoch.
 fn unix_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
-}
-
-/// The cargo target directory (the parent of `CARGO_TARGET_TMPDIR`).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().map(Path::to_path_buf).unwrap_or_else(|| tmp.to_path_buf())
 }
 
 // ---------------------------------------------------------------------------
@@ -857,61 +823,8 @@ fn parent(o: &Options) -> ExitCode {
 
 /// Runs one client in a child process and parses its result line.
 fn run_child(exe: &Path, client: &str, s: &Settings) -> Result<RunResult, String> {
-    let mut child = Command::new(exe)
-        .arg("--child")
-        .arg(client)
-        .args(s.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start child: {e}"))?;
-    let out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_reader = thread::spawn(move || {
-        BufReader::new(out).lines().map_while(Result::ok).find(|l| l.starts_with("RESULT "))
-    });
-    let err_reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + CHILD_TIMEOUT;
-    let status = loop {
-        match child.try_wait().map_err(|e| format!("waiting for child: {e}"))? {
-            Some(st) => break st,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("did not finish within {CHILD_TIMEOUT:?}"));
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let line = out_reader.join().ok().flatten();
-    let stderr = err_reader.join().unwrap_or_default();
-    let tail: String = {
-        let t = stderr.trim();
-        t[t.len().saturating_sub(1500)..].to_string()
-    };
-    match line {
-        Some(l) if status.success() => RunResult::parse(&l),
-        Some(l) => Err(format!("exited with {status}: {l}; stderr: {tail}")),
-        None => Err(format!("exited with {status} without a result; stderr: {tail}")),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    let args: Vec<String> = std::iter::once(client.to_string()).chain(s.to_args()).collect();
+    common::run_child(exe, &args, CHILD_TIMEOUT).and_then(|l| RunResult::parse(&l))
 }
 
 /// The medians over repetitions of the numbers in the table.
@@ -1258,28 +1171,6 @@ mod child {
             self.0.extend_from_slice(s.as_bytes());
             Ok(())
         }
-    }
-
-    /// This process' user and system CPU seconds so far (all threads, live
-    /// and exited), from `/proc/self/stat`.
-    fn cpu_times() -> (f64, f64) {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        // The command name (field 2) may hold spaces; fields after it are plain.
-        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // `after` starts at field 3 (state): utime is field 14, stime 15.
-        let tick = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) as f64 / USER_HZ;
-        (tick(11), tick(12))
-    }
-
-    /// A `/proc/self/status` field in KiB (`VmHWM`: peak RSS, `VmRSS`: now).
-    fn status_kib(field: &str) -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
     }
 
     struct Measure {

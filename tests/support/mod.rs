@@ -131,7 +131,7 @@ fn free_loopback_port() -> Result<u16, String> {
 
 /// Runs `cmd` to completion, killing it after `timeout`. Stdout and stderr are
 /// captured (read on their own threads, so a chatty child cannot block).
-fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     let what = format!("{cmd:?}");
     let mut child = cmd
         .stdin(Stdio::null())
