@@ -166,19 +166,34 @@ impl Spool {
             value: value.map(<[u8]>::to_vec),
             headers: headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
         };
+        // Handed to the operating system before `send` returns: a process
+        // crash loses nothing. With `record`, also on disk, synced after the
+        // lock is released (concurrent senders' syncs then overlap).
         let written = live.log.append(&entry).and_then(|()| match self.fsync {
-            SpoolFsync::Record => live.log.sync(),
-            // Handed to the operating system before `send` returns: a
-            // process crash loses nothing.
-            _ => live.log.flush(),
+            SpoolFsync::Record => live.log.flush_for_sync().map(Some),
+            _ => live.log.flush().map(|()| None),
         });
-        if let Err(e) = written {
-            let why = e.to_string();
-            log::error!("the spool cannot be written, records are refused from now on: {why}");
-            live.broken = Some(why.clone());
-            return Err(Refusal::Broken(why));
+        let to_sync = match written {
+            Ok(s) => s,
+            Err(e) => {
+                let why = e.to_string();
+                log::error!("the spool cannot be written, records are refused from now on: {why}");
+                live.broken = Some(why.clone());
+                return Err(Refusal::Broken(why));
+            }
+        };
+        let appended = append(id);
+        drop(live);
+        if let Some((file, path)) = to_sync {
+            if let Err(e) = file.sync_data() {
+                let why = SpoolError::io(&path, e).to_string();
+                log::error!("the spool cannot be written, records are refused from now on: {why}");
+                self.log.lock().broken = Some(why);
+                // The record is queued already: it goes out, but it was not
+                // on disk when `send` returned (logged).
+            }
         }
-        Ok(append(id))
+        Ok(appended)
     }
 
     /// A batch of `records` records (spool ids `first..=last`) of
@@ -239,15 +254,20 @@ impl Spool {
         }
     }
 
-    /// Before a Produce request goes out: with `spool.fsync=batch`, forces
-    /// everything written so far to disk.
+    /// Before a Produce request goes out: with `spool.fsync=batch` or
+    /// `record`, forces everything written so far (the request's `Sequenced`
+    /// entries included) to disk, so that a restart after a machine crash
+    /// resends what the broker may have under the same sequence numbers. The
+    /// sync runs after the log's lock is released: `send` does not wait for
+    /// it.
     pub fn before_request(&self) {
-        if self.fsync != SpoolFsync::Batch {
+        if self.fsync == SpoolFsync::None {
             return;
         }
-        let mut live = self.log.lock();
-        if let Err(e) = live.log.sync() {
-            log::error!("could not force the spool to disk: {e}");
+        let handle = self.log.lock().log.flush_for_sync();
+        match handle.and_then(|(file, path)| file.sync_data().map_err(|e| SpoolError::io(&path, e))) {
+            Ok(()) => {}
+            Err(e) => log::error!("could not force the spool to disk: {e}"),
         }
     }
 

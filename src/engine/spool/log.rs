@@ -163,6 +163,14 @@ impl SpoolLog {
         self.active.sync()
     }
 
+    /// Hands every entry appended so far to the OS and returns a handle on
+    /// the active segment to `fdatasync` outside the caller's lock (older
+    /// segments were synced when the log rolled past them).
+    pub fn flush_for_sync(&mut self) -> Result<(std::fs::File, std::path::PathBuf), SpoolError> {
+        let f = self.active.flushed_handle()?;
+        Ok((f, self.active.path().to_path_buf()))
+    }
+
     /// Hands every entry appended so far to the OS.
     pub fn flush(&mut self) -> Result<(), SpoolError> {
         self.active.flush()

@@ -200,6 +200,14 @@ impl SegmentWriter {
         })
     }
 
+    /// [`flush`](Self::flush), then a second handle on the file, to
+    /// `fdatasync` with after the caller released its lock (the sync covers
+    /// everything flushed before it, whichever handle it goes through).
+    pub fn flushed_handle(&mut self) -> Result<File, SpoolError> {
+        self.flush()?;
+        self.file.get_ref().try_clone().map_err(|e| SpoolError::io(&self.path, e))
+    }
+
     /// [`flush`](Self::flush), then `fdatasync` ([`File::sync_data`]).
     pub fn sync(&mut self) -> Result<(), SpoolError> {
         self.flush()?;
