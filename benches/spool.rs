@@ -31,7 +31,7 @@
 //! | `off` | none (in memory only) | | default (5) |
 //! | `none` | a fresh directory | `none` (left to the OS) | default |
 //! | `batch` | a fresh directory | `batch` (the default: one `fdatasync` per Produce request) | default |
-//! | `record` | a fresh directory | `record` (one `fdatasync` per record, inside `send`) | default |
+//! | `record` | a fresh directory | `record` (one `fdatasync` per record, inside `send`, and one per Produce request) | default |
 //! | `off-l20` | none | | 20 |
 //! | `batch-l20` | a fresh directory | `batch` | 20 |
 //!
@@ -101,16 +101,16 @@
 //!
 //! # Measured here
 //!
-//! `cargo bench --features mock --bench spool -- --brokers tansu,mock`
-//! (500,000 x 100 B, 3 reps; ext4 on a virtual disk, `fdatasync` 0.25 ms,
-//! a 160 B `write(2)` 1.1 µs; load average under 1.5): against tansu, `off`
-//! 1.63 M records/s at 0.40 µs CPU per record; `none` 444 k (27%, 2.26 µs,
-//! 1.40 of it sys); `batch` 335 k (21%, 2.54 µs); `batch-l20` 390 k (22% of
-//! `off-l20`); `record` 5.3 k (77.5 µs). Every spooling mode makes one
-//! `write(2)` per record (`write()/rec` 1.00): the spool hands each record
-//! to the OS inside `send`, under its mutex, and that system call is most of
-//! the added CPU; `batch` then holds the same mutex through each request's
-//! `fdatasync`, so `send` stalls for it. The 50% target is not met.
+//! `cargo bench --features mock --bench spool -- --brokers tansu --reps 3`
+//! (500,000 x 100 B; ext4 on a virtual disk, `fdatasync` 0.25 ms, a 160 B
+//! `write(2)` 1.1 µs): against tansu, `off` 1.96 M records/s at 0.44 µs CPU
+//! per record; `none` 414 k (21%, 2.32 µs); `batch` 417 k (21%, 2.56 µs);
+//! `record` 3.7 k (100 µs). Every spooling mode makes one `write(2)` per
+//! record (`write()/rec` 1.00): the spool hands each record to the OS inside
+//! `send`, and that system call is most of the added CPU. `batch`'s
+//! `fdatasync` per request runs outside the spool's lock, so `send` does not
+//! wait for it (`batch` and `none` are level; when the sync ran under the
+//! lock, `batch` made 335 k). The 50% target is not met.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
