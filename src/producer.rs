@@ -15,7 +15,9 @@ use parking_lot::Mutex;
 
 use crate::config::{Acks, ProducerConfig};
 use crate::delivery::DeliveryHandle;
-use crate::engine::accumulator::{Accumulator, AppendInput, TxnJoin, BATCH_OVERHEAD};
+use crate::engine::accumulator::{
+    Accumulator, AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD,
+};
 use crate::engine::broker::{self, Brokers};
 use crate::engine::connection::SocketRegistry;
 use crate::engine::idempotence::Idempotence;
@@ -412,11 +414,15 @@ impl Producer {
             Err(k) => return refuse(k),
         };
         let reserved = size + extra;
-        if !shared.acc.pool.try_reserve(reserved) {
-            let on_wait = || shared.brokers.wake_all();
-            let closing = || shared.run.is_closing();
+        // With a spool, a new batch's header is reserved with the record:
+        // the append runs under the spool's lock, where it must not wait.
+        let prepaid = if shared.spool.is_some() { BATCH_OVERHEAD } else { 0 };
+        let on_wait = || shared.brokers.wake_all();
+        let closing = || shared.run.is_closing();
+        if !shared.acc.pool.try_reserve(reserved + prepaid) {
             let blocked = wait.map(|_| Instant::now());
-            let reserved_ok = shared.acc.pool.reserve(reserved, wait.map(|_| deadline()), on_wait, closing);
+            let reserved_ok =
+                shared.acc.pool.reserve(reserved + prepaid, wait.map(|_| deadline()), on_wait, closing);
             let waited = blocked.map_or(Duration::ZERO, |t| t.elapsed());
             shared.metrics.buffer_waited(waited, !reserved_ok && !closing());
             if !reserved_ok {
@@ -440,6 +446,7 @@ impl Producer {
             sent_us,
             txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
             spool_id: None,
+            header: HeaderBudget::Reserve { until: wait.map(|_| deadline()), on_wait: &on_wait },
         };
         let appended = match &shared.spool {
             None => shared.acc.append(pm.queue, &input, None, callback),
@@ -454,26 +461,20 @@ impl Producer {
                     record.headers,
                     wait.map(|_| deadline()),
                     |id| {
-                        (
-                            id,
-                            shared.acc.append(
-                                pm.queue,
-                                &AppendInput { spool_id: Some(id), ..input },
-                                None,
-                                callback,
-                            ),
-                        )
+                        let input =
+                            AppendInput { spool_id: Some(id), header: HeaderBudget::Prepaid, ..input };
+                        (id, shared.acc.append(pm.queue, &input, None, callback))
                     },
                 );
                 match spooled {
-                    Ok((_, Some(a))) => Some(a),
-                    Ok((id, None)) => {
+                    Ok((_, Ok(a))) => Ok(a),
+                    Ok((id, Err(refused))) => {
                         // Refused after all (closing): not the spool's either.
                         sp.done(&[id]);
-                        None
+                        Err(refused)
                     }
                     Err(refusal) => {
-                        shared.acc.pool.release(reserved);
+                        shared.acc.pool.release(reserved + prepaid);
                         return refuse(match refusal {
                             spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },
                             spool::Refusal::Broken(why) => SendErrorKind::Spool(why),
@@ -482,10 +483,18 @@ impl Producer {
                 }
             }
         };
-        let Some(appended) = appended else {
-            // Intake closed (checked under the stripe lock): close began.
-            shared.acc.pool.release(reserved);
-            return refuse(SendErrorKind::Closed);
+        let appended = match appended {
+            Ok(a) => a,
+            Err(refused) => {
+                // (A header the append did not use, it gave back.)
+                shared.acc.pool.release(reserved);
+                return match refused {
+                    AppendRefused::Closed => refuse(SendErrorKind::Closed),
+                    AppendRefused::BufferFull => {
+                        Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(waited) })
+                    }
+                };
+            }
         };
         if appended.joined_txn {
             if let Some((t, g)) = &txn {

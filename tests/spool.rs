@@ -142,6 +142,65 @@ fn a_batch_the_broker_wrote_before_the_crash_is_not_written_twice() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// The stored record whose value is `value`.
+fn stored(c: &MockCluster, topic: &str, value: &str) -> kafka_sync::mock::StoredRecord {
+    c.records(topic, 0)
+        .into_iter()
+        .find(|r| r.value.as_deref() == Some(value.as_bytes()))
+        .unwrap_or_else(|| panic!("{value} is not in {topic}"))
+}
+
+/// A producer restarted on a spool resumes the previous run's producer id:
+/// every partition must go on from its sequence, including those with
+/// nothing to replay. (Starting one over at 0 under the same id made a
+/// broker as lenient as tansu answer `DUPLICATE_SEQUENCE_NUMBER` for new
+/// records, which were reported delivered and were not in the log.)
+#[test]
+fn a_restarted_producer_continues_every_partitions_sequence() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("a", 1, 1).unwrap();
+    c.create_topic("b", 1, 1).unwrap();
+    let d = dir("sequences");
+    let broker = c.broker_ids()[0];
+    // Run 1: everything delivered, nothing left in the spool.
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    for i in 0..10 {
+        p.send(Record::new("a").value(&format!("a{i}"))).unwrap().wait().unwrap();
+        p.send(Record::new("b").value(&format!("b{i}"))).unwrap().wait().unwrap();
+    }
+    p.close(Duration::from_secs(5)).unwrap();
+    let first = stored(&c, "a", "a0");
+    let same_producer = |r: &kafka_sync::mock::StoredRecord, seq: i32| {
+        assert_eq!((r.producer_id, r.producer_epoch), (first.producer_id, first.producer_epoch));
+        assert_eq!(r.sequence, seq, "{:?}", r.value);
+    };
+    // Run 2: nothing to replay; "a" goes on from 10. Then "b" gets a record
+    // the broker never sees before this run closes.
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    assert!(p.take_replayed().is_empty());
+    p.send(Record::new("a").value("a10")).unwrap().wait().unwrap();
+    same_producer(&stored(&c, "a", "a10"), 10);
+    p.partitions_for("b").unwrap(); // known before the broker goes
+    c.broker_down(broker).unwrap();
+    let h = p.send(Record::new("b").value("b10")).unwrap();
+    p.close(Duration::from_millis(200)).unwrap_err();
+    assert_eq!(h.wait().unwrap_err().kind(), &DeliveryErrorKind::Closed);
+    c.broker_up(broker).unwrap();
+    // Run 3: "b" is replayed, "a" (nothing to replay) goes on from 11.
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    assert_eq!(replayed.len(), 1);
+    for r in replayed {
+        r.handle.wait().unwrap();
+    }
+    p.send(Record::new("a").value("a11")).unwrap().wait().unwrap();
+    p.close(Duration::from_secs(5)).unwrap();
+    same_producer(&stored(&c, "b", "b10"), 10);
+    same_producer(&stored(&c, "a", "a11"), 11);
+    assert_eq!((c.records("a", 0).len(), c.records("b", 0).len()), (12, 11));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 // ---- SIGKILL --------------------------------------------------------------
 
 const CHILD_ENV: &str = "KAFKA_SYNC_SPOOL_CHILD";
@@ -169,13 +228,22 @@ fn spool_child_process() {
         .max()
         .unwrap_or(0)
         .max(start);
+    let mut handles: Vec<_> = replayed.into_iter().map(|r| (r.record.value, r.handle)).collect();
     for i in resume..limit {
-        p.send(Record::new(topic.clone()).key(&format!("k{}", i % 7)).value(&format!("v{i}"))).unwrap();
+        let value = format!("v{i}");
+        let h = p.send(Record::new(topic.clone()).key(&format!("k{}", i % 7)).value(&value)).unwrap();
+        handles.push((Some(value.into_bytes()), h));
         if i % 4 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
     p.close(Duration::from_secs(30)).unwrap();
+    // No record may fail here: a failed record is one the spool gave up.
+    let failed: Vec<String> = handles
+        .into_iter()
+        .filter_map(|(v, h)| h.wait().err().map(|e| format!("{}: {e}", String::from_utf8_lossy(&v.unwrap()))))
+        .collect();
+    assert!(failed.is_empty(), "{} records failed: {:?}", failed.len(), &failed[..failed.len().min(10)]);
 }
 
 /// Runs children producing to `topic` at `bootstrap` on spool `d`, killing
@@ -199,6 +267,18 @@ fn kill_until_done(
     };
     // A child that resumes after the highest value the broker has (or the
     // spool replays: one thread sends, in order) and goes up to `limit`.
+    // The children's stderr, printed when the test fails.
+    let log_path = d.with_extension("children.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        format!(
+            "children's stderr ({}), last lines:\n{}",
+            log_path.display(),
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        )
+    };
     let child = |limit: u64| {
         let next = read().keys().filter_map(|v| v[1..].parse::<u64>().ok()).map(|i| i + 1).max();
         let spec = format!("{bootstrap}|{}|{topic}|{}|{limit}", d.display(), next.unwrap_or(0));
@@ -206,7 +286,7 @@ fn kill_until_done(
         cmd.args(["spool_child_process", "--exact", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &spec)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log.try_clone().unwrap());
         (cmd, next)
     };
     let started = Instant::now();
@@ -220,7 +300,7 @@ fn kill_until_done(
         let mut child = cmd.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(50 + rand(250)));
         match child.try_wait().unwrap() {
-            Some(status) => assert!(status.success(), "the child failed: {status}"),
+            Some(status) => assert!(status.success(), "the child failed: {status}\n{}", tail()),
             None => {
                 child.kill().unwrap(); // SIGKILL
                 child.wait().unwrap();
@@ -235,12 +315,18 @@ fn kill_until_done(
     }
     // A last run, not killed, finishes the job.
     let status = child(limit).0.status().unwrap();
-    assert!(status.success(), "the last child failed: {status}");
+    assert!(status.success(), "the last child failed: {status}\n{}", tail());
     let got = read();
     let lost: Vec<u64> = (0..limit).filter(|i| !got.contains_key(&format!("v{i}"))).collect();
     let duplicated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(lost.is_empty(), "{} lost after {kills} kills: {:?}", lost.len(), &lost[..lost.len().min(20)]);
-    assert!(duplicated.is_empty(), "duplicated after {kills} kills: {duplicated:?}");
+    assert!(
+        lost.is_empty(),
+        "{} lost after {kills} kills: {:?}\n{}",
+        lost.len(),
+        &lost[..lost.len().min(20)],
+        tail()
+    );
+    assert!(duplicated.is_empty(), "duplicated after {kills} kills: {duplicated:?}\n{}", tail());
     assert_eq!(got.len() as u64, limit);
     assert!(
         killed_mid_stream >= kills_wanted / 2,

@@ -331,6 +331,52 @@ pub(crate) struct AppendInput<'a> {
     pub txn: TxnJoin,
     /// The record's id in the spool, if the producer spools.
     pub spool_id: Option<u64>,
+    /// How the header of a batch this record opens is counted in the pool.
+    pub header: HeaderBudget<'a>,
+}
+
+/// How the header of a new batch ([`BATCH_OVERHEAD`] bytes) is counted in
+/// the memory pool: `buffer.memory` bounds headers too, so the pool never
+/// goes past its total (but for records replayed from the spool).
+#[derive(Clone, Copy)]
+pub(crate) enum HeaderBudget<'a> {
+    /// Reserved when the batch opens, waiting for free memory until `until`
+    /// (`None`: not at all) and calling `on_wait` first (so that broker
+    /// threads send without lingering); refused as
+    /// [`AppendRefused::BufferFull`] if it stays taken.
+    Reserve { until: Option<Instant>, on_wait: &'a (dyn Fn() + Sync) },
+    /// Reserved by the caller with the record; given back if the record
+    /// joins an open batch (a caller that may not wait under a lock).
+    Prepaid,
+    /// Counted without a check: the record was accepted earlier (replayed
+    /// from the spool) and must find a place.
+    Charge,
+}
+
+impl std::fmt::Debug for HeaderBudget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reserve { until, .. } => {
+                f.debug_struct("Reserve").field("until", until).finish_non_exhaustive()
+            }
+            Self::Prepaid => f.write_str("Prepaid"),
+            Self::Charge => f.write_str("Charge"),
+        }
+    }
+}
+
+/// A [`HeaderBudget::Reserve`] callback that does nothing.
+#[cfg(test)]
+pub(crate) const NO_WAKE: &(dyn Fn() + Sync) = &|| {};
+
+/// Why an append took nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendRefused {
+    /// Intake is closed: `close` began.
+    Closed,
+    /// The record needed a new batch and `buffer.memory` had no room for its
+    /// header in time.
+    BufferFull,
 }
 
 /// A record of a batch rebuilt from the spool: timestamp, key, value,
@@ -517,7 +563,8 @@ impl MemoryPool {
         ok
     }
 
-    /// Counts `n` more bytes without checking the total (a new batch's header).
+    /// Counts `n` more bytes without checking the total (records replayed
+    /// from the spool, which were accepted by an earlier run).
     pub fn charge(&self, n: usize) {
         self.used.fetch_add(n, Ordering::SeqCst);
     }
@@ -542,6 +589,10 @@ impl MemoryPool {
     }
 }
 
+/// The next sequences a restart from the spool resumes, by topic and
+/// partition, and the producer id and epoch they belong to.
+type ResumedSequences = (ProducerIdEpoch, HashMap<(String, i32), i32>);
+
 /// The accumulator.
 #[derive(Debug)]
 pub(crate) struct Accumulator {
@@ -561,6 +612,10 @@ pub(crate) struct Accumulator {
     delivery_timeout: Duration,
     /// Where new partition queues find their topic's metrics.
     topic_metrics: Arc<TopicRegistry>,
+    /// The sequences a restart from the spool resumes, by topic and
+    /// partition, under the previous run's producer id and epoch: each
+    /// partition's queue takes its own when it is created.
+    resumed: Mutex<Option<ResumedSequences>>,
 }
 
 impl Accumulator {
@@ -576,6 +631,7 @@ impl Accumulator {
             batch_size,
             delivery_timeout,
             topic_metrics: Arc::default(),
+            resumed: Mutex::new(None),
         }
     }
 
@@ -590,8 +646,14 @@ impl Accumulator {
     pub fn add_partition(&self, topic: &Arc<str>, partition: i32) -> QueueRef {
         let stripe = stripe_of(topic, partition);
         let metrics = self.topic_metrics.get(topic);
+        let mut queue = PartitionQueue::new(topic.clone(), partition, metrics);
+        if let Some((producer, next)) = self.resumed.lock().as_mut() {
+            if let Some(next) = next.remove(&(topic.to_string(), partition)) {
+                queue.seq = SeqState { producer: Some(*producer), next };
+            }
+        }
         let mut s = self.stripes[stripe].lock();
-        s.queues.push(PartitionQueue::new(topic.clone(), partition, metrics));
+        s.queues.push(queue);
         QueueRef { stripe: stripe as u32, slot: (s.queues.len() - 1) as u32 }
     }
 
@@ -672,8 +734,10 @@ impl Accumulator {
     /// Appends a record to partition `q`'s open batch, opening a new batch
     /// when it would not fit. The caller reserved `rec.reserved` bytes. `now`
     /// is the creation time for a new batch (`None`: read the clock, only if
-    /// a batch is opened). `None` if intake is closed (the producer is
-    /// closing): nothing was appended.
+    /// a batch is opened); a new batch's header is counted as `rec.header`
+    /// says. On `Err` nothing was appended (and the caller still holds its
+    /// reservation): intake is closed (the producer is closing), or there
+    /// was no room for a new batch's header.
     /// With `callback`, the callback is kept in the batch and no handle is
     /// made.
     pub fn append(
@@ -682,7 +746,7 @@ impl Accumulator {
         rec: &AppendInput<'_>,
         now: Option<Instant>,
         callback: Option<Callback>,
-    ) -> Option<Appended> {
+    ) -> Result<Appended, AppendRefused> {
         let mut callback = callback;
         // Take a buffer before locking, in case a new batch is needed.
         let mut spare: Option<Vec<u8>> = None;
@@ -690,14 +754,24 @@ impl Accumulator {
         let mut closed_one = false;
         let mut counted = false;
         let mut joined_txn = false;
+        // Whether a new batch's header is counted in the pool already (by
+        // the caller, or by an earlier pass that waited for it); given back
+        // if the record joins an open batch after all.
+        let mut header = matches!(rec.header, HeaderBudget::Prepaid);
+        let unused_header = |header: bool| {
+            if header {
+                self.pool.release(BATCH_OVERHEAD);
+            }
+        };
         loop {
             let mut s = self.stripes[q.stripe as usize].lock();
             if self.closed.load(Ordering::SeqCst) {
+                drop(s);
                 if let Some(buf) = spare.take() {
-                    drop(s);
                     self.recycle(buf);
                 }
-                return None;
+                unused_header(header);
+                return Err(AppendRefused::Closed);
             }
             if !counted {
                 // (Once, though a pass that needs a buffer goes round twice.)
@@ -729,7 +803,9 @@ impl Accumulator {
                         pq.close_open();
                         wake = true;
                     }
-                    return Some(Appended { handle, wake, joined_txn });
+                    drop(s);
+                    unused_header(header);
+                    return Ok(Appended { handle, wake, joined_txn });
                 }
                 // Does not fit: close the open batch, it is ready to go.
                 pq.close_open();
@@ -743,6 +819,30 @@ impl Accumulator {
                 spare = Some(self.take_buffer(want));
                 continue;
             };
+            if !header {
+                match rec.header {
+                    HeaderBudget::Charge => self.pool.charge(BATCH_OVERHEAD),
+                    _ if self.pool.try_reserve(BATCH_OVERHEAD) => {}
+                    HeaderBudget::Reserve { until, on_wait } => {
+                        // Wait without the lock; the queue may change meanwhile.
+                        drop(s);
+                        let closed = || self.closed.load(Ordering::SeqCst);
+                        if until.is_none() || !self.pool.reserve(BATCH_OVERHEAD, until, on_wait, closed) {
+                            self.recycle(buf);
+                            return Err(if closed() {
+                                AppendRefused::Closed
+                            } else {
+                                AppendRefused::BufferFull
+                            });
+                        }
+                        header = true;
+                        spare = Some(buf);
+                        continue;
+                    }
+                    HeaderBudget::Prepaid => unreachable!("a prepaid header is counted"),
+                }
+                // (Counted now; this pass opens the batch that takes it.)
+            }
             let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
             let slot = BatchSlot::new(pq.topic.clone(), pq.partition);
             let ordinal = pq.next_ordinal;
@@ -755,9 +855,9 @@ impl Accumulator {
                 records: 0,
                 created: now,
                 deadline: now + self.delivery_timeout,
-                // The batch's header is charged when the batch opens (one
+                // The batch's header is reserved when the batch opens (one
                 // pool update per batch, not a reservation and a refund per
-                // record); the pool may go over its total by that much.
+                // record).
                 memory: rec.reserved + BATCH_OVERHEAD,
                 payload: Payload::Open(RecordBatchWriter::new(buf, rec.timestamp)),
                 attempts: 0,
@@ -789,8 +889,7 @@ impl Accumulator {
             }
             // Leaf lock under the stripe lock (see the lock order in engine/mod.rs).
             self.incomplete.lock().insert(id, slot);
-            self.pool.charge(BATCH_OVERHEAD);
-            return Some(Appended { handle, wake, joined_txn });
+            return Ok(Appended { handle, wake, joined_txn });
         }
     }
 
@@ -940,14 +1039,17 @@ impl Accumulator {
         infos.into_iter().map(|info| DeliveryHandle::new(slot.clone(), info)).collect()
     }
 
-    /// Sets partition `q`'s next sequence under `producer`, unless it has
-    /// one already (a restart from the spool's producer snapshot).
-    pub fn resume_sequence(&self, q: QueueRef, producer: ProducerIdEpoch, next: i32) {
-        self.with_queue(q, |pq| {
-            if pq.seq.producer.is_none() {
-                pq.seq = SeqState { producer: Some(producer), next };
-            }
-        });
+    /// Sets the next sequence of partitions under `producer` (a restart from
+    /// the spool's producer snapshot): each partition's queue starts from its
+    /// own when it is created. Call before any queue is created; a partition
+    /// not named starts from 0.
+    pub fn resume_sequences(
+        &self,
+        producer: ProducerIdEpoch,
+        next: impl IntoIterator<Item = (String, i32, i32)>,
+    ) {
+        let next = next.into_iter().map(|(t, p, n)| ((t, p), n)).collect();
+        *self.resumed.lock() = Some((producer, next));
     }
 
     /// Puts an in-flight batch back for a retry, in ordinal order ahead of
@@ -1161,6 +1263,7 @@ mod tests {
             sent_us: 0,
             txn: TxnJoin::No,
             spool_id: None,
+            header: HeaderBudget::Reserve { until: None, on_wait: NO_WAKE },
         }
     }
 
@@ -1247,9 +1350,9 @@ mod tests {
     fn oversize_record_gets_its_own_batch() {
         let (a, q) = acc(100);
         let t0 = Instant::now();
-        a.append(q, &rec(b"small"), Some(t0), None);
+        a.append(q, &rec(b"small"), Some(t0), None).unwrap();
         let big = vec![1u8; 500];
-        a.append(q, &rec(&big), Some(t0), None);
+        a.append(q, &rec(&big), Some(t0), None).unwrap();
         let mut failed = Vec::new();
         let p = policy();
         let b1 = a.drain(q, t0, true, &p, None, usize::MAX, true, &mut failed).unwrap();
@@ -1264,7 +1367,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), Some(t0), None);
+            a.append(q, &rec(&v), Some(t0), None).unwrap();
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let pid = Some((7, 0));
@@ -1301,7 +1404,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..3 {
-            a.append(q, &rec(&v), Some(t0), None);
+            a.append(q, &rec(&v), Some(t0), None).unwrap();
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let mut failed = Vec::new();
@@ -1324,7 +1427,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..2 {
-            a.append(q, &rec(&v), Some(t0), None);
+            a.append(q, &rec(&v), Some(t0), None).unwrap();
         }
         let p = DrainPolicy { idempotent: true, ..policy() };
         let mut failed = Vec::new();
@@ -1343,9 +1446,9 @@ mod tests {
     #[test]
     fn closed_intake_refuses_appends() {
         let (a, q) = acc(100);
-        assert!(a.append(q, &rec(b"x"), None, None).is_some());
+        assert!(a.append(q, &rec(b"x"), None, None).is_ok());
         a.close_intake();
-        assert!(a.append(q, &rec(b"y"), None, None).is_none());
+        assert!(a.append(q, &rec(b"y"), None, None).is_err());
         let mut all = Vec::new();
         a.take_all(&mut all);
         assert_eq!(all.iter().map(|b| b.records).sum::<u32>(), 1);
@@ -1357,7 +1460,7 @@ mod tests {
         let t0 = Instant::now();
         let v = [0u8; 50];
         for _ in 0..2 {
-            a.append(q, &rec(&v), Some(t0), None);
+            a.append(q, &rec(&v), Some(t0), None).unwrap();
         }
         let p = DrainPolicy { strict_order: true, ..policy() };
         let mut failed = Vec::new();
@@ -1372,13 +1475,49 @@ mod tests {
         let a = Accumulator::new(100, 1 << 20, Duration::from_millis(50));
         let q = a.add_partition(&Arc::from("t"), 0);
         let t0 = Instant::now();
-        a.append(q, &rec(b"x"), Some(t0), None);
-        a.append(q, &rec(b"y"), Some(t0 + Duration::from_millis(30)), None);
+        a.append(q, &rec(b"x"), Some(t0), None).unwrap();
+        a.append(q, &rec(b"y"), Some(t0 + Duration::from_millis(30)), None).unwrap();
         let mut out = Vec::new();
         a.take_expired(q, t0 + Duration::from_millis(49), false, &mut out);
         assert!(out.is_empty());
         a.take_expired(q, t0 + Duration::from_millis(50), false, &mut out);
         assert_eq!(out.len(), 1, "the open batch was created at t0");
+    }
+
+    #[test]
+    fn a_new_batch_header_never_takes_the_pool_past_its_total() {
+        // Room for a record's reservation, not for its batch's header too.
+        let a = Accumulator::new(16384, 250, Duration::from_secs(120));
+        let q = a.add_partition(&Arc::from("t"), 0);
+        assert!(a.pool.try_reserve(200), "as send does");
+        let r = a.append(q, &rec(b"x"), None, None);
+        assert!(a.pool.used() <= 250, "used {} of 250", a.pool.used());
+        assert!(matches!(r, Err(AppendRefused::BufferFull)), "{r:?}");
+        // With a deadline, it waits for the header's bytes to come back.
+        let wait = AppendInput {
+            header: HeaderBudget::Reserve {
+                until: Some(Instant::now() + Duration::from_secs(5)),
+                on_wait: NO_WAKE,
+            },
+            ..rec(b"x")
+        };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                a.pool.release(50);
+            });
+            a.append(q, &wait, None, None).unwrap();
+        });
+        assert_eq!(a.pool.used(), 150 + BATCH_OVERHEAD);
+        // A record joining the open batch needs no header.
+        assert!(a.pool.try_reserve(30));
+        a.append(q, &rec(b"y"), None, None).unwrap();
+        assert_eq!(a.pool.used(), 180 + BATCH_OVERHEAD);
+        // Prepaid: the header comes with the record's reservation, and is
+        // given back when the record joins an open batch.
+        a.pool.charge(BATCH_OVERHEAD);
+        a.append(q, &AppendInput { header: HeaderBudget::Prepaid, ..rec(b"z") }, None, None).unwrap();
+        assert_eq!(a.pool.used(), 180 + BATCH_OVERHEAD);
     }
 
     #[test]

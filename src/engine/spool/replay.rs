@@ -13,15 +13,16 @@
 //! - The other records were never sent: they are appended as new records and
 //!   sequenced when drained, continuing the partition's sequence.
 //! - The producer id and epoch of the previous run are installed before the
-//!   metadata thread starts, with each partition's next sequence, so no
-//!   InitProducerId replaces them.
+//!   metadata thread starts, with every partition's next sequence (taken by
+//!   the partition's queue when it is created, whether or not it has records
+//!   to replay), so no InitProducerId replaces them.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::{PendingRecord, Recovered, SequencedBatch};
 use crate::delivery::DeliveryHandle;
-use crate::engine::accumulator::{AppendInput, ReplayRecord, TxnJoin};
+use crate::engine::accumulator::{AppendInput, HeaderBudget, ReplayRecord, TxnJoin};
 use crate::engine::{broker, SharedState};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 use crate::record::{now_micros, Record};
@@ -46,6 +47,11 @@ pub(crate) fn resume_producer(shared: &SharedState, rec: &Recovered) {
             p.producer_epoch
         );
         shared.idem.set(p.producer_id, p.producer_epoch);
+        // Every partition goes on from its sequence, whether or not it has
+        // records to replay: starting one over at 0 under the same id would
+        // have the broker answer `DUPLICATE_SEQUENCE_NUMBER` (or
+        // `OUT_OF_ORDER_SEQUENCE_NUMBER`) for new records.
+        shared.acc.resume_sequences((p.producer_id, p.producer_epoch), p.next_sequences.iter().cloned());
     }
 }
 
@@ -81,15 +87,6 @@ pub(crate) fn replay(shared: &SharedState, rec: Recovered, wait: Duration) -> Ve
                 continue;
             }
         };
-        if let Some(p) = rec.producer.as_ref().filter(|p| p.producer_id >= 0) {
-            for (t, part, next) in &p.next_sequences {
-                if t == topic {
-                    if let Some(pm) = meta.partitions.get(*part as usize) {
-                        shared.acc.resume_sequence(pm.queue, (p.producer_id, p.producer_epoch), *next);
-                    }
-                }
-            }
-        }
         // Records of a rebuilt batch, already queued with it.
         let mut queued: HashSet<u64> = HashSet::new();
         for pm in meta.partitions.iter().filter(|pm| pm.leader >= 0) {
@@ -147,13 +144,15 @@ pub(crate) fn replay(shared: &SharedState, rec: Recovered, wait: Duration) -> Ve
                 sent_us,
                 txn: TxnJoin::No,
                 spool_id: Some(r.id),
+                header: HeaderBudget::Charge,
             };
             match shared.acc.append(pm.queue, &input, None, None) {
-                Some(a) => out.push(Replayed {
+                Ok(a) => out.push(Replayed {
                     record: record_of(r),
                     handle: a.handle.expect("no callback: the append made a handle"),
                 }),
-                None => shared.acc.pool.release(size),
+                // Closing: it stays in the spool.
+                Err(_) => shared.acc.pool.release(size),
             }
         }
     }
