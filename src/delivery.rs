@@ -17,11 +17,12 @@
 //! callbacks; it is never held while a callback runs, a waker is woken, or any
 //! other lock is taken.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -42,10 +43,12 @@ pub(crate) enum Resolution {
     Acked { base_offset: Option<i64>, log_append_time: Option<i64>, times: BatchTimes },
     /// Not delivered.
     Failed(DeliveryError),
-    /// Split into smaller batches: `(first index, slot)` in ascending order;
-    /// record `i` moved to the last part whose first index is `<= i`, at index
-    /// `i - first`.
-    Split(Vec<(u32, Arc<BatchSlot>)>),
+    /// Moved to other batches: `(first index, slot, at)` in ascending order
+    /// of first index; record `i` moved to the last part whose first index
+    /// is `<= i`, at index `i - first + at`. A batch split in smaller ones
+    /// (`at` 0), or a spilled record fed to a batch (one part, `at` its index
+    /// there).
+    Split(Vec<(u32, Arc<BatchSlot>, u32)>),
 }
 
 /// Per-record facts kept by handles and callbacks.
@@ -143,7 +146,7 @@ impl BatchSlot {
     pub(crate) fn wait_done(&self, deadline: Option<Instant>) -> bool {
         match self.wait_resolved(deadline) {
             None => false,
-            Some(Resolution::Split(parts)) => parts.iter().all(|(_, s)| s.wait_done(deadline)),
+            Some(Resolution::Split(parts)) => parts.iter().all(|(_, s, _)| s.wait_done(deadline)),
             Some(_) => true,
         }
     }
@@ -281,10 +284,10 @@ impl BatchSlot {
     }
 }
 
-fn follow_split(parts: &[(u32, Arc<BatchSlot>)], info: RecordInfo) -> (Arc<BatchSlot>, RecordInfo) {
-    let (first, slot) =
-        parts.iter().rev().find(|(first, _)| *first <= info.index).expect("split parts start at index 0");
-    (slot.clone(), RecordInfo { index: info.index - first, ..info })
+fn follow_split(parts: &[(u32, Arc<BatchSlot>, u32)], info: RecordInfo) -> (Arc<BatchSlot>, RecordInfo) {
+    let (first, slot, at) =
+        parts.iter().rev().find(|(first, _, _)| *first <= info.index).expect("split parts start at index 0");
+    (slot.clone(), RecordInfo { index: info.index - first + at, ..info })
 }
 
 /// The pending result of one `send`: resolves exactly once to the record's
@@ -299,6 +302,25 @@ fn follow_split(parts: &[(u32, Arc<BatchSlot>)], info: RecordInfo) -> (Arc<Batch
 pub struct DeliveryHandle {
     slot: Arc<BatchSlot>,
     info: RecordInfo,
+    /// A spilled record's place in its [`SpillRegistry`]: dropping the
+    /// handle before the record is fed lets the registry forget it.
+    spill: Option<Box<SpillTicket>>,
+}
+
+/// A spilled record's id and the registry that holds its slot.
+struct SpillTicket {
+    registry: Weak<SpillRegistry>,
+    id: u64,
+}
+
+impl Drop for DeliveryHandle {
+    fn drop(&mut self) {
+        if let Some(t) = self.spill.take() {
+            if let Some(r) = t.registry.upgrade() {
+                r.forget(t.id, &self.slot);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for DeliveryHandle {
@@ -314,7 +336,12 @@ impl fmt::Debug for DeliveryHandle {
 
 impl DeliveryHandle {
     pub(crate) fn new(slot: Arc<BatchSlot>, info: RecordInfo) -> Self {
-        Self { slot, info }
+        Self { slot, info, spill: None }
+    }
+
+    /// Where the record is: its batch's slot and its place there.
+    pub(crate) fn place(&self) -> (Arc<BatchSlot>, u32) {
+        (self.slot.clone(), self.info.index)
     }
 
     /// Runs `cb` with the record's outcome once it is known (now, on this
@@ -400,6 +427,71 @@ impl Future for DeliveryHandle {
                 return Poll::Pending;
             }
             // Resolved between the check and the registration: look again.
+        }
+    }
+}
+
+/// The outcomes of spilled records: records `send` wrote to the spool
+/// only (`buffer.memory` was full, or the spool was catching up), fed to
+/// batches later by the spool's feeder.
+///
+/// A spilled record gets a slot of its own; when it is fed, the slot
+/// resolves to [`Resolution::Split`] with one part, its place in the batch
+/// that took it, and its handle and callback follow. The registry holds a
+/// slot only while someone can observe the outcome: a handle that is
+/// dropped unresolved, with no callback registered, takes its slot out, so
+/// an outage that spills millions of records costs memory only for the
+/// handles the caller keeps (and the callbacks it gave).
+#[derive(Debug, Default)]
+pub(crate) struct SpillRegistry {
+    slots: Mutex<HashMap<u64, Arc<BatchSlot>>>,
+}
+
+impl SpillRegistry {
+    /// Registers spilled record `id` (`info.index` 0): returns its handle, or
+    /// with `callback`, keeps the callback and returns `None`.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        id: u64,
+        topic: Arc<str>,
+        partition: i32,
+        info: RecordInfo,
+        callback: Option<Callback>,
+    ) -> Option<DeliveryHandle> {
+        let slot = BatchSlot::new(topic, partition);
+        let handle = match callback {
+            Some(cb) => {
+                slot.add_callback(info, cb);
+                None
+            }
+            None => Some(DeliveryHandle {
+                slot: slot.clone(),
+                info,
+                spill: Some(Box::new(SpillTicket { registry: Arc::downgrade(self), id })),
+            }),
+        };
+        self.slots.lock().insert(id, slot);
+        handle
+    }
+
+    /// Takes the slot of spilled record `id`, to resolve; `None` if nobody
+    /// can observe its outcome.
+    pub(crate) fn take(&self, id: u64) -> Option<Arc<BatchSlot>> {
+        self.slots.lock().remove(&id)
+    }
+
+    /// Takes every slot (when the producer closes).
+    pub(crate) fn take_all(&self) -> Vec<Arc<BatchSlot>> {
+        self.slots.lock().drain().map(|(_, s)| s).collect()
+    }
+
+    /// A handle of `id` was dropped: forget the slot unless it resolved or
+    /// a callback waits on it.
+    fn forget(&self, id: u64, slot: &Arc<BatchSlot>) {
+        let mut g = self.slots.lock();
+        let unobserved = || slot.result.get().is_none() && slot.waiters.lock().callbacks.is_empty();
+        if g.get(&id).is_some_and(|s| Arc::ptr_eq(s, slot)) && unobserved() {
+            g.remove(&id);
         }
     }
 }
@@ -515,7 +607,7 @@ mod tests {
         let h1 = DeliveryHandle::new(slot.clone(), info(1));
         let a = BatchSlot::new("t".into(), 0);
         let b = BatchSlot::new("t".into(), 0);
-        slot.resolve(Resolution::Split(vec![(0, a.clone()), (2, b.clone())]));
+        slot.resolve(Resolution::Split(vec![(0, a.clone(), 0), (2, b.clone(), 0)]));
         assert!(!h3.is_done());
         b.resolve(Resolution::Acked {
             base_offset: Some(100),
@@ -533,6 +625,36 @@ mod tests {
     }
 
     #[test]
+    fn spilled_records_follow_their_batch_and_are_forgotten_when_unobserved() {
+        let reg = Arc::new(SpillRegistry::default());
+        let kept = reg.register(1, "t".into(), 0, info(0), None).unwrap();
+        let dropped = reg.register(2, "t".into(), 0, info(0), None).unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let n1 = n.clone();
+        let cb: Callback = Box::new(move |r| {
+            assert_eq!(r.unwrap().offset(), Some(17));
+            n1.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(reg.register(3, "t".into(), 0, info(0), Some(cb)).is_none());
+        // A dropped handle with no callback leaves nothing behind.
+        drop(dropped);
+        assert!(reg.take(2).is_none());
+        // Fed: the records sit at indexes 5 and 7 of a batch.
+        let batch = BatchSlot::new("t".into(), 0);
+        reg.take(1).unwrap().resolve(Resolution::Split(vec![(0, batch.clone(), 5)]));
+        reg.take(3).unwrap().resolve(Resolution::Split(vec![(0, batch.clone(), 7)]));
+        assert!(!kept.is_done());
+        batch.resolve(Resolution::Acked {
+            base_offset: Some(10),
+            log_append_time: None,
+            times: BatchTimes::default(),
+        });
+        assert_eq!(kept.wait().unwrap().offset(), Some(15));
+        assert_eq!(n.load(Ordering::SeqCst), 1, "the callback ran, at its place in the batch");
+        assert!(reg.take_all().is_empty());
+    }
+
+    #[test]
     fn split_moves_callbacks() {
         let n = Arc::new(AtomicUsize::new(0));
         let slot = BatchSlot::new("t".into(), 0);
@@ -546,7 +668,7 @@ mod tests {
         );
         let a = BatchSlot::new("t".into(), 0);
         let b = BatchSlot::new("t".into(), 0);
-        slot.resolve(Resolution::Split(vec![(0, a.clone()), (2, b.clone())]));
+        slot.resolve(Resolution::Split(vec![(0, a.clone(), 0), (2, b.clone(), 0)]));
         assert_eq!(n.load(Ordering::SeqCst), 0);
         a.resolve(Resolution::Acked {
             base_offset: Some(0),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{Acks, ProducerConfig};
-use crate::delivery::DeliveryHandle;
+use crate::delivery::{DeliveryHandle, RecordInfo, Resolution};
 use crate::engine::accumulator::{
     Accumulator, AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD,
 };
@@ -25,15 +25,14 @@ use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
 use crate::engine::metrics::statistics::Statistics;
 use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
 use crate::engine::spool::replay::{self, Replayed};
-use crate::engine::spool::{self, Spool};
+use crate::engine::spool::{self, Recorded, Spool};
 use crate::engine::txn::{coordinator, Transactions};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
-use crate::error::{DeliveryErrorKind, Error, SendError, SendErrorKind};
+use crate::error::{DeliveryError, DeliveryErrorKind, Error, Persistence, SendError, SendErrorKind};
 use crate::metrics::ProducerMetrics;
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::{now_micros, Record, RecordMetadata, RecordRef};
-use crate::DeliveryError;
 
 /// Bytes counted in `buffer.memory` for a registered callback, beside its
 /// closure: its entry in the batch's callback list and the allocation's
@@ -74,6 +73,9 @@ pub struct Producer {
     replayed: Mutex<Vec<Replayed>>,
     /// The `statistics.interval.ms` thread, if it runs.
     statistics: Option<Statistics>,
+    /// The spool's feeder thread (with `spool.dir`) and its stop flag.
+    feeder: Mutex<Option<JoinHandle<()>>>,
+    feeder_stop: Arc<AtomicBool>,
     closed: AtomicBool,
     close_lock: Mutex<()>,
 }
@@ -155,7 +157,26 @@ impl Producer {
             None => Vec::new(),
         };
         let statistics = Statistics::start_for(&shared, &config);
+        let feeder_stop = Arc::new(AtomicBool::new(false));
+        let feeder = match &shared.spool {
+            Some(_) => {
+                let (s, stop) = (shared.clone(), feeder_stop.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("kafka-sync-spool-feeder".into())
+                    .spawn(move || spool::feeder::run(s, || stop.load(Ordering::Acquire)));
+                match spawned {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        log::error!("could not start the spool's feeder thread: {e}; records that do not fit in buffer.memory stay in the spool");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         Ok(Self {
+            feeder: Mutex::new(feeder),
+            feeder_stop,
             partitioner: config.partitioner().clone(),
             interceptors: config.interceptors().clone(),
             shared,
@@ -169,8 +190,10 @@ impl Producer {
     }
 
     /// Sends a record: blocks at most `max.block.ms` while the topic's
-    /// metadata is unknown or `buffer.memory` is full, then returns a handle
-    /// that resolves to the record's offset or error.
+    /// metadata is unknown or `buffer.memory` is full (with `spool.dir`:
+    /// while `spool.max.bytes` is used up; a full `buffer.memory` spills the
+    /// record to the spool instead), then returns a handle that resolves to
+    /// the record's offset or error.
     ///
     /// Order: records sent from one thread to one partition are written in
     /// send order. With idempotence (the default) that holds through
@@ -419,7 +442,10 @@ impl Producer {
         let prepaid = if shared.spool.is_some() { BATCH_OVERHEAD } else { 0 };
         let on_wait = || shared.brokers.wake_all();
         let closing = || shared.run.is_closing();
-        if !shared.acc.pool.try_reserve(reserved + prepaid) {
+        // With a spool, `send` does not wait for memory: a record that finds
+        // none is spilled (written only), and the feeder waits for it.
+        let have_memory = shared.acc.pool.try_reserve(reserved + prepaid);
+        if !have_memory && shared.spool.is_none() {
             let blocked = wait.map(|_| Instant::now());
             let reserved_ok =
                 shared.acc.pool.reserve(reserved + prepaid, wait.map(|_| deadline()), on_wait, closing);
@@ -452,6 +478,7 @@ impl Producer {
             None => shared.acc.append(pm.queue, &input, None, callback),
             Some(sp) => {
                 // On disk (handed to the OS, or synced) before `send` returns.
+                let mut callback = callback;
                 let spooled = sp.record(
                     record.topic,
                     partition,
@@ -461,24 +488,39 @@ impl Producer {
                     record.headers,
                     wait.map(|_| deadline()),
                     |id| {
+                        if !have_memory {
+                            return None;
+                        }
                         let input =
                             AppendInput { spool_id: Some(id), header: HeaderBudget::Prepaid, ..input };
-                        (id, shared.acc.append(pm.queue, &input, None, callback))
+                        Some((id, shared.acc.append(pm.queue, &input, None, callback.take())))
                     },
                 );
+                let unused = || {
+                    if have_memory {
+                        shared.acc.pool.release(reserved + prepaid);
+                    }
+                };
                 match spooled {
-                    Ok((_, Ok(a))) => Ok(a),
-                    Ok((id, Err(refused))) => {
+                    Ok(Recorded::Appended((_, Ok(a)))) => Ok(a),
+                    Ok(Recorded::Appended((id, Err(refused)))) => {
                         // Refused after all (closing): not the spool's either.
                         sp.done(&[id]);
                         Err(refused)
                     }
+                    Ok(Recorded::Spilled(id)) => {
+                        unused();
+                        let topic = shared.acc.with_queue(pm.queue, |pq| pq.topic.clone());
+                        if chosen {
+                            self.partitioner.on_append(record.topic, partition, size);
+                        }
+                        return Ok(register_spilled(
+                            sp, id, topic, partition, record, timestamp, sent_us, callback,
+                        ));
+                    }
                     Err(refusal) => {
-                        shared.acc.pool.release(reserved + prepaid);
-                        return refuse(match refusal {
-                            spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },
-                            spool::Refusal::Broken(why) => SendErrorKind::Spool(why),
-                        });
+                        unused();
+                        return refuse(refusal_kind(refusal));
                     }
                 }
             }
@@ -491,7 +533,11 @@ impl Producer {
                 return match refused {
                     AppendRefused::Closed => refuse(SendErrorKind::Closed),
                     AppendRefused::BufferFull => {
-                        Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(waited) })
+                        // No room for a new batch's header: refused as the
+                        // record itself would have been.
+                        let spent = if wait.is_some() { waited } else { Duration::ZERO };
+                        shared.metrics.buffer_waited(spent, true);
+                        Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(spent) })
                     }
                 };
             }
@@ -538,6 +584,15 @@ impl Producer {
     /// the call had its outcome by `deadline`.
     pub(crate) fn flush_until(&self, deadline: Instant) -> bool {
         let shared = &self.shared;
+        // Spilled records first: every one sent before the call must be in a
+        // batch before the batches are waited for.
+        if let Some(sp) = &shared.spool {
+            if let Some(last) = sp.last_id() {
+                if !sp.wait_fed(last, Some(deadline)) {
+                    return false;
+                }
+            }
+        }
         shared.acc.set_flushing(true);
         shared.brokers.wake_all();
         shared.meta.poke();
@@ -589,6 +644,20 @@ impl Producer {
             t.abort_on_close(shared, deadline, |d| self.flush_until(d));
         }
         shared.run.begin_close();
+        let mut drained = true;
+        if let Some(sp) = &shared.spool {
+            // No more records; those spilled are fed while `timeout` lasts
+            // (the rest stay in the spool for the next run).
+            sp.close_intake();
+            if !sp.wait_fed(u64::MAX, Some(deadline)) {
+                drained = false;
+                log::warn!(
+                    "closing with {} spilled record(s) not yet sent: they stay in the spool",
+                    sp.backlog()
+                );
+            }
+            self.stop_feeder();
+        }
         // No record joins a queue from here on, and every append already in
         // progress has finished: whatever was accepted is in the set waited
         // on below. A `send` racing this fails with `Closed`. Senders blocked
@@ -598,7 +667,6 @@ impl Producer {
         shared.meta.begin_close();
         shared.brokers.wake_all();
         shared.meta.poke();
-        let mut drained = true;
         for slot in shared.acc.incomplete() {
             if !slot.wait_done(Some(deadline)) {
                 drained = false;
@@ -639,6 +707,13 @@ impl Producer {
             broker::fail_queued(shared, b, DeliveryErrorKind::Closed, &why);
         }
         if let Some(sp) = &shared.spool {
+            // Spilled records never fed: their handles say so; they stay in
+            // the spool.
+            let why = broker::closed_message(shared, "producer closed before the spilled record was sent");
+            for slot in sp.registry.take_all() {
+                let e = DeliveryError::new(DeliveryErrorKind::Closed, Persistence::NotPersisted, why.clone());
+                slot.resolve_with(Resolution::Failed(e), Vec::new());
+            }
             sp.close();
         }
         // (On an engine thread, that thread still resolves what it holds.)
@@ -647,6 +722,20 @@ impl Producer {
             Ok(())
         } else {
             Err(Error::Timeout)
+        }
+    }
+
+    /// Stops the spool's feeder thread and joins it.
+    fn stop_feeder(&self) {
+        self.feeder_stop.store(true, Ordering::Release);
+        if let Some(sp) = &self.shared.spool {
+            sp.poke();
+        }
+        self.shared.acc.pool.wake_waiters();
+        if let Some(h) = self.feeder.lock().take() {
+            if h.thread().id() != std::thread::current().id() && h.join().is_err() {
+                log::error!("the spool's feeder thread panicked");
+            }
         }
     }
 
@@ -687,6 +776,14 @@ impl Producer {
     /// not yet delivered, and segments not yet given back.
     pub fn spool_disk_bytes(&self) -> Option<u64> {
         self.shared.spool.as_ref().map(Spool::disk_bytes)
+    }
+
+    /// Records `send` spilled to the spool (`buffer.memory` was full) that
+    /// are not yet in a batch (`None` without `spool.dir`). While it is above
+    /// zero, every new record is spilled too, so each partition keeps send
+    /// order.
+    pub fn spool_backlog(&self) -> Option<u64> {
+        self.shared.spool.as_ref().map(Spool::backlog)
     }
 
     /// The producer's `transactional.id`, if it is transactional.
@@ -817,6 +914,38 @@ impl EngineConfig {
             },
         }
     }
+}
+
+/// What `send` reports for a record the spool refused.
+fn refusal_kind(r: spool::Refusal) -> SendErrorKind {
+    match r {
+        spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },
+        spool::Refusal::Broken(why) => SendErrorKind::Spool(why),
+        spool::Refusal::Closed => SendErrorKind::Closed,
+    }
+}
+
+/// The handle (or, with `callback`, nothing: the callback is kept) of a
+/// record spilled to the spool with id `id`.
+#[allow(clippy::too_many_arguments)]
+fn register_spilled(
+    sp: &Spool,
+    id: u64,
+    topic: Arc<str>,
+    partition: i32,
+    record: &RecordRef<'_>,
+    timestamp: i64,
+    sent_us: i64,
+    callback: Option<crate::delivery::Callback>,
+) -> Option<DeliveryHandle> {
+    let info = RecordInfo {
+        index: 0,
+        timestamp,
+        key_size: record.key.map(<[u8]>::len),
+        value_size: record.value.map(<[u8]>::len),
+        sent_us,
+    };
+    sp.registry.register(id, topic, partition, info, callback)
 }
 
 #[cfg(test)]

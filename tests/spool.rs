@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use kafka_sync::mock::{DropPoint, MockCluster};
 use kafka_sync::protocol::api_key;
-use kafka_sync::{DeliveryErrorKind, Error, Producer, ProducerConfig, Record, SpoolFsync};
+use kafka_sync::{
+    DeliveryErrorKind, Error, Producer, ProducerConfig, ProducerConfigBuilder, Record, SpoolFsync,
+};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("kafka-sync-spool-{name}-{}", std::process::id()));
@@ -23,19 +25,24 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn producer(bootstrap: &str, spool: &Path, fsync: SpoolFsync) -> Result<Producer, Error> {
+    producer_with(bootstrap, spool, |b| b.spool_fsync(fsync))
+}
+
+/// A producer on `spool` with the tests' settings, then `tune`'s.
+fn producer_with(
+    bootstrap: &str,
+    spool: &Path,
+    tune: impl FnOnce(ProducerConfigBuilder) -> ProducerConfigBuilder,
+) -> Result<Producer, Error> {
     support::init_log();
-    Producer::new(
-        ProducerConfig::builder()
-            .bootstrap_servers(bootstrap)
-            .spool_dir(spool)
-            .spool_fsync(fsync)
-            .max_block(Duration::from_secs(5))
-            .request_timeout(Duration::from_secs(2))
-            .delivery_timeout(Duration::from_secs(3))
-            .retry_backoff(Duration::from_millis(20))
-            .build()
-            .unwrap(),
-    )
+    let b = ProducerConfig::builder()
+        .bootstrap_servers(bootstrap)
+        .spool_dir(spool)
+        .max_block(Duration::from_secs(5))
+        .request_timeout(Duration::from_secs(2))
+        .delivery_timeout(Duration::from_secs(3))
+        .retry_backoff(Duration::from_millis(20));
+    Producer::new(tune(b).build().unwrap())
 }
 
 /// Values in `topic`, counted.
@@ -217,7 +224,12 @@ fn spool_child_process() {
     let parts: Vec<&str> = spec.split('|').collect();
     let (bootstrap, spool, topic) = (parts[0], Path::new(parts[1]), parts[2].to_owned());
     let (start, limit): (u64, u64) = (parts[3].parse().unwrap(), parts[4].parse().unwrap());
-    let p = producer(bootstrap, spool, SpoolFsync::Batch).unwrap();
+    // A small buffer.memory, so that records are spilled (written to the
+    // spool only) whenever the broker falls behind, and kills land then too.
+    let p = producer_with(bootstrap, spool, |b| {
+        b.spool_fsync(SpoolFsync::Batch).batch_size(512).buffer_memory(1024)
+    })
+    .unwrap();
     let replayed = p.take_replayed();
     let resume = replayed
         .iter()
@@ -229,10 +241,15 @@ fn spool_child_process() {
         .unwrap_or(0)
         .max(start);
     let mut handles: Vec<_> = replayed.into_iter().map(|r| (r.record.value, r.handle)).collect();
+    let mut spilling = false;
     for i in resume..limit {
         let value = format!("v{i}");
         let h = p.send(Record::new(topic.clone()).key(&format!("k{}", i % 7)).value(&value)).unwrap();
         handles.push((Some(value.into_bytes()), h));
+        if !spilling && p.spool_backlog() > Some(0) {
+            spilling = true;
+            eprintln!("child: spilling from v{i}");
+        }
         if i % 4 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -332,8 +349,10 @@ fn kill_until_done(
         killed_mid_stream >= kills_wanted / 2,
         "only {killed_mid_stream} of {kills} kills landed mid-stream"
     );
+    let spilled = std::fs::read_to_string(&log_path).unwrap_or_default().matches("child: spilling").count();
     eprintln!(
-        "{kills} kills in {rounds} rounds ({killed_mid_stream} mid-stream), {limit} records: lost 0, duplicated 0"
+        "{kills} kills in {rounds} rounds ({killed_mid_stream} mid-stream, {spilled} children spilled), \
+         {limit} records: lost 0, duplicated 0"
     );
 }
 
@@ -419,6 +438,155 @@ fn an_outage_longer_than_the_delivery_timeout_loses_nothing() {
     let stored: usize = (0..3).map(|part| c.records("t", part).len()).sum();
     assert_eq!(stored, 2001, "each once");
     p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Resident memory of this process, in bytes (Linux).
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 =
+        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// With a spool, `send` does not wait for `buffer.memory` during an outage:
+/// what does not fit is spilled to disk (and every record after it, so each
+/// partition keeps send order), fed back as memory frees up, and delivered
+/// once the broker is back, past `delivery.timeout.ms`, each once and in
+/// order; memory stays bounded while the spool grows.
+#[test]
+fn an_outage_spills_past_buffer_memory_to_disk() {
+    // In a process of its own: other tests' memory must not count.
+    const ALONE: &str = "KAFKA_SYNC_SPOOL_RSS_CHILD";
+    if std::env::var(ALONE).is_err() {
+        if std::env::var(CHILD_ENV).is_ok() {
+            return;
+        }
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "an_outage_spills_past_buffer_memory_to_disk",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(ALONE, "1")
+            .status()
+            .unwrap();
+        assert!(status.success(), "the test failed in its own process: {status}");
+        return;
+    }
+    const BUFFER: usize = 2 << 20;
+    const N: usize = 40_000; // 40 MB of values: 20 times buffer.memory
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 3, 1).unwrap();
+    let d = dir("spill");
+    let broker = c.broker_ids()[0];
+    support::init_log();
+    let p = Producer::new(
+        ProducerConfig::builder()
+            .bootstrap_servers(c.bootstrap_servers())
+            .spool_dir(&d)
+            .spool_fsync(SpoolFsync::None)
+            .buffer_memory(BUFFER)
+            .max_block(Duration::from_secs(5))
+            .request_timeout(Duration::from_secs(2))
+            .delivery_timeout(Duration::from_secs(3))
+            .retry_backoff(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    let rss0 = rss_bytes();
+    let value = vec![b'x'; 1000];
+    let t0 = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut handles = Vec::with_capacity(N);
+    for i in 0..N {
+        let s = Instant::now();
+        let mut v = value.clone();
+        v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        handles.push(p.send(Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)).unwrap());
+        slowest = slowest.max(s.elapsed());
+    }
+    // No send waited for memory (max.block.ms is 5 s).
+    assert!(slowest < Duration::from_secs(1), "slowest send {slowest:?} (all {:?})", t0.elapsed());
+    let spilled = p.spool_backlog().unwrap();
+    assert!(spilled as usize > N / 2, "{spilled} of {N} records spilled");
+    assert!(p.metrics().buffer_used <= BUFFER, "buffer.memory holds: {}", p.metrics().buffer_used);
+    assert!(p.spool_disk_bytes().unwrap() > 40_000_000);
+    // Past delivery.timeout.ms without a broker: nothing failed.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(handles.iter().all(|h| !h.is_done()), "nothing failed at delivery.timeout.ms");
+    if let (Some(before), Some(now)) = (rss0, rss_bytes()) {
+        let growth = now.saturating_sub(before);
+        // The handles the test keeps, plus buffer.memory, plus slack; not
+        // the 40 MB of records, which are on disk.
+        assert!(growth < (BUFFER + (32 << 20)) as u64, "RSS grew {} MiB", growth >> 20);
+        eprintln!(
+            "RSS grew {} MiB while {} MB waited on disk",
+            growth >> 20,
+            p.spool_disk_bytes().unwrap() / 1_000_000
+        );
+    }
+    c.broker_up(broker).unwrap();
+    p.flush().unwrap();
+    assert_eq!(p.spool_backlog(), Some(0));
+    for (i, h) in handles.into_iter().enumerate() {
+        let m = h.wait().unwrap_or_else(|e| panic!("record {i}: {e}"));
+        assert!(m.offset().is_some());
+    }
+    // Each once, and in send order within each partition.
+    let mut seen = 0;
+    for part in 0..3 {
+        let ids: Vec<u64> = c
+            .records("t", part)
+            .iter()
+            .filter_map(|r| r.value.as_ref().filter(|v| v.len() == 1000))
+            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "partition {part} out of order");
+        seen += ids.len();
+    }
+    assert_eq!(seen, N, "each record once");
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Spilled records the producer could not send before `close` returned
+/// report `Closed` and stay in the spool; the next producer on it sends
+/// them, each once.
+#[test]
+fn spilled_records_not_sent_at_close_stay_for_the_next_run() {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", 2, 1).unwrap();
+    let d = dir("spill-close");
+    let broker = c.broker_ids()[0];
+    let p = producer_with(&c.bootstrap_servers(), &d, |b| b.buffer_memory(1 << 20)).unwrap();
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    let value = vec![b'y'; 1000];
+    let handles: Vec<_> =
+        (0..3000).map(|i| p.send(Record::new("t").key(&format!("{i}")).value(&value)).unwrap()).collect();
+    let spilled = p.spool_backlog().unwrap();
+    assert!(spilled > 1000, "{spilled} spilled");
+    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
+    for h in handles {
+        let e = h.wait().unwrap_err();
+        assert_eq!(e.kind(), &DeliveryErrorKind::Closed);
+        assert!(e.message().contains("spool"), "{e}");
+    }
+    c.broker_up(broker).unwrap();
+    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    assert_eq!(replayed.len(), 3000);
+    for r in replayed {
+        r.handle.wait().unwrap();
+    }
+    p.close(Duration::from_secs(5)).unwrap();
+    let stored: usize = (0..2).map(|part| c.records("t", part).len()).sum();
+    assert_eq!(stored, 3001, "each once");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -139,8 +139,12 @@ impl ProducerConfigBuilder {
     /// producer started on a directory that holds records (left by a crash,
     /// or by a `close` that timed out) sends them first, resending those a
     /// broker may already have under the same producer id and sequence
-    /// numbers, so they are not written twice. One producer per directory
-    /// (a lock file). Needs idempotence. Defaults to none (no spool).
+    /// numbers, so they are not written twice. With a spool, `send` does not
+    /// wait for `buffer.memory`: a record that finds it full is written to
+    /// the spool only and fed into a batch later (see
+    /// [`Producer::spool_backlog`](crate::Producer::spool_backlog)). One
+    /// producer per directory (a lock file). Needs idempotence. Defaults to
+    /// none (no spool).
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool.dir = Some(Set { value: dir.into(), key: "spool.dir" });
         self

@@ -1166,7 +1166,7 @@ impl BrokerThread {
             // i32::MAX to 0 as the broker counts.
             let base_sequence =
                 if b.producer.is_some() { increment_sequence(b.base_sequence, first as i32) } else { -1 };
-            slots.push((first, slot.clone()));
+            slots.push((first, slot.clone(), 0));
             parts.push(Batch {
                 slot,
                 queue: b.queue,

@@ -13,15 +13,18 @@
 //! the broker threads take it alone (never under a stripe lock).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{
     recover, Entry, ProducerSnapshot, Recovered, SpoolError, SpoolLock, SpoolLog, DEFAULT_SEGMENT_BYTES,
 };
 use crate::config::SpoolFsync;
+use crate::delivery::SpillRegistry;
 use crate::engine::accumulator::increment_sequence;
 use crate::protocol::record_batch::Header;
 
@@ -35,11 +38,28 @@ struct Live {
     producer: Option<(i64, i16)>,
     /// The first write error: the spool refuses records from then on.
     broken: Option<String>,
+    /// Spilled records not yet fed to batches: while there are any, every
+    /// record `send` accepts is spilled too (so that each partition keeps
+    /// send order).
+    backlog: Option<SpillRun>,
+    /// Set when the producer begins to close: no more records.
+    intake_closed: bool,
+}
+
+/// Spilled records not yet fed: ids `next..=last` (every record written in
+/// that span spilled), the first of them at `at` (segment first id, byte
+/// offset) in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpillRun {
+    pub next: u64,
+    pub last: u64,
+    pub at: (u64, u64),
 }
 
 /// The durable spool of one producer.
 #[derive(Debug)]
 pub(crate) struct Spool {
+    dir: PathBuf,
     fsync: SpoolFsync,
     max_bytes: u64,
     log: Mutex<Live>,
@@ -48,6 +68,23 @@ pub(crate) struct Spool {
     /// The directory's lock, released by `close` so that another producer
     /// may take the spool over.
     lock: Mutex<Option<SpoolLock>>,
+    /// Whether records are being spilled (`Live::backlog` is set): read
+    /// without the lock by `send`, to skip waiting for a topic's metadata.
+    spilling: AtomicBool,
+    /// Signalled (with `log`) when records are spilled, fed, or intake
+    /// closes: the feeder and `flush` wait on it.
+    changed: Condvar,
+    /// Handles and callbacks of spilled records.
+    pub registry: Arc<SpillRegistry>,
+}
+
+/// What [`Spool::record`] did with a record.
+#[derive(Debug)]
+pub(crate) enum Recorded<T> {
+    /// Written and appended to a batch (what the append returned).
+    Appended(T),
+    /// Written only (spilled, with this id): the feeder appends it later.
+    Spilled(u64),
 }
 
 /// Why the spool refused a record.
@@ -57,6 +94,8 @@ pub(crate) enum Refusal {
     Full(u64),
     /// The spool cannot be written.
     Broken(String),
+    /// The producer is closing.
+    Closed,
 }
 
 impl Spool {
@@ -99,11 +138,15 @@ impl Spool {
             );
         }
         Ok(Self {
+            dir: dir.to_path_buf(),
             fsync,
             max_bytes,
-            log: Mutex::new(Live { log, next, producer, broken: None }),
+            log: Mutex::new(Live { log, next, producer, broken: None, backlog: None, intake_closed: false }),
             recovered: Mutex::new(Some(recovered)),
             lock: Mutex::new(Some(lock)),
+            spilling: AtomicBool::new(false),
+            changed: Condvar::new(),
+            registry: Arc::default(),
         })
     }
 
@@ -118,8 +161,11 @@ impl Spool {
     }
 
     /// Writes a record `send` accepted, then runs `append` with its id while
-    /// the log is still locked (see the lock order). Waits up to `deadline`
-    /// (`None`: not at all) while `spool.max.bytes` is used up.
+    /// the log is still locked (see the lock order), unless records are
+    /// being spilled: then, or if `append` returns `None` (no room in
+    /// `buffer.memory`), the record is spilled: the feeder appends it later.
+    /// Waits up to `deadline` (`None`: not at all) while `spool.max.bytes` is
+    /// used up.
     #[allow(clippy::too_many_arguments)]
     pub fn record<T>(
         &self,
@@ -130,8 +176,8 @@ impl Spool {
         value: Option<&[u8]>,
         headers: &[Header],
         deadline: Option<Instant>,
-        append: impl FnOnce(u64) -> T,
-    ) -> Result<T, Refusal> {
+        append: impl FnOnce(u64) -> Option<T>,
+    ) -> Result<Recorded<T>, Refusal> {
         let size = (topic.len() + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64
             + headers
                 .iter()
@@ -140,6 +186,9 @@ impl Spool {
             + 64;
         let mut live = self.log.lock();
         loop {
+            if live.intake_closed {
+                return Err(Refusal::Closed);
+            }
             if let Some(why) = &live.broken {
                 return Err(Refusal::Broken(why.clone()));
             }
@@ -169,11 +218,11 @@ impl Spool {
         // Handed to the operating system before `send` returns: a process
         // crash loses nothing. With `record`, also on disk, synced after the
         // lock is released (concurrent senders' syncs then overlap).
-        let written = live.log.append(&entry).and_then(|()| match self.fsync {
-            SpoolFsync::Record => live.log.flush_for_sync().map(Some),
-            _ => live.log.flush().map(|()| None),
+        let written = live.log.append_at(&entry).and_then(|at| match self.fsync {
+            SpoolFsync::Record => live.log.flush_for_sync().map(|s| (at, Some(s))),
+            _ => live.log.flush().map(|()| (at, None)),
         });
-        let to_sync = match written {
+        let (at, to_sync) = match written {
             Ok(s) => s,
             Err(e) => {
                 let why = e.to_string();
@@ -182,7 +231,16 @@ impl Spool {
                 return Err(Refusal::Broken(why));
             }
         };
-        let appended = append(id);
+        let appended = match live.backlog.as_mut() {
+            Some(run) => {
+                run.last = id;
+                Recorded::Spilled(id)
+            }
+            None => match append(id) {
+                Some(t) => Recorded::Appended(t),
+                None => self.start_spilling(&mut live, id, at),
+            },
+        };
         drop(live);
         if let Some((file, path)) = to_sync {
             if let Err(e) = file.sync_data() {
@@ -194,6 +252,100 @@ impl Spool {
             }
         }
         Ok(appended)
+    }
+
+    fn start_spilling<T>(&self, live: &mut Live, id: u64, at: (u64, u64)) -> Recorded<T> {
+        log::info!("spool: buffer.memory is full; records go to the spool only until it catches up");
+        live.backlog = Some(SpillRun { next: id, last: id, at });
+        self.spilling.store(true, Ordering::Release);
+        self.changed.notify_all();
+        Recorded::Spilled(id)
+    }
+
+    /// Spilled records not yet fed.
+    pub fn backlog(&self) -> u64 {
+        self.log.lock().backlog.map_or(0, |r| r.last + 1 - r.next)
+    }
+
+    /// The spilled records not yet fed, waiting up to `until` for some;
+    /// `None` if there are none by then (or `stop()` holds: checked whenever
+    /// the feeder is woken).
+    pub fn wait_spilled(&self, until: Instant, stop: impl Fn() -> bool) -> Option<SpillRun> {
+        let mut live = self.log.lock();
+        loop {
+            if stop() {
+                return None;
+            }
+            if let Some(run) = live.backlog {
+                return Some(run);
+            }
+            if self.changed.wait_until(&mut live, until).timed_out() {
+                return live.backlog.filter(|_| !stop());
+            }
+        }
+    }
+
+    /// Spilled record `id` (the run's next) was fed to a batch, or failed
+    /// for good. When it was the last one, records are no longer spilled.
+    pub fn fed(&self, id: u64) {
+        let mut live = self.log.lock();
+        if let Some(run) = live.backlog.as_mut() {
+            debug_assert_eq!(run.next, id, "spilled records are fed in order");
+            run.next = id + 1;
+            if run.next > run.last {
+                live.backlog = None;
+                self.spilling.store(false, Ordering::Release);
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until every record spilled with an id up to `through` was fed,
+    /// or `deadline` passes (`false`).
+    pub fn wait_fed(&self, through: u64, deadline: Option<Instant>) -> bool {
+        let mut live = self.log.lock();
+        loop {
+            match live.backlog {
+                Some(run) if run.next <= through => {}
+                _ => return true,
+            }
+            match deadline {
+                Some(d) => {
+                    if self.changed.wait_until(&mut live, d).timed_out() {
+                        return live.backlog.is_none_or(|run| run.next > through);
+                    }
+                }
+                None => self.changed.wait(&mut live),
+            }
+        }
+    }
+
+    /// The id of the last record written (`None`: none yet).
+    pub fn last_id(&self) -> Option<u64> {
+        self.log.lock().log.peek_next_id().checked_sub(1)
+    }
+
+    /// The segment after the one starting at id `first_id`, if any.
+    pub fn segment_after(&self, first_id: u64) -> Option<u64> {
+        self.log.lock().log.segment_after(first_id)
+    }
+
+    /// The spool's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// No record is accepted from now on (the producer begins to close);
+    /// wakes the feeder and `flush` waiters.
+    pub fn close_intake(&self) {
+        self.log.lock().intake_closed = true;
+        self.changed.notify_all();
+    }
+
+    /// Wakes whoever waits on the spool (the feeder, to see it must stop).
+    pub fn poke(&self) {
+        let _g = self.log.lock();
+        self.changed.notify_all();
     }
 
     /// A batch of `records` records (spool ids `first..=last`) of

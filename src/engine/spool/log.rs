@@ -115,10 +115,16 @@ impl SpoolLog {
     /// Appends `e` to the active segment, rolling first if it is full.
     /// A `Done` entry is applied as [`done`](Self::done) does.
     pub fn append(&mut self, e: &Entry) -> Result<(), SpoolError> {
+        self.append_at(e).map(|_| ())
+    }
+
+    /// Like [`append`](Self::append), returning where the entry starts: the
+    /// first id of its segment and its byte offset there.
+    pub fn append_at(&mut self, e: &Entry) -> Result<(u64, u64), SpoolError> {
         if self.active.len() >= self.segment_bytes {
             self.roll()?;
         }
-        self.active.append(e)?;
+        let at = (self.active_first_id, self.active.append(e)?);
         match e {
             Entry::Record { id, .. } => {
                 self.active_pending.insert(*id);
@@ -143,7 +149,18 @@ impl SpoolLog {
                 });
             }
         }
-        Ok(())
+        Ok(at)
+    }
+
+    /// The first id of the segment after the one whose first id is
+    /// `first_id` (`None`: that one is the active segment).
+    pub fn segment_after(&self, first_id: u64) -> Option<u64> {
+        self.closed.iter().map(|s| s.first_id).chain([self.active_first_id]).find(|&id| id > first_id)
+    }
+
+    /// The id the next record will get.
+    pub fn peek_next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// Records that the records with ids in `ranges` have a final outcome

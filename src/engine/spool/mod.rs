@@ -34,6 +34,7 @@
 //! (cut off at recovery); anywhere else it is corruption (reported).
 
 pub(crate) mod entry;
+pub(crate) mod feeder;
 pub(crate) mod fuzz;
 mod idset;
 mod live;
@@ -43,7 +44,7 @@ mod recover;
 pub(crate) mod replay;
 pub(crate) mod segment;
 
-pub(crate) use live::{Refusal, Spool};
+pub(crate) use live::{Recorded, Refusal, SpillRun, Spool};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,258 @@
+//! The feeder: the thread that moves spilled records from the spool into
+//! batches.
+//!
+//! `send` spills a record (writes it to the spool only, see
+//! [`Spool::record`]) when `buffer.memory` has no room for it. From then on every record is spilled, so that each partition keeps send order,
+//! until the feeder has caught up: it reads the spilled records back from
+//! the log in id order, waits for each one's topic metadata and for room in
+//! `buffer.memory` (this thread blocks, not `send`), appends it to its
+//! partition's batch, and points its handle there. So an outage longer than
+//! the buffer costs disk, not memory.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use super::entry::{decode_frame, Entry, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
+use super::segment::{segment_path, HEADER_LEN};
+use super::{SpillRun, Spool};
+use crate::delivery::Resolution;
+use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
+use crate::engine::{broker, SharedState};
+use crate::error::{DeliveryError, DeliveryErrorKind, Persistence};
+use crate::protocol::record_batch::{Header, RecordBatchWriter};
+use crate::record::now_micros;
+
+/// How long one wait (for work, metadata or memory) lasts before the feeder
+/// checks whether it must stop.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Where the feeder reads: a segment, and the offset of the next entry.
+struct Reader {
+    segment: u64,
+    file: File,
+    offset: u64,
+    /// The id of the last record fed (the next one to feed follows it).
+    last_fed: Option<u64>,
+}
+
+/// A spilled record, as read back.
+struct Spilled {
+    id: u64,
+    topic: String,
+    partition: i32,
+    timestamp: i64,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<Header>,
+}
+
+/// The feeder thread's body: feeds spilled records until `stop()` holds.
+pub(crate) fn run(shared: SharedState, stop: impl Fn() -> bool) {
+    let Some(sp) = shared.spool.as_ref() else { return };
+    let mut reader: Option<Reader> = None;
+    let mut failures = 0u32;
+    while !stop() {
+        let Some(run) = sp.wait_spilled(Instant::now() + TICK, &stop) else { continue };
+        let rec = match next_spilled(sp, &mut reader, run) {
+            Ok(r) => {
+                failures = 0;
+                r
+            }
+            Err(why) => {
+                // The records stay in the spool (the next run recovers what
+                // is intact); try again, in case it was passing.
+                failures += 1;
+                if crate::engine::worth_a_warning(failures) {
+                    log::error!("spool: cannot read spilled records back: {why}");
+                }
+                reader = None;
+                std::thread::sleep(TICK);
+                continue;
+            }
+        };
+        let Some(rec) = rec else {
+            // Not written yet as far as this reader sees: look again soon.
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let id = rec.id;
+        if !feed(&shared, sp, rec, &stop) {
+            return;
+        }
+        if let Some(r) = reader.as_mut() {
+            r.last_fed = Some(id);
+        }
+        sp.fed(id);
+    }
+}
+
+/// Reads the run's next record; `Ok(None)` if it is not there yet.
+fn next_spilled(sp: &Spool, reader: &mut Option<Reader>, run: SpillRun) -> Result<Option<Spilled>, String> {
+    // A new run (or a first one): start at its first record.
+    let continues = reader.as_ref().is_some_and(|r| r.last_fed.is_some_and(|id| id + 1 == run.next));
+    if !continues {
+        let (segment, offset) = run.at;
+        *reader = Some(open(sp, segment, offset, run.next.checked_sub(1))?);
+    }
+    let r = reader.as_mut().expect("opened");
+    loop {
+        match read_entry(r)? {
+            Some(Entry::Record { id, topic, partition, timestamp, key, value, headers })
+                if id == run.next =>
+            {
+                let headers = headers.into_iter().map(|(key, value)| Header { key, value }).collect();
+                return Ok(Some(Spilled { id, topic, partition, timestamp, key, value, headers }));
+            }
+            Some(Entry::Record { id, .. }) if id > run.next => {
+                return Err(format!("spilled record {} is missing (found {id} in its place)", run.next));
+            }
+            // Records before the run, and the other entries.
+            Some(_) => {}
+            None => match sp.segment_after(r.segment) {
+                Some(next) => *r = open(sp, next, HEADER_LEN as u64, r.last_fed)?,
+                None => return Ok(None),
+            },
+        }
+    }
+}
+
+fn open(sp: &Spool, segment: u64, offset: u64, last_fed: Option<u64>) -> Result<Reader, String> {
+    let path = segment_path(sp.dir(), segment);
+    let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Reader { segment, file, offset, last_fed })
+}
+
+/// The entry at the reader's offset, moving past it; `None` at the end of
+/// what is written.
+fn read_entry(r: &mut Reader) -> Result<Option<Entry>, String> {
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    r.file.seek(SeekFrom::Start(r.offset)).map_err(|e| e.to_string())?;
+    if !read_full(&mut r.file, &mut head)? {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len == 0 || len > MAX_ENTRY_LEN {
+        return Err(format!("segment {} has an entry of {len} bytes at byte {}", r.segment, r.offset));
+    }
+    let mut frame = vec![0u8; FRAME_HEADER_LEN + len];
+    frame[..FRAME_HEADER_LEN].copy_from_slice(&head);
+    if !read_full(&mut r.file, &mut frame[FRAME_HEADER_LEN..])? {
+        return Ok(None);
+    }
+    let (entry, used) = decode_frame(&frame)
+        .map_err(|e| format!("segment {} is damaged at byte {}: {e}", r.segment, r.offset))?;
+    r.offset += used as u64;
+    Ok(Some(entry))
+}
+
+/// Fills `buf`; `false` if the file ends first (nothing more is written yet).
+fn read_full(f: &mut File, buf: &mut [u8]) -> Result<bool, String> {
+    let mut at = 0;
+    while at < buf.len() {
+        match f.read(&mut buf[at..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(true)
+}
+
+/// Appends a spilled record to its partition's batch and points its handle
+/// there, or fails it for good (its topic or partition does not exist);
+/// `false` if the feeder must stop first (the record stays in the spool).
+fn feed(shared: &SharedState, sp: &Spool, rec: Spilled, stop: &impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    // The topic: wait as long as the cluster does not answer; a topic it
+    // says does not exist fails after max.block.ms, as `send` would.
+    let topic = loop {
+        if stop() {
+            return false;
+        }
+        match shared.meta.wait_topic(&rec.topic, Some(Instant::now() + TICK)) {
+            Ok(t) if !t.partitions.is_empty() => break t,
+            Err(Some(code)) if started.elapsed() >= shared.cfg.max_block => {
+                let why = format!(
+                    "topic {:?} does not exist ({code:?}); the spilled record was dropped",
+                    rec.topic
+                );
+                fail(sp, rec.id, DeliveryErrorKind::UnknownTopic, why);
+                return true;
+            }
+            _ => {}
+        }
+    };
+    let count = topic.partitions.len() as i32;
+    let partition = rec.partition;
+    let Some(pm) = topic.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)).copied() else {
+        let why = format!(
+            "{}-{partition} does not exist ({count} partitions); the spilled record was dropped",
+            rec.topic
+        );
+        fail(sp, rec.id, DeliveryErrorKind::UnknownTopic, why);
+        return true;
+    };
+    let size = RecordBatchWriter::record_size(
+        i64::MAX,
+        i32::MAX,
+        rec.key.as_deref(),
+        rec.value.as_deref(),
+        &rec.headers,
+    );
+    // Room in buffer.memory: this thread waits for it, not `send`.
+    let wake = || shared.brokers.wake_all();
+    while !shared.acc.pool.reserve(size + BATCH_OVERHEAD, Some(Instant::now() + TICK), wake, stop) {
+        if stop() {
+            return false;
+        }
+    }
+    let input = AppendInput {
+        timestamp: rec.timestamp,
+        key: rec.key.as_deref(),
+        value: rec.value.as_deref(),
+        headers: &rec.headers,
+        reserved: size,
+        size,
+        sent_us: now_micros(),
+        txn: TxnJoin::No,
+        spool_id: Some(rec.id),
+        header: HeaderBudget::Prepaid,
+    };
+    let appended = match shared.acc.append(pm.queue, &input, None, None) {
+        Ok(a) => a,
+        Err(AppendRefused::Closed | AppendRefused::BufferFull) => {
+            // Closing (a prepaid header never runs short): it stays in the
+            // spool. The append gave the unused header back.
+            shared.acc.pool.release(size);
+            return false;
+        }
+    };
+    let handle = appended.handle.expect("no callback: the append made a handle");
+    if let Some(slot) = sp.registry.take(rec.id) {
+        let (batch, index) = handle.place();
+        slot.resolve_with(Resolution::Split(vec![(0, batch, index)]), Vec::new());
+    }
+    if appended.wake {
+        if pm.leader >= 0 {
+            broker::wake(shared, pm.leader);
+        } else {
+            shared.meta.request_refresh();
+        }
+    }
+    true
+}
+
+/// Fails spilled record `id` for good: its handle reports `kind`, and it
+/// leaves the spool.
+fn fail(sp: &Spool, id: u64, kind: DeliveryErrorKind, why: String) {
+    log::error!("spool: {why}");
+    if let Some(slot) = sp.registry.take(id) {
+        slot.resolve_with(
+            Resolution::Failed(DeliveryError::new(kind, Persistence::NotPersisted, why)),
+            Vec::new(),
+        );
+    }
+    sp.done(&[id]);
+}
