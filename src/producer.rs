@@ -542,6 +542,9 @@ impl Producer {
                 };
             }
         };
+        if !appended.waited.is_zero() {
+            shared.metrics.buffer_waited(appended.waited, false);
+        }
         if appended.joined_txn {
             if let Some((t, g)) = &txn {
                 let topic = shared.acc.with_queue(pm.queue, |pq| pq.topic.clone());

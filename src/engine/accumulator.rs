@@ -394,6 +394,9 @@ pub(crate) struct Appended {
     /// Whether this record brought its partition into the current
     /// transaction: the transaction manager must hear of it.
     pub joined_txn: bool,
+    /// How long the append waited for memory for a new batch's header
+    /// (`buffer.memory` metrics).
+    pub waited: Duration,
 }
 
 /// The settings the drain logic depends on.
@@ -758,6 +761,7 @@ impl Accumulator {
         // the caller, or by an earlier pass that waited for it); given back
         // if the record joins an open batch after all.
         let mut header = matches!(rec.header, HeaderBudget::Prepaid);
+        let mut waited = Duration::ZERO;
         let unused_header = |header: bool| {
             if header {
                 self.pool.release(BATCH_OVERHEAD);
@@ -805,7 +809,7 @@ impl Accumulator {
                     }
                     drop(s);
                     unused_header(header);
-                    return Ok(Appended { handle, wake, joined_txn });
+                    return Ok(Appended { handle, wake, joined_txn, waited });
                 }
                 // Does not fit: close the open batch, it is ready to go.
                 pq.close_open();
@@ -827,7 +831,11 @@ impl Accumulator {
                         // Wait without the lock; the queue may change meanwhile.
                         drop(s);
                         let closed = || self.closed.load(Ordering::SeqCst);
-                        if until.is_none() || !self.pool.reserve(BATCH_OVERHEAD, until, on_wait, closed) {
+                        let t0 = Instant::now();
+                        let got =
+                            until.is_some() && self.pool.reserve(BATCH_OVERHEAD, until, on_wait, closed);
+                        waited += t0.elapsed();
+                        if !got {
                             self.recycle(buf);
                             return Err(if closed() {
                                 AppendRefused::Closed
@@ -889,7 +897,7 @@ impl Accumulator {
             }
             // Leaf lock under the stripe lock (see the lock order in engine/mod.rs).
             self.incomplete.lock().insert(id, slot);
-            return Ok(Appended { handle, wake, joined_txn });
+            return Ok(Appended { handle, wake, joined_txn, waited });
         }
     }
 
