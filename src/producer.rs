@@ -478,7 +478,9 @@ impl Producer {
             None => shared.acc.append(pm.queue, &input, None, callback),
             Some(sp) => {
                 // On disk (handed to the OS, or synced) before `send` returns.
-                let mut callback = callback;
+                // The callback goes with the append, or with the spilled
+                // record's registration (one of the two).
+                let callback = std::cell::Cell::new(callback);
                 let spooled = sp.record(
                     record.topic,
                     partition,
@@ -495,6 +497,19 @@ impl Producer {
                             AppendInput { spool_id: Some(id), header: HeaderBudget::Prepaid, ..input };
                         Some((id, shared.acc.append(pm.queue, &input, None, callback.take())))
                     },
+                    |id| {
+                        let topic = shared.acc.with_queue(pm.queue, |pq| pq.topic.clone());
+                        register_spilled(
+                            sp,
+                            id,
+                            topic,
+                            partition,
+                            record,
+                            timestamp,
+                            sent_us,
+                            callback.take(),
+                        )
+                    },
                 );
                 let unused = || {
                     if have_memory {
@@ -508,15 +523,12 @@ impl Producer {
                         sp.done(&[id]);
                         Err(refused)
                     }
-                    Ok(Recorded::Spilled(id)) => {
+                    Ok(Recorded::Spilled(handle)) => {
                         unused();
-                        let topic = shared.acc.with_queue(pm.queue, |pq| pq.topic.clone());
                         if chosen {
                             self.partitioner.on_append(record.topic, partition, size);
                         }
-                        return Ok(register_spilled(
-                            sp, id, topic, partition, record, timestamp, sent_us, callback,
-                        ));
+                        return Ok(handle);
                     }
                     Err(refusal) => {
                         unused();

@@ -45,6 +45,53 @@ fn producer_with(
     Producer::new(tune(b).build().unwrap())
 }
 
+/// A mock cluster with topic "t" of `partitions` partitions, a producer on
+/// a fresh spool `name` (the tests' settings, then `tune`'s) that delivered
+/// one record, "first": then the broker goes down. Returns the cluster, the
+/// spool, the broker and the producer.
+fn outage_after_first(
+    partitions: i32,
+    name: &str,
+    tune: impl FnOnce(ProducerConfigBuilder) -> ProducerConfigBuilder,
+) -> (MockCluster, PathBuf, i32, Producer) {
+    let c = MockCluster::start(1).unwrap();
+    c.create_topic("t", partitions, 1).unwrap();
+    let d = dir(name);
+    let broker = c.broker_ids()[0];
+    let p = producer_with(&c.bootstrap_servers(), &d, tune).unwrap();
+    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
+    c.broker_down(broker).unwrap();
+    (c, d, broker, p)
+}
+
+/// Closes `p` before its records could be sent (`close` times out), checks
+/// that each of `handles` failed `Closed` saying the record stays in the
+/// spool, brings the broker back, and has a new producer on spool `d` send
+/// all of them (`take_replayed`).
+fn close_early_then_resume(
+    c: &MockCluster,
+    d: &Path,
+    broker: i32,
+    p: Producer,
+    handles: Vec<kafka_sync::DeliveryHandle>,
+) {
+    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
+    let n = handles.len();
+    for h in handles {
+        let e = h.wait().unwrap_err();
+        assert_eq!(e.kind(), &DeliveryErrorKind::Closed);
+        assert!(e.message().contains("spool"), "{e}");
+    }
+    c.broker_up(broker).unwrap();
+    let p = producer(&c.bootstrap_servers(), d, SpoolFsync::Batch).unwrap();
+    let replayed = p.take_replayed();
+    assert_eq!(replayed.len(), n);
+    for r in replayed {
+        r.handle.wait().unwrap_or_else(|e| panic!("{:?}: {e}", r.record.value));
+    }
+    p.close(Duration::from_secs(5)).unwrap();
+}
+
 /// Values in `topic`, counted.
 fn values(c: &MockCluster, topic: &str) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -58,33 +105,14 @@ fn values(c: &MockCluster, topic: &str) -> BTreeMap<String, usize> {
 
 #[test]
 fn records_outlive_a_producer_that_closed_before_delivering_them() {
-    let c = MockCluster::start(1).unwrap();
-    c.create_topic("t", 3, 1).unwrap();
-    let d = dir("outlive");
-    let broker = c.broker_ids()[0];
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
     // The topic's metadata is known; then the broker goes away.
-    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
-    c.broker_down(broker).unwrap();
+    let (c, d, broker, p) = outage_after_first(3, "outlive", |b| b.spool_fsync(SpoolFsync::Batch));
     let handles: Vec<_> =
         (0..100).map(|i| p.send(Record::new("t").value(&format!("v{i}"))).unwrap()).collect();
     // Past delivery.timeout.ms: with a spool, records wait instead of failing.
     std::thread::sleep(Duration::from_millis(3500));
     assert!(handles.iter().all(|h| !h.is_done()), "no record fails at delivery.timeout.ms");
-    p.close(Duration::from_millis(200)).unwrap_err();
-    for h in handles {
-        let e = h.wait().unwrap_err();
-        assert_eq!(e.kind(), &DeliveryErrorKind::Closed);
-        assert!(e.message().contains("spool"), "{e}");
-    }
-    c.broker_up(broker).unwrap();
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    let replayed = p.take_replayed();
-    assert_eq!(replayed.len(), 100);
-    for r in replayed {
-        r.handle.wait().unwrap_or_else(|e| panic!("{:?}: {e}", r.record.value));
-    }
-    p.close(Duration::from_secs(5)).unwrap();
+    close_early_then_resume(&c, &d, broker, p, handles);
     let got = values(&c, "t");
     assert_eq!(got.len(), 101);
     assert!(got.values().all(|&n| n == 1), "each once");
@@ -415,13 +443,7 @@ fn sigkill_through_a_faulty_proxy_to_tansu_loses_and_duplicates_nothing() {
 
 #[test]
 fn an_outage_longer_than_the_delivery_timeout_loses_nothing() {
-    let c = MockCluster::start(1).unwrap();
-    c.create_topic("t", 3, 1).unwrap();
-    let d = dir("outage");
-    let broker = c.broker_ids()[0];
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
-    c.broker_down(broker).unwrap();
+    let (c, d, broker, p) = outage_after_first(3, "outage", |b| b.spool_fsync(SpoolFsync::Batch));
     let value = "x".repeat(1000);
     let handles: Vec<_> =
         (0..2000).map(|i| p.send(Record::new("t").key(&format!("{i}")).value(&value)).unwrap()).collect();
@@ -477,27 +499,8 @@ fn an_outage_spills_past_buffer_memory_to_disk() {
     }
     const BUFFER: usize = 2 << 20;
     const N: usize = 40_000; // 40 MB of values: 20 times buffer.memory
-    let c = MockCluster::start(1).unwrap();
-    c.create_topic("t", 3, 1).unwrap();
-    let d = dir("spill");
-    let broker = c.broker_ids()[0];
-    support::init_log();
-    let p = Producer::new(
-        ProducerConfig::builder()
-            .bootstrap_servers(c.bootstrap_servers())
-            .spool_dir(&d)
-            .spool_fsync(SpoolFsync::None)
-            .buffer_memory(BUFFER)
-            .max_block(Duration::from_secs(5))
-            .request_timeout(Duration::from_secs(2))
-            .delivery_timeout(Duration::from_secs(3))
-            .retry_backoff(Duration::from_millis(20))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
-    c.broker_down(broker).unwrap();
+    let (c, d, broker, p) =
+        outage_after_first(3, "spill", |b| b.spool_fsync(SpoolFsync::None).buffer_memory(BUFFER));
     let rss0 = rss_bytes();
     let value = vec![b'x'; 1000];
     let t0 = Instant::now();
@@ -559,32 +562,13 @@ fn an_outage_spills_past_buffer_memory_to_disk() {
 /// them, each once.
 #[test]
 fn spilled_records_not_sent_at_close_stay_for_the_next_run() {
-    let c = MockCluster::start(1).unwrap();
-    c.create_topic("t", 2, 1).unwrap();
-    let d = dir("spill-close");
-    let broker = c.broker_ids()[0];
-    let p = producer_with(&c.bootstrap_servers(), &d, |b| b.buffer_memory(1 << 20)).unwrap();
-    p.send(Record::new("t").value("first")).unwrap().wait().unwrap();
-    c.broker_down(broker).unwrap();
+    let (c, d, broker, p) = outage_after_first(2, "spill-close", |b| b.buffer_memory(1 << 20));
     let value = vec![b'y'; 1000];
     let handles: Vec<_> =
         (0..3000).map(|i| p.send(Record::new("t").key(&format!("{i}")).value(&value)).unwrap()).collect();
     let spilled = p.spool_backlog().unwrap();
     assert!(spilled > 1000, "{spilled} spilled");
-    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
-    for h in handles {
-        let e = h.wait().unwrap_err();
-        assert_eq!(e.kind(), &DeliveryErrorKind::Closed);
-        assert!(e.message().contains("spool"), "{e}");
-    }
-    c.broker_up(broker).unwrap();
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    let replayed = p.take_replayed();
-    assert_eq!(replayed.len(), 3000);
-    for r in replayed {
-        r.handle.wait().unwrap();
-    }
-    p.close(Duration::from_secs(5)).unwrap();
+    close_early_then_resume(&c, &d, broker, p, handles);
     let stored: usize = (0..2).map(|part| c.records("t", part).len()).sum();
     assert_eq!(stored, 3001, "each once");
     let _ = std::fs::remove_dir_all(&d);

@@ -9,8 +9,12 @@
 //! `Spool::log` is taken by `send` **before** the stripe lock of the
 //! record's partition, and held while the record is appended: record ids
 //! then grow in queue order within every partition, which is what a
-//! `Sequenced` entry's id range relies on. Nothing else is taken under it;
-//! the broker threads take it alone (never under a stripe lock).
+//! `Sequenced` entry's id range relies on. A spilled record's handle is
+//! registered under it too (the registry's lock, a leaf), before the feeder
+//! can see the record: registered later, a record fed in between would
+//! have its handle report `Closed` although it was delivered. Nothing else
+//! is taken under it; the broker threads and the feeder take it alone
+//! (never under a stripe lock).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -80,11 +84,13 @@ pub(crate) struct Spool {
 
 /// What [`Spool::record`] did with a record.
 #[derive(Debug)]
-pub(crate) enum Recorded<T> {
+pub(crate) enum Recorded<T, S> {
     /// Written and appended to a batch (what the append returned).
     Appended(T),
-    /// Written only (spilled, with this id): the feeder appends it later.
-    Spilled(u64),
+    /// Written only (spilled): the feeder appends it later. What the
+    /// `spilled` callback returned, run under the lock, before the feeder
+    /// can see the record (so that its handle is registered by then).
+    Spilled(S),
 }
 
 /// Why the spool refused a record.
@@ -163,11 +169,12 @@ impl Spool {
     /// Writes a record `send` accepted, then runs `append` with its id while
     /// the log is still locked (see the lock order), unless records are
     /// being spilled: then, or if `append` returns `None` (no room in
-    /// `buffer.memory`), the record is spilled: the feeder appends it later.
+    /// `buffer.memory`), the record is spilled (the feeder appends it later)
+    /// and `spilled` runs with its id, still under the lock.
     /// Waits up to `deadline` (`None`: not at all) while `spool.max.bytes` is
     /// used up.
     #[allow(clippy::too_many_arguments)]
-    pub fn record<T>(
+    pub fn record<T, S>(
         &self,
         topic: &str,
         partition: i32,
@@ -177,7 +184,8 @@ impl Spool {
         headers: &[Header],
         deadline: Option<Instant>,
         append: impl FnOnce(u64) -> Option<T>,
-    ) -> Result<Recorded<T>, Refusal> {
+        spilled: impl FnOnce(u64) -> S,
+    ) -> Result<Recorded<T, S>, Refusal> {
         let size = (topic.len() + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len)) as u64
             + headers
                 .iter()
@@ -234,11 +242,15 @@ impl Spool {
         let appended = match live.backlog.as_mut() {
             Some(run) => {
                 run.last = id;
-                Recorded::Spilled(id)
+                // (Registered before the feeder can see the record.)
+                Recorded::Spilled(spilled(id))
             }
             None => match append(id) {
                 Some(t) => Recorded::Appended(t),
-                None => self.start_spilling(&mut live, id, at),
+                None => {
+                    self.start_spilling(&mut live, id, at);
+                    Recorded::Spilled(spilled(id))
+                }
             },
         };
         drop(live);
@@ -254,12 +266,11 @@ impl Spool {
         Ok(appended)
     }
 
-    fn start_spilling<T>(&self, live: &mut Live, id: u64, at: (u64, u64)) -> Recorded<T> {
+    fn start_spilling(&self, live: &mut Live, id: u64, at: (u64, u64)) {
         log::info!("spool: buffer.memory is full; records go to the spool only until it catches up");
         live.backlog = Some(SpillRun { next: id, last: id, at });
         self.spilling.store(true, Ordering::Release);
         self.changed.notify_all();
-        Recorded::Spilled(id)
     }
 
     /// Spilled records not yet fed.
