@@ -350,7 +350,9 @@ impl DeliveryHandle {
         self.slot.add_callback(self.info, cb);
     }
 
-    /// The partition the record was assigned to at send time.
+    /// The partition the record was assigned to at send time; -1 for a
+    /// record spilled to the spool before its topic's partitions were known
+    /// (its [`RecordMetadata`] has the partition it went to).
     pub fn partition(&self) -> i32 {
         self.slot.partition
     }

@@ -153,17 +153,17 @@ impl Producer {
         };
         // What the previous run left goes first, before any new record.
         let replayed = match recovered {
-            Some(rec) => replay::replay(&shared, rec, shared.cfg.max_block),
+            Some(rec) => replay::replay(&shared, rec, shared.cfg.max_block, config.partitioner().as_ref()),
             None => Vec::new(),
         };
         let statistics = Statistics::start_for(&shared, &config);
         let feeder_stop = Arc::new(AtomicBool::new(false));
         let feeder = match &shared.spool {
             Some(_) => {
-                let (s, stop) = (shared.clone(), feeder_stop.clone());
+                let (s, p, stop) = (shared.clone(), config.partitioner().clone(), feeder_stop.clone());
                 let spawned = std::thread::Builder::new()
                     .name("kafka-sync-spool-feeder".into())
-                    .spawn(move || spool::feeder::run(s, || stop.load(Ordering::Acquire)));
+                    .spawn(move || spool::feeder::run(s, p, || stop.load(Ordering::Acquire)));
                 match spawned {
                     Ok(h) => Some(h),
                     Err(e) => {
@@ -406,11 +406,25 @@ impl Producer {
                 None => Err(SendErrorKind::InvalidPartition { partition, partitions: count }),
             }
         };
+        // Whether the cluster said nothing about a topic it does not show
+        // (unreachable, or still loading), rather than naming an error.
+        let mut unanswered = false;
+        let spilling = shared.spool.as_ref().is_some_and(Spool::spilling);
         let mut chosen = match shared.meta.with_topic(record.topic, choose) {
             Some(r) => r,
+            // While the spool spills, a topic not known yet does not hold
+            // `send` up: its record is spilled too, its partition chosen when
+            // it is fed.
+            None if spilling => {
+                unanswered = true;
+                Err(SendErrorKind::UnknownTopic)
+            }
             None => match shared.meta.wait_topic(record.topic, wait.map(|_| deadline())) {
                 Ok(t) => choose(&t),
-                Err(_) => Err(SendErrorKind::UnknownTopic),
+                Err(code) => {
+                    unanswered = code.is_none();
+                    Err(SendErrorKind::UnknownTopic)
+                }
             },
         };
         let explicit = record.partition.and_then(|p| usize::try_from(p).ok());
@@ -432,6 +446,14 @@ impl Producer {
                 // Refused before max.block.ms: report the time actually spent.
                 let spent = waited.saturating_sub(deadline().saturating_duration_since(Instant::now()));
                 return Err(Refused { kind: SendErrorKind::Authentication(e), waited: Some(spent) });
+            }
+            Err(SendErrorKind::UnknownTopic) if unanswered && record.partition.is_none() => {
+                if let Some(sp) = &shared.spool {
+                    // With a spool, a record for a topic the cluster has not
+                    // shown waits on disk until it does.
+                    return self.spill_unplaced(sp, record, wait.map(|_| deadline()), callback);
+                }
+                return Err(Refused { kind: SendErrorKind::UnknownTopic, waited: Some(waited) });
             }
             Err(k @ SendErrorKind::UnknownTopic) => return Err(Refused { kind: k, waited: Some(waited) }),
             Err(k) => return refuse(k),
@@ -737,6 +759,35 @@ impl Producer {
             Ok(())
         } else {
             Err(Error::Timeout)
+        }
+    }
+
+    /// Spills a record whose topic's partitions are not known (partition
+    /// -1): the feeder places it once the cluster shows the topic.
+    fn spill_unplaced(
+        &self,
+        sp: &Spool,
+        record: &RecordRef<'_>,
+        deadline: Option<Instant>,
+        callback: Option<crate::delivery::Callback>,
+    ) -> Result<Option<DeliveryHandle>, Refused> {
+        let sent_us = now_micros();
+        let timestamp = record.timestamp.unwrap_or(sent_us.div_euclid(1000));
+        let spilled = sp.record(
+            record.topic,
+            -1,
+            timestamp,
+            record.key,
+            record.value,
+            record.headers,
+            deadline,
+            |_| None::<()>,
+            |id| register_spilled(sp, id, Arc::from(record.topic), -1, record, timestamp, sent_us, callback),
+        );
+        match spilled {
+            Ok(Recorded::Spilled(handle)) => Ok(handle),
+            Ok(Recorded::Appended(())) => unreachable!("a record with no partition is spilled"),
+            Err(refusal) => Err(Refused { kind: refusal_kind(refusal), waited: None }),
         }
     }
 

@@ -574,6 +574,48 @@ fn spilled_records_not_sent_at_close_stay_for_the_next_run() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// A record for a topic whose metadata the producer never got, sent while
+/// the cluster is unreachable, waits in the spool (after max.block.ms, or at
+/// once while records are being spilled) and goes to the partition its key
+/// chooses once the cluster answers; one the producer closes on stays in
+/// the spool, and the next run places and sends it.
+#[test]
+fn a_topic_unknown_during_an_outage_waits_in_the_spool() {
+    let (c, d, broker, p) = outage_after_first(1, "unknown", |b| b.max_block(Duration::from_millis(300)));
+    c.create_topic("later", 4, 1).unwrap();
+    let t0 = Instant::now();
+    let first = p.send(Record::new("later").key("k").value("a")).unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(250), "waited max.block.ms for the topic first");
+    assert_eq!(first.partition(), -1, "no partition yet");
+    // Spilling now: no more waiting, whatever the topic.
+    let t1 = Instant::now();
+    let more: Vec<_> =
+        (0..5).map(|i| p.send(Record::new("later").key("k").value(&format!("b{i}"))).unwrap()).collect();
+    let known = p.send(Record::new("t").value("c")).unwrap();
+    assert!(t1.elapsed() < Duration::from_millis(200), "{:?}", t1.elapsed());
+    assert_eq!(p.spool_backlog(), Some(7));
+    c.broker_up(broker).unwrap();
+    let m = first.wait().unwrap();
+    let same: Vec<i32> = more.into_iter().map(|h| h.wait().unwrap().partition()).collect();
+    assert!(same.iter().all(|&q| q == m.partition()), "one key, one partition: {} {same:?}", m.partition());
+    known.wait().unwrap();
+    let got: Vec<String> = c
+        .records("later", m.partition())
+        .into_iter()
+        .map(|r| String::from_utf8(r.value.unwrap()).unwrap())
+        .collect();
+    assert_eq!(got, ["a", "b0", "b1", "b2", "b3", "b4"]);
+    // Closing on a spilled record not yet placed: it stays for the next run.
+    c.broker_down(broker).unwrap();
+    let h = p.send(Record::new("other").key("k").value("d")).unwrap();
+    assert_eq!(h.partition(), -1);
+    c.create_topic("other", 3, 1).unwrap();
+    close_early_then_resume(&c, &d, broker, p, vec![h]);
+    let stored: usize = (0..3).map(|part| c.records("other", part).len()).sum();
+    assert_eq!(stored, 1);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 #[test]
 fn a_full_spool_blocks_send_then_refuses() {
     let c = MockCluster::start(1).unwrap();

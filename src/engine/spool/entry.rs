@@ -20,6 +20,7 @@
 //! | 2 | `Sequenced` | topic string, partition i32, first_id u64, last_id u64, producer_id i64, producer_epoch i16, base_sequence i32 |
 //! | 3 | `Done` | ranges array of (first u64, last u64) |
 //! | 4 | `ProducerState` | producer_id i64, producer_epoch i16, next_sequences array of (topic string, partition i32, next_sequence i32) |
+//! | 5 | `Placed` | id u64, partition i32 |
 //!
 //! Kind 0 is never written, so a zero-filled tail (which a file system may
 //! leave after a crash) reads as corruption, not as entries. An encoding is
@@ -47,6 +48,7 @@ const KIND_RECORD: u8 = 1;
 const KIND_SEQUENCED: u8 = 2;
 const KIND_DONE: u8 = 3;
 const KIND_PRODUCER_STATE: u8 = 4;
+const KIND_PLACED: u8 = 5;
 
 /// What the spool log holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,11 @@ pub(crate) enum Entry {
     /// The idempotent producer's id and epoch and each partition's next
     /// sequence (topic, partition, next sequence), snapshotted.
     ProducerState { producer_id: i64, producer_epoch: i16, next_sequences: Vec<(String, i32, i32)> },
+    /// Record `id`, written with partition -1 (spilled before its topic's
+    /// partitions were known), went to `partition`; written before the
+    /// record is appended to a batch, so before any `Sequenced` entry naming
+    /// it.
+    Placed { id: u64, partition: i32 },
 }
 
 /// Why bytes are not a valid entry; becomes a [`Corruption`](super::Corruption)
@@ -94,7 +101,7 @@ pub(crate) enum FrameError {
     TooLong(u32),
     /// The payload does not match its CRC.
     Checksum { stored: u32, computed: u32 },
-    /// The kind byte is not one of the four.
+    /// The kind byte is not one of the five.
     UnknownKind(u8),
     /// The payload's fields do not decode (or leave bytes over).
     Fields { kind: &'static str, error: DecodeError },
@@ -128,6 +135,7 @@ impl Entry {
             Self::Sequenced { .. } => "Sequenced",
             Self::Done { .. } => "Done",
             Self::ProducerState { .. } => "ProducerState",
+            Self::Placed { .. } => "Placed",
         }
     }
 
@@ -202,6 +210,11 @@ impl Entry {
                     out.put_i32(*next);
                 }
             }
+            Self::Placed { id, partition } => {
+                out.push(KIND_PLACED);
+                put_u64(out, *id);
+                out.put_i32(*partition);
+            }
         }
     }
 
@@ -256,6 +269,9 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, FrameError> {
         KIND_SEQUENCED => ("Sequenced", sequenced(&mut d)),
         KIND_DONE => ("Done", done(&mut d)),
         KIND_PRODUCER_STATE => ("ProducerState", producer_state(&mut d)),
+        KIND_PLACED => {
+            ("Placed", get_u64(&mut d).and_then(|id| Ok(Entry::Placed { id, partition: d.i32()? })))
+        }
         other => return Err(FrameError::UnknownKind(other)),
     };
     decoded.and_then(|e| d.finish().map(|()| e)).map_err(|error| FrameError::Fields { kind: name, error })

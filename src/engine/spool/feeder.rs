@@ -2,7 +2,10 @@
 //! batches.
 //!
 //! `send` spills a record (writes it to the spool only, see
-//! [`Spool::record`]) when `buffer.memory` has no room for it. From then on every record is spilled, so that each partition keeps send order,
+//! [`Spool::record`]) when `buffer.memory` has no room for it, or its
+//! topic's partitions are not known while the cluster does not answer
+//! (partition -1: the feeder chooses one, and writes it down with a
+//! `Placed` entry before the record joins a batch). From then on every record is spilled, so that each partition keeps send order,
 //! until the feeder has caught up: it reads the spilled records back from
 //! the log in id order, waits for each one's topic metadata and for room in
 //! `buffer.memory` (this thread blocks, not `send`), appends it to its
@@ -11,6 +14,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::entry::{decode_frame, Entry, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
@@ -20,6 +24,7 @@ use crate::delivery::Resolution;
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::{broker, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, Persistence};
+use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 use crate::record::now_micros;
 
@@ -48,7 +53,7 @@ struct Spilled {
 }
 
 /// The feeder thread's body: feeds spilled records until `stop()` holds.
-pub(crate) fn run(shared: SharedState, stop: impl Fn() -> bool) {
+pub(crate) fn run(shared: SharedState, partitioner: Arc<dyn Partitioner>, stop: impl Fn() -> bool) {
     let Some(sp) = shared.spool.as_ref() else { return };
     let mut reader: Option<Reader> = None;
     let mut failures = 0u32;
@@ -77,7 +82,7 @@ pub(crate) fn run(shared: SharedState, stop: impl Fn() -> bool) {
             continue;
         };
         let id = rec.id;
-        if !feed(&shared, sp, rec, &stop) {
+        if !feed(&shared, sp, partitioner.as_ref(), rec, &stop) {
             return;
         }
         if let Some(r) = reader.as_mut() {
@@ -163,7 +168,13 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> Result<bool, String> {
 /// Appends a spilled record to its partition's batch and points its handle
 /// there, or fails it for good (its topic or partition does not exist);
 /// `false` if the feeder must stop first (the record stays in the spool).
-fn feed(shared: &SharedState, sp: &Spool, rec: Spilled, stop: &impl Fn() -> bool) -> bool {
+fn feed(
+    shared: &SharedState,
+    sp: &Spool,
+    partitioner: &dyn Partitioner,
+    rec: Spilled,
+    stop: &impl Fn() -> bool,
+) -> bool {
     let started = Instant::now();
     // The topic: wait as long as the cluster does not answer; a topic it
     // says does not exist fails after max.block.ms, as `send` would.
@@ -185,7 +196,19 @@ fn feed(shared: &SharedState, sp: &Spool, rec: Spilled, stop: &impl Fn() -> bool
         }
     };
     let count = topic.partitions.len() as i32;
-    let partition = rec.partition;
+    // A record spilled before its topic's partitions were known: chosen
+    // now, and written down before it joins a batch.
+    let (partition, chosen) = if rec.partition >= 0 {
+        (rec.partition, false)
+    } else {
+        let p = partitioner.partition(
+            &rec.topic,
+            rec.key.as_deref(),
+            rec.value.as_deref(),
+            Partitions::new(count, &topic.available),
+        );
+        (p, true)
+    };
     let Some(pm) = topic.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)).copied() else {
         let why = format!(
             "{}-{partition} does not exist ({count} partitions); the spilled record was dropped",
@@ -194,6 +217,9 @@ fn feed(shared: &SharedState, sp: &Spool, rec: Spilled, stop: &impl Fn() -> bool
         fail(sp, rec.id, DeliveryErrorKind::UnknownTopic, why);
         return true;
     };
+    if chosen {
+        sp.placed(rec.id, partition);
+    }
     let size = RecordBatchWriter::record_size(
         i64::MAX,
         i32::MAX,
@@ -229,6 +255,9 @@ fn feed(shared: &SharedState, sp: &Spool, rec: Spilled, stop: &impl Fn() -> bool
             return false;
         }
     };
+    if chosen {
+        partitioner.on_append(&rec.topic, partition, size);
+    }
     let handle = appended.handle.expect("no callback: the append made a handle");
     if let Some(slot) = sp.registry.take(rec.id) {
         let (batch, index) = handle.place();

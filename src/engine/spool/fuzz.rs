@@ -164,6 +164,8 @@ pub(crate) fn sample_entries() -> Vec<Entry> {
         done(&[(0, 0), (3, 9), (10, u64::MAX)]),
         state(-1, -1, &[]),
         state(42, 7, &[("orders", 0, 0), ("orders", 1, i32::MAX), ("other", -1, 5)]),
+        Entry::Placed { id: 3, partition: 2 },
+        Entry::Placed { id: u64::MAX, partition: i32::MIN },
     ]
 }
 

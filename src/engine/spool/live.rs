@@ -172,7 +172,8 @@ impl Spool {
     /// `buffer.memory`), the record is spilled (the feeder appends it later)
     /// and `spilled` runs with its id, still under the lock.
     /// Waits up to `deadline` (`None`: not at all) while `spool.max.bytes` is
-    /// used up.
+    /// used up. `partition` is -1 for a record whose topic's partitions are
+    /// not known yet: it is spilled, and placed when fed ([`Self::placed`]).
     #[allow(clippy::too_many_arguments)]
     pub fn record<T, S>(
         &self,
@@ -245,6 +246,12 @@ impl Spool {
                 // (Registered before the feeder can see the record.)
                 Recorded::Spilled(spilled(id))
             }
+            // A topic whose partitions are not known yet: the feeder
+            // chooses (and writes a `Placed` entry).
+            None if partition < 0 => {
+                self.start_spilling(&mut live, id, at);
+                Recorded::Spilled(spilled(id))
+            }
             None => match append(id) {
                 Some(t) => Recorded::Appended(t),
                 None => {
@@ -267,10 +274,27 @@ impl Spool {
     }
 
     fn start_spilling(&self, live: &mut Live, id: u64, at: (u64, u64)) {
-        log::info!("spool: buffer.memory is full; records go to the spool only until it catches up");
+        log::info!(
+            "spool: buffer.memory is full or a topic is not known yet; records go to the spool only until it catches up"
+        );
         live.backlog = Some(SpillRun { next: id, last: id, at });
         self.spilling.store(true, Ordering::Release);
         self.changed.notify_all();
+    }
+
+    /// Whether records are being spilled.
+    pub fn spilling(&self) -> bool {
+        self.spilling.load(Ordering::Acquire)
+    }
+
+    /// Record `id`, written with partition -1, goes to `partition`: written
+    /// (and handed to the OS) before the record joins a batch, so that a
+    /// restart counts it in the right partition's batches.
+    pub fn placed(&self, id: u64, partition: i32) {
+        let mut live = self.log.lock();
+        if let Err(e) = live.log.append(&Entry::Placed { id, partition }).and_then(|()| live.log.flush()) {
+            log::error!("could not write a spilled record's partition to the spool: {e}");
+        }
     }
 
     /// Spilled records not yet fed.

@@ -1,5 +1,6 @@
 //! The live spool log.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::entry::Entry;
@@ -25,8 +26,9 @@ const PREAMBLE_DONE_RANGES: usize = 1 << 16;
 ///
 /// 1. a `ProducerState` with the snapshot last given to
 ///    [`set_producer_snapshot`](Self::set_producer_snapshot) (or appended);
-/// 2. a `Sequenced` entry for every batch some of whose records are still
-///    pending;
+/// 2. a `Placed` entry for every pending record written with partition -1
+///    that was placed since, then a `Sequenced` entry for every batch some
+///    of whose records are still pending;
 /// 3. `Done` entries naming every id, within the id span of each older
 ///    segment still on disk, that is not pending: the outcomes recorded in
 ///    segments that may be deleted.
@@ -79,6 +81,9 @@ pub(crate) struct SpoolLog {
     closed: Vec<SegmentInfo>,
     /// Batches some of whose records may be pending (pruned at each roll).
     sequenced: SequencedSet,
+    /// Records written with partition -1 and where they went (`Placed`
+    /// entries; pruned at each roll).
+    placed: BTreeMap<u64, i32>,
     producer: Option<ProducerSnapshot>,
     next_id: u64,
 }
@@ -104,6 +109,7 @@ impl SpoolLog {
             active_span: None,
             closed: recovered.segments.clone(),
             sequenced: recovered.sequenced.iter().cloned().collect(),
+            placed: recovered.placed.iter().copied().collect(),
             producer: recovered.producer.clone(),
             next_id: first_id,
         };
@@ -132,6 +138,9 @@ impl SpoolLog {
                 self.next_id = self.next_id.max(id.saturating_add(1));
             }
             Entry::Sequenced { .. } => self.sequenced.extend(SequencedBatch::of(e)),
+            Entry::Placed { id, partition } => {
+                self.placed.insert(*id, *partition);
+            }
             Entry::Done { ranges } => {
                 for &(first, last) in ranges {
                     self.active_pending.remove_range(first, last);
@@ -234,6 +243,14 @@ impl SpoolLog {
     fn write_preamble(&mut self) -> Result<(), SpoolError> {
         if let Some(p) = &self.producer {
             self.active.append(&p.to_entry())?;
+        }
+        let mut placed = std::mem::take(&mut self.placed);
+        placed.retain(|&id, _| self.any_pending(id, id));
+        self.placed = placed;
+        // Before the `Sequenced` entries: recovery must know a record's
+        // partition to count it in its batch.
+        for (&id, &partition) in &self.placed {
+            self.active.append(&Entry::Placed { id, partition })?;
         }
         let mut sequenced = std::mem::take(&mut self.sequenced);
         sequenced.retain(|b| self.any_pending(b.first_id, b.last_id));

@@ -182,6 +182,9 @@ pub(crate) struct Recovered {
     pub torn_tail: Option<(PathBuf, Corruption)>,
     /// The segments kept, oldest first.
     pub segments: Vec<SegmentInfo>,
+    /// Pending records written with partition -1 that a `Placed` entry
+    /// placed (see [`Folded::placed`]): restated while they are pending.
+    pub placed: Vec<(u64, i32)>,
 }
 
 impl Recovered {
@@ -267,6 +270,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
     recovered.pending = folded.pending;
     recovered.sequenced = folded.sequenced;
     recovered.producer = folded.producer;
+    recovered.placed = folded.placed;
     recovered.next_id = folded.next_id.max(last_first_id.map_or(0, |id| id.saturating_add(1)));
     Ok((lock, recovered))
 }
@@ -297,6 +301,8 @@ pub(crate) struct Fold {
     next_id: u64,
     /// Smallest and largest record id per segment index.
     spans: Vec<Option<(u64, u64)>>,
+    /// Records written with partition -1 and the partition they went to.
+    placed: BTreeMap<u64, i32>,
 }
 
 /// A producer id, epoch and next sequence by (topic, partition).
@@ -314,6 +320,9 @@ pub(crate) struct Folded {
     pub segment_pending: Vec<IdSet>,
     /// Smallest and largest record id per segment index.
     pub segment_spans: Vec<Option<(u64, u64)>>,
+    /// Pending records written with partition -1, and the partition a
+    /// `Placed` entry gave them (already in their `partition`).
+    pub placed: Vec<(u64, i32)>,
 }
 
 impl Fold {
@@ -346,6 +355,14 @@ impl Fold {
             Entry::ProducerState { producer_id, producer_epoch, next_sequences } => {
                 let next = next_sequences.into_iter().map(|(t, p, s)| ((t, p), s)).collect();
                 self.producer = Some((producer_id, producer_epoch, next));
+            }
+            Entry::Placed { id, partition } => {
+                // Only a record still unplaced takes it (a repeat, from a
+                // preamble, says the same).
+                if let Some((r, _)) = self.pending.get_mut(&id).filter(|(r, _)| r.partition < 0) {
+                    r.partition = partition;
+                    self.placed.insert(id, partition);
+                }
             }
         }
     }
@@ -390,6 +407,11 @@ impl Fold {
             producer_epoch,
             next_sequences: next.into_iter().map(|((t, p), s)| (t, p, s)).collect(),
         });
+        let placed = self
+            .placed
+            .into_iter()
+            .filter(|(id, _)| pending.binary_search_by_key(id, |r| r.id).is_ok())
+            .collect();
         Folded {
             pending,
             sequenced: sequenced.in_log_order(),
@@ -397,6 +419,7 @@ impl Fold {
             next_id: self.next_id,
             segment_pending,
             segment_spans,
+            placed,
         }
     }
 }

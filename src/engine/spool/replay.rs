@@ -24,6 +24,7 @@ use super::{PendingRecord, Recovered, SequencedBatch};
 use crate::delivery::DeliveryHandle;
 use crate::engine::accumulator::{AppendInput, HeaderBudget, ReplayRecord, TxnJoin};
 use crate::engine::{broker, SharedState};
+use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::{Header, RecordBatchWriter};
 use crate::record::{now_micros, Record};
 
@@ -58,7 +59,12 @@ pub(crate) fn resume_producer(shared: &SharedState, rec: &Recovered) {
 /// Queues what `rec` holds. Waits up to `wait` for each topic's metadata;
 /// records of a topic that does not show up stay in the spool for the next
 /// run (logged).
-pub(crate) fn replay(shared: &SharedState, rec: Recovered, wait: Duration) -> Vec<Replayed> {
+pub(crate) fn replay(
+    shared: &SharedState,
+    rec: Recovered,
+    wait: Duration,
+    partitioner: &dyn Partitioner,
+) -> Vec<Replayed> {
     if rec.pending.is_empty() {
         return Vec::new();
     }
@@ -96,13 +102,30 @@ pub(crate) fn replay(shared: &SharedState, rec: Recovered, wait: Duration) -> Ve
             if queued.contains(&r.id) {
                 continue;
             }
-            let Some(pm) = meta.partitions.get(usize::try_from(r.partition).unwrap_or(usize::MAX)) else {
-                log::error!("spool: {topic}-{} no longer exists; the record stays in the spool", r.partition);
+            // A record spilled before its topic's partitions were known (and
+            // never fed): placed now, and written down before it is queued.
+            let partition = if r.partition >= 0 {
+                r.partition
+            } else {
+                let count = meta.partitions.len() as i32;
+                let p = partitioner.partition(
+                    topic,
+                    r.key.as_deref(),
+                    r.value.as_deref(),
+                    Partitions::new(count, &meta.available),
+                );
+                if let Some(sp) = &shared.spool {
+                    sp.placed(r.id, p);
+                }
+                p
+            };
+            let Some(pm) = meta.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) else {
+                log::error!("spool: {topic}-{partition} no longer exists; the record stays in the spool");
                 missing += 1;
                 continue;
             };
             let sequenced = batches
-                .get(&(topic, r.partition))
+                .get(&(topic, partition))
                 .and_then(|bs| bs.iter().find(|b| b.first_id <= r.id && r.id <= b.last_id));
             if let Some(b) = sequenced {
                 let members: Vec<&PendingRecord> = rec.records_of(b).collect();
@@ -148,7 +171,7 @@ pub(crate) fn replay(shared: &SharedState, rec: Recovered, wait: Duration) -> Ve
             };
             match shared.acc.append(pm.queue, &input, None, None) {
                 Ok(a) => out.push(Replayed {
-                    record: record_of(r),
+                    record: record_of(r).partition(partition),
                     handle: a.handle.expect("no callback: the append made a handle"),
                 }),
                 // Closing: it stays in the spool.

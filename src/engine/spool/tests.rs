@@ -482,6 +482,48 @@ fn deleted_segments_take_nothing_still_needed_with_them() {
     assert_eq!(list_segments(&dir).unwrap().len(), 1);
 }
 
+/// A record written with partition -1 (spilled before its topic's
+/// partitions were known) counts in the partition its `Placed` entry names,
+/// and the `Placed` entry is restated while the record is pending, so a
+/// deleted segment does not take it along.
+#[test]
+fn placed_records_count_in_their_partition_across_deletions() {
+    let dir = TempDir::new("placed");
+    write_segment(
+        &dir,
+        0,
+        &[
+            state(9, 0, &[]),
+            record(0, "t", -1),
+            record(1, "t", 1),
+            Entry::Placed { id: 0, partition: 1 },
+            sequenced("t", 1, (0, 1), 9, 0, 0),
+        ],
+    );
+    write_segment(&dir, 2, &[record(2, "t", 0), Entry::Placed { id: 2, partition: 3 }]);
+    let (lock, r) = recover(&dir).unwrap();
+    assert_eq!(r.pending[0].partition, 1, "placed");
+    assert_eq!(r.pending[2].partition, 0, "a placed record keeps its partition");
+    assert_eq!(r.records_of(&r.sequenced[0]).map(|p| p.id).collect::<Vec<_>>(), [0, 1]);
+    let p = r.producer.clone().unwrap();
+    assert_eq!(p.next_sequences, [("t".into(), 1, 2)], "both records counted");
+    assert_eq!(r.placed, [(0, 1)]);
+    // Every segment rolls past: the preambles say where record 0 went.
+    let mut log = SpoolLog::open(&dir, &r, 1).unwrap();
+    log.append(&record(3, "t", 0)).unwrap();
+    log.done(&[(1, 3)]).unwrap();
+    assert_eq!(log.segment_ids().first(), Some(&0), "record 0 is pending");
+    drop((log, lock));
+    // Segment 0 (with the Record entry) stays; the Placed entry it held is
+    // restated in the newest segment too.
+    let newest = *list_segments(&dir).unwrap().last().map(|(id, _)| id).unwrap();
+    let scan = scan_segment(&segment_path(&dir, newest)).unwrap();
+    assert!(scan.entries.contains(&Entry::Placed { id: 0, partition: 1 }), "{:?}", scan.entries);
+    let (_lock, r) = recover(&dir).unwrap();
+    assert_eq!((pending_ids(&r), r.pending[0].partition), (vec![0], 1));
+    assert_eq!(r.records_of(&r.sequenced[0]).count(), 1);
+}
+
 #[test]
 fn corruption_in_an_earlier_segment_keeps_its_prefix_and_later_segments() {
     let dir = TempDir::new("corrupt");
