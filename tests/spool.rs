@@ -463,6 +463,26 @@ fn an_outage_longer_than_the_delivery_timeout_loses_nothing() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// Runs the test named `test` in a process of its own (other tests' memory
+/// must not count in its RSS): `true` in that process (run the test's
+/// body), `false` in the test binary's own (the child ran, and passed).
+fn in_own_process(test: &str) -> bool {
+    const ALONE: &str = "KAFKA_SYNC_SPOOL_OWN_PROCESS";
+    if std::env::var(ALONE).is_ok_and(|t| t == test) {
+        return true;
+    }
+    if std::env::var(CHILD_ENV).is_ok() || std::env::var(ALONE).is_ok() {
+        return false; // a child process of another test
+    }
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, test)
+        .status()
+        .unwrap();
+    assert!(status.success(), "{test} failed in its own process: {status}");
+    false
+}
+
 /// Resident memory of this process, in bytes (Linux).
 fn rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -478,23 +498,7 @@ fn rss_bytes() -> Option<u64> {
 /// order; memory stays bounded while the spool grows.
 #[test]
 fn an_outage_spills_past_buffer_memory_to_disk() {
-    // In a process of its own: other tests' memory must not count.
-    const ALONE: &str = "KAFKA_SYNC_SPOOL_RSS_CHILD";
-    if std::env::var(ALONE).is_err() {
-        if std::env::var(CHILD_ENV).is_ok() {
-            return;
-        }
-        let status = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "an_outage_spills_past_buffer_memory_to_disk",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(ALONE, "1")
-            .status()
-            .unwrap();
-        assert!(status.success(), "the test failed in its own process: {status}");
+    if !in_own_process("an_outage_spills_past_buffer_memory_to_disk") {
         return;
     }
     const BUFFER: usize = 2 << 20;
@@ -553,6 +557,76 @@ fn an_outage_spills_past_buffer_memory_to_disk() {
         seen += ids.len();
     }
     assert_eq!(seen, N, "each record once");
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The outage: the broker is down for a minute while records keep
+/// coming at about 1,000 a second. `send` spills them (memory stays within
+/// buffer.memory plus a little), the spool grows up to `spool.max.bytes`
+/// and no further (then `send` waits `max.block.ms` and refuses with
+/// `SpoolFull`), and once the broker is back every accepted record is
+/// delivered, each once, past `delivery.timeout.ms`.
+#[test]
+fn a_minute_long_outage_stays_within_memory_and_spool_max_bytes() {
+    if !in_own_process("a_minute_long_outage_stays_within_memory_and_spool_max_bytes") {
+        return;
+    }
+    const BUFFER: usize = 4 << 20;
+    const SPOOL: u64 = 32 << 20;
+    const OUTAGE: Duration = Duration::from_secs(60);
+    let (c, d, broker, p) = outage_after_first(3, "minute", |b| {
+        b.spool_fsync(SpoolFsync::Batch)
+            .buffer_memory(BUFFER)
+            .spool_max_bytes(SPOOL)
+            .max_block(Duration::from_millis(500))
+    });
+    let rss0 = rss_bytes().unwrap_or(0);
+    let value = vec![b'm'; 1000];
+    let (mut accepted, mut refused) = (Vec::new(), 0u32);
+    let (mut peak_rss, mut peak_disk) = (0u64, 0u64);
+    let t0 = Instant::now();
+    let mut i = 0u64;
+    while t0.elapsed() < OUTAGE {
+        // About 1,000 a second (1 MB/s: 60 MB over the minute, twice spool.max.bytes).
+        for _ in 0..10 {
+            let mut v = value.clone();
+            v[..8].copy_from_slice(&i.to_be_bytes());
+            match p.send(Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)) {
+                // (Handles dropped: the test reads the log back instead.)
+                Ok(_) => accepted.push(i),
+                Err(e) => {
+                    assert!(matches!(e.kind(), kafka_sync::SendErrorKind::SpoolFull { .. }), "{e}");
+                    refused += 1;
+                }
+            }
+            i += 1;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        peak_rss = peak_rss.max(rss_bytes().unwrap_or(0));
+        peak_disk = peak_disk.max(p.spool_disk_bytes().unwrap());
+    }
+    let growth = peak_rss.saturating_sub(rss0);
+    eprintln!(
+        "{} s outage: {} accepted, {refused} refused (spool full), peak spool {} MiB, RSS +{} MiB",
+        OUTAGE.as_secs(),
+        accepted.len(),
+        peak_disk >> 20,
+        growth >> 20
+    );
+    assert!(peak_disk <= SPOOL, "spool.max.bytes honoured: {peak_disk}");
+    assert!(refused > 0, "the spool filled up");
+    assert!(growth < (BUFFER + (32 << 20)) as u64, "RSS grew {} MiB", growth >> 20);
+    c.broker_up(broker).unwrap();
+    p.flush().unwrap();
+    assert_eq!(p.spool_backlog(), Some(0));
+    let mut got: Vec<u64> = (0..3)
+        .flat_map(|part| c.records("t", part))
+        .filter_map(|r| r.value.filter(|v| v.len() == 1000))
+        .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, accepted, "every accepted record, once");
     p.close(Duration::from_secs(5)).unwrap();
     let _ = std::fs::remove_dir_all(&d);
 }
