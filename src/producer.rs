@@ -379,8 +379,16 @@ impl Producer {
         if size + BATCH_OVERHEAD > max {
             return refuse(SendErrorKind::RecordTooLarge { size: size + BATCH_OVERHEAD, max });
         }
-        let mut deadline: Option<Instant> = None;
-        let mut deadline = || *deadline.get_or_insert_with(|| deadline_after(waited));
+        // Computed when first needed (a clock read), then kept.
+        let deadline_at = std::cell::Cell::new(None);
+        let deadline = || match deadline_at.get() {
+            Some(d) => d,
+            None => {
+                let d = deadline_after(waited);
+                deadline_at.set(Some(d));
+                d
+            }
+        };
         // The partition: the record's own, or the partitioner's, looked up in
         // this thread's cached view of the topic (no lock in the common case).
         let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), SendErrorKind> {
@@ -494,7 +502,10 @@ impl Producer {
             sent_us,
             txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
             spool_id: None,
-            header: HeaderBudget::Reserve { until: wait.map(|_| deadline()), on_wait: &on_wait },
+            header: HeaderBudget::Reserve {
+                until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
+                on_wait: &on_wait,
+            },
         };
         let appended = match &shared.spool {
             None => shared.acc.append(pm.queue, &input, None, callback),

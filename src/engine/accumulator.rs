@@ -340,11 +340,12 @@ pub(crate) struct AppendInput<'a> {
 /// goes past its total (but for records replayed from the spool).
 #[derive(Clone, Copy)]
 pub(crate) enum HeaderBudget<'a> {
-    /// Reserved when the batch opens, waiting for free memory until `until`
-    /// (`None`: not at all) and calling `on_wait` first (so that broker
-    /// threads send without lingering); refused as
+    /// Reserved when the batch opens, waiting for free memory until the
+    /// instant `until` gives (`None`: not at all; a function, so that the
+    /// clock is read only if it comes to waiting) and calling `on_wait`
+    /// first (so that broker threads send without lingering); refused as
     /// [`AppendRefused::BufferFull`] if it stays taken.
-    Reserve { until: Option<Instant>, on_wait: &'a (dyn Fn() + Sync) },
+    Reserve { until: Option<&'a dyn Fn() -> Instant>, on_wait: &'a (dyn Fn() + Sync) },
     /// Reserved by the caller with the record; given back if the record
     /// joins an open batch (a caller that may not wait under a lock).
     Prepaid,
@@ -357,7 +358,7 @@ impl std::fmt::Debug for HeaderBudget<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Reserve { until, .. } => {
-                f.debug_struct("Reserve").field("until", until).finish_non_exhaustive()
+                f.debug_struct("Reserve").field("waits", &until.is_some()).finish_non_exhaustive()
             }
             Self::Prepaid => f.write_str("Prepaid"),
             Self::Charge => f.write_str("Charge"),
@@ -832,8 +833,9 @@ impl Accumulator {
                         drop(s);
                         let closed = || self.closed.load(Ordering::SeqCst);
                         let t0 = Instant::now();
-                        let got =
-                            until.is_some() && self.pool.reserve(BATCH_OVERHEAD, until, on_wait, closed);
+                        let got = until.is_some_and(|until| {
+                            self.pool.reserve(BATCH_OVERHEAD, Some(until()), on_wait, closed)
+                        });
                         waited += t0.elapsed();
                         if !got {
                             self.recycle(buf);
@@ -1504,7 +1506,7 @@ mod tests {
         // With a deadline, it waits for the header's bytes to come back.
         let wait = AppendInput {
             header: HeaderBudget::Reserve {
-                until: Some(Instant::now() + Duration::from_secs(5)),
+                until: Some(&|| Instant::now() + Duration::from_secs(5)),
                 on_wait: NO_WAKE,
             },
             ..rec(b"x")
