@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::entry::{decode_frame, Entry, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
+use super::replay::headers_of;
 use super::segment::{segment_path, HEADER_LEN};
-use super::{SpillRun, Spool};
+use super::{PendingRecord, SpillRun, Spool};
 use crate::delivery::Resolution;
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::{broker, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, Persistence};
 use crate::partitioner::{Partitioner, Partitions};
-use crate::protocol::record_batch::{Header, RecordBatchWriter};
+use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::now_micros;
 
 /// How long one wait (for work, metadata or memory) lasts before the feeder
@@ -39,17 +40,6 @@ struct Reader {
     offset: u64,
     /// The id of the last record fed (the next one to feed follows it).
     last_fed: Option<u64>,
-}
-
-/// A spilled record, as read back.
-struct Spilled {
-    id: u64,
-    topic: String,
-    partition: i32,
-    timestamp: i64,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
 }
 
 /// The feeder thread's body: feeds spilled records until `stop()` holds.
@@ -93,7 +83,11 @@ pub(crate) fn run(shared: SharedState, partitioner: Arc<dyn Partitioner>, stop: 
 }
 
 /// Reads the run's next record; `Ok(None)` if it is not there yet.
-fn next_spilled(sp: &Spool, reader: &mut Option<Reader>, run: SpillRun) -> Result<Option<Spilled>, String> {
+fn next_spilled(
+    sp: &Spool,
+    reader: &mut Option<Reader>,
+    run: SpillRun,
+) -> Result<Option<PendingRecord>, String> {
     // A new run (or a first one): start at its first record.
     let continues = reader.as_ref().is_some_and(|r| r.last_fed.is_some_and(|id| id + 1 == run.next));
     if !continues {
@@ -106,8 +100,7 @@ fn next_spilled(sp: &Spool, reader: &mut Option<Reader>, run: SpillRun) -> Resul
             Some(Entry::Record { id, topic, partition, timestamp, key, value, headers })
                 if id == run.next =>
             {
-                let headers = headers.into_iter().map(|(key, value)| Header { key, value }).collect();
-                return Ok(Some(Spilled { id, topic, partition, timestamp, key, value, headers }));
+                return Ok(Some(PendingRecord { id, topic, partition, timestamp, key, value, headers }));
             }
             Some(Entry::Record { id, .. }) if id > run.next => {
                 return Err(format!("spilled record {} is missing (found {id} in its place)", run.next));
@@ -172,7 +165,7 @@ fn feed(
     shared: &SharedState,
     sp: &Spool,
     partitioner: &dyn Partitioner,
-    rec: Spilled,
+    rec: PendingRecord,
     stop: &impl Fn() -> bool,
 ) -> bool {
     let started = Instant::now();
@@ -220,12 +213,13 @@ fn feed(
     if chosen {
         sp.placed(rec.id, partition);
     }
+    let headers = headers_of(&rec);
     let size = RecordBatchWriter::record_size(
         i64::MAX,
         i32::MAX,
         rec.key.as_deref(),
         rec.value.as_deref(),
-        &rec.headers,
+        &headers,
     );
     // Room in buffer.memory: this thread waits for it, not `send`.
     let wake = || shared.brokers.wake_all();
@@ -238,7 +232,7 @@ fn feed(
         timestamp: rec.timestamp,
         key: rec.key.as_deref(),
         value: rec.value.as_deref(),
-        headers: &rec.headers,
+        headers: &headers,
         reserved: size,
         size,
         sent_us: now_micros(),

@@ -191,7 +191,8 @@ pub(crate) fn replay(
     out
 }
 
-fn headers_of(r: &PendingRecord) -> Vec<Header> {
+/// A pending record's headers, as the record batch writer takes them.
+pub(crate) fn headers_of(r: &PendingRecord) -> Vec<Header> {
     r.headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect()
 }
 
