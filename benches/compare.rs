@@ -141,7 +141,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cpu_times, key_value, list, median, parse_num, status_kib, target_dir};
+use common::{cpu_times, key_value, list, median, parse_num, status_kib, target_dir, ChildArgs};
 use kafka_sync::protocol::compression::Compression;
 
 /// How often a record's delivery latency is measured: every `SAMPLE_EVERY`th.
@@ -277,20 +277,8 @@ impl Settings {
     }
 
     fn from_args(args: &[String]) -> Result<Settings, String> {
-        let mut m = BTreeMap::new();
-        let (mut rd_extra, mut ks_extra) = (Vec::new(), Vec::new());
-        for a in args {
-            let (k, v) = a.split_once('=').ok_or_else(|| format!("expected key=value, got {a:?}"))?;
-            if let Some(k) = k.strip_prefix("rd.") {
-                rd_extra.push((k.to_string(), v.to_string()));
-            } else if let Some(k) = k.strip_prefix("ks.") {
-                ks_extra.push((k.to_string(), v.to_string()));
-            } else {
-                m.insert(k.to_string(), v.to_string());
-            }
-        }
-        let get = |k: &str| m.get(k).cloned().ok_or_else(|| format!("missing {k}="));
-        let num = |k: &str| -> Result<u64, String> { get(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        let a = ChildArgs::parse(args, &["rd.", "ks."])?;
+        let (get, num) = (|k: &str| a.get(k), |k: &str| a.num(k));
         Ok(Settings {
             bootstrap: get("bootstrap")?,
             topic: get("topic")?,
@@ -304,8 +292,8 @@ impl Settings {
             rate: num("rate")?,
             txn_records: num("txn_records")?,
             transactional_id: get("transactional_id")?,
-            rd_extra,
-            ks_extra,
+            rd_extra: a.take_prefixed("rd."),
+            ks_extra: a.take_prefixed("ks."),
         })
     }
 }

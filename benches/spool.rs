@@ -125,7 +125,7 @@ use std::process::{Command, ExitCode};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cpu_times, key_value, list, median, parse_num, status_kib, target_dir};
+use common::{cpu_times, key_value, list, median, parse_num, status_kib, target_dir, ChildArgs};
 use kafka_sync::mock::MockCluster;
 
 /// Distinct values in the payload pool.
@@ -332,19 +332,8 @@ impl Settings {
     }
 
     fn from_args(args: &[String]) -> Result<Settings, String> {
-        let mut m = BTreeMap::new();
-        let mut extra = Vec::new();
-        for a in args {
-            let (k, v) = a.split_once('=').ok_or_else(|| format!("expected key=value, got {a:?}"))?;
-            match k.strip_prefix("ks.") {
-                Some(k) => extra.push((k.to_string(), v.to_string())),
-                None => {
-                    m.insert(k.to_string(), v.to_string());
-                }
-            }
-        }
-        let get = |k: &str| m.get(k).cloned().ok_or_else(|| format!("missing {k}="));
-        let num = |k: &str| -> Result<u64, String> { get(k)?.parse().map_err(|e| format!("{k}: {e}")) };
+        let a = ChildArgs::parse(args, &["ks."])?;
+        let (get, num) = (|k: &str| a.get(k), |k: &str| a.num(k));
         Ok(Settings {
             bootstrap: get("bootstrap")?,
             topic: get("topic")?,
@@ -354,7 +343,7 @@ impl Settings {
             linger_ms: num("linger_ms")?,
             spool_dir: PathBuf::from(get("spool_dir")?),
             sample_ms: num("sample_ms")?.max(1),
-            extra,
+            extra: a.take_prefixed("ks."),
         })
     }
 }

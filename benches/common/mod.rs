@@ -4,6 +4,7 @@
 //! option parsing. Both include `tests/support` as the crate's `support`
 //! module, whose bounded process runner this uses.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -79,6 +80,51 @@ pub fn list(s: &str) -> impl Iterator<Item = &str> {
 pub fn key_value(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))?;
     Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// A child run's arguments, `key=value` each: the plain ones, and those
+/// whose key starts with one of the prefixes the parent gave (settings it
+/// passes through to a client, e.g. `ks.linger.ms=5`).
+pub struct ChildArgs {
+    plain: BTreeMap<String, String>,
+    prefixed: Vec<(&'static str, String, String)>,
+}
+
+impl ChildArgs {
+    /// Splits `args`; a key under one of `prefixes` goes to
+    /// [`take_prefixed`](Self::take_prefixed) without its prefix.
+    pub fn parse(args: &[String], prefixes: &[&'static str]) -> Result<ChildArgs, String> {
+        let mut out = ChildArgs { plain: BTreeMap::new(), prefixed: Vec::new() };
+        for a in args {
+            let (k, v) = a.split_once('=').ok_or_else(|| format!("expected key=value, got {a:?}"))?;
+            match prefixes.iter().find_map(|p| k.strip_prefix(p).map(|k| (*p, k))) {
+                Some((p, k)) => out.prefixed.push((p, k.to_string(), v.to_string())),
+                None => {
+                    out.plain.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Result<String, String> {
+        self.plain.get(key).cloned().ok_or_else(|| format!("missing {key}="))
+    }
+
+    /// The value of `key`, a number.
+    pub fn num(&self, key: &str) -> Result<u64, String> {
+        self.get(key)?.parse().map_err(|e| format!("{key}: {e}"))
+    }
+
+    /// The `(key, value)` pairs given under `prefix`, in order.
+    pub fn take_prefixed(&self, prefix: &str) -> Vec<(String, String)> {
+        self.prefixed
+            .iter()
+            .filter(|(p, _, _)| *p == prefix)
+            .map(|(_, k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// The number `v` given to option `opt` (`_` separators allowed).
