@@ -863,6 +863,35 @@ impl Producer {
         self.shared.spool.as_ref().map(Spool::backlog)
     }
 
+    /// The spool's mark (`None` without `spool.dir`): what the caller last
+    /// gave [`set_spool_mark`](Self::set_spool_mark), and right after
+    /// [`Producer::new`] the mark of the last record the previous run's
+    /// spool took (0 if it never had one).
+    ///
+    /// A mark is how a program that feeds the producer from its own input
+    /// resumes after a crash without sending anything twice: before each
+    /// record it sets the mark to its position in the input (e.g. lines
+    /// taken, counting this one); the mark is written **in the record's
+    /// spool entry**, so a restarted run learns exactly how far the spool
+    /// got, replays what it holds, and goes on from there. `kafka-sync
+    /// produce --spool` does this.
+    pub fn spool_mark(&self) -> Option<u64> {
+        self.shared.spool.as_ref().map(Spool::mark)
+    }
+
+    /// Sets the spool's mark (see [`spool_mark`](Self::spool_mark)): the
+    /// records `send` accepts from now on carry it, written with the first
+    /// of them. A record `send` refuses does not write it; a mark no record
+    /// carried is written by [`close`](Self::close) (so setting 0 before
+    /// closing clears it, e.g. when the input is done). Does nothing
+    /// without `spool.dir`. Meant for one sending thread: with several, a
+    /// record carries whichever mark was set last when the spool took it.
+    pub fn set_spool_mark(&self, mark: u64) {
+        if let Some(sp) = &self.shared.spool {
+            sp.set_mark(mark);
+        }
+    }
+
     /// The producer's `transactional.id`, if it is transactional.
     pub fn transactional_id(&self) -> Option<&str> {
         self.shared.txn.as_ref().map(|t| t.id.as_str())

@@ -712,8 +712,8 @@ fn with_a_spool_what_an_interrupted_run_did_not_deliver_is_sent_by_the_next() {
         r.stderr.contains(&format!("kafka-sync: 5 records not delivered stay in the spool {spool}")),
         "{r:?}"
     );
-    assert!(r.stderr.contains("input lines 1-7 were taken (7 accepted)"), "{r:?}");
-    assert!(r.stderr.contains("`tail -n +8`"), "{r:?}");
+    assert!(r.stderr.contains("input lines 1-7 were taken (7 accepted by this run)"), "{r:?}");
+    assert!(r.stderr.contains("same input to go on from line 8"), "{r:?}");
 
     // The broker is back: a run with no input sends what the spool holds,
     // each record once (c, d and e are in the log already: the broker
@@ -733,6 +733,83 @@ fn with_a_spool_what_an_interrupted_run_did_not_deliver_is_sent_by_the_next() {
     assert_eq!(r.code(), 0, "{r:?}");
     assert!(!r.stderr.contains("left in the spool"), "{r:?}");
     assert_eq!(all_records(&cluster, "kept").len(), 7);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A load killed with SIGKILL, run again with the same input: the lines
+/// the spool took are skipped (the spool keeps each record's line number),
+/// what it held is resent, and every line ends up in the topic once. Once
+/// that load is complete, the next one starts from its first line.
+#[test]
+fn a_killed_load_run_again_on_the_same_input_sends_each_line_once() {
+    let cluster = cluster_with("resume", 1);
+    let id = cluster.broker_ids()[0];
+    let b = cluster.bootstrap_servers();
+    let dir = temp_dir("resume");
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
+    let args = ["produce", "-b", &b, "-t", "resume", "--spool", spool, "-X", "request.timeout.ms=1000"];
+    let input: Vec<String> = (1..=10).map(|i| format!("line-{i:02}")).collect();
+    let text = |lines: &[String]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+
+    let mut p = Live::spawn(&args);
+    // Lines 1-4 delivered; then the broker goes down and lines 5-7 are
+    // only in the spool when the process is killed.
+    p.write(text(&input[..4]).as_bytes());
+    wait_for("lines 1-4", || all_records(&cluster, "resume").len() == 4);
+    cluster.broker_down(id).unwrap();
+    p.write(text(&input[4..7]).as_bytes());
+    let path = std::path::Path::new(spool);
+    wait_for("line 7 in the spool", || spool_bytes(path).windows(7).any(|w| w == b"line-07"));
+    p.signal("KILL");
+    let r = p.wait();
+    assert!(!r.status.success(), "{r:?}");
+
+    cluster.broker_up(id).unwrap();
+    let r = run(&args, text(&input).as_bytes());
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("took input lines 1-7: going on from line 8"), "{r:?}");
+    // (Lines 5-7 at least: 1-4 too if their acknowledgement was not
+    // written down before the kill.)
+    assert!(r.stderr.contains("left in the spool by an earlier run: resending"), "{r:?}");
+    assert_eq!(values(&cluster, "resume"), input);
+
+    // Complete and delivered: a new load starts from line 1.
+    let next: Vec<String> = (1..=3).map(|i| format!("next-{i}")).collect();
+    let r = run(&args, text(&next).as_bytes());
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(!r.stderr.contains("going on from line"), "{r:?}");
+    let mut all = [input.clone(), next].concat();
+    all.sort();
+    assert_eq!(values(&cluster, "resume"), all);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An interrupted load's mark outlives its records: a run with the same
+/// input after everything the spool held was delivered still skips what the
+/// first one took; a shorter input is not sent, and says so.
+#[test]
+fn ctrl_c_then_the_same_input_goes_on_where_the_load_stopped() {
+    let cluster = cluster_with("resume-int", 2);
+    let b = cluster.bootstrap_servers();
+    let dir = temp_dir("resume-int");
+    let spool = dir.join("spool");
+    let spool = spool.to_str().unwrap();
+    let args = ["produce", "-b", &b, "-t", "resume-int", "--spool", spool];
+    let mut p = Live::spawn(&args);
+    p.write(b"a\nb\nc\n");
+    wait_for("a, b, c", || all_records(&cluster, "resume-int").len() == 3);
+    let r = interrupt(&mut p, "INT", Duration::from_secs(10));
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("same input to go on from line 4"), "{r:?}");
+    // A different, shorter input: nothing sent, and the mark stays.
+    let r = run(&args, b"x\n");
+    assert!(r.stderr.contains("the input ended at line 1, before line 4"), "{r:?}");
+    let r = run(&args, b"a\nb\nc\nd\ne\n");
+    assert_eq!(r.code(), 0, "{r:?}");
+    assert!(r.stderr.contains("took input lines 1-3: going on from line 4"), "{r:?}");
+    assert!(r.stderr.contains("kafka-sync: 2 records sent"), "{r:?}");
+    assert_eq!(values(&cluster, "resume-int"), ["a", "b", "c", "d", "e"]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

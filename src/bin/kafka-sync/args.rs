@@ -96,9 +96,10 @@ sent); input not read is not counted. The exit status is 1 if any record read wa
 
 With --spool DIR, records not delivered stay in DIR, and the next `produce --spool DIR` sends \
 them first. Spooled records do not fail at delivery.timeout.ms: at the end of the input the command \
-waits that long for them, then leaves the rest in DIR (exit status 1). The spool does not know which input line a record came from: a new run does not skip \
-input lines, so run it again with the rest of the input only (an interrupted run prints how many \
-input lines it took, for `tail -n +K`).",
+waits that long for them, then leaves the rest in DIR (exit status 1). Each record's spool entry \
+carries its input line number, so an interrupted (or crashed) load resumes: run the same command \
+with the same input again, and it skips the input lines the spool already took. Once a load has \
+read all of its input and every record has its outcome, the next run starts from line 1.",
         )
         .arg(topic_arg())
         .arg(
@@ -147,8 +148,10 @@ input lines it took, for `tail -n +K`).",
                 .help(
                     "Keep every record accepted in a durable spool in DIR (spool.dir) until it is delivered: \
                      records not delivered when the command ends (brokers down, Ctrl-C) stay there, and the next \
-                     `produce --spool DIR` resends them first, without duplicates. Input lines are not skipped: \
-                     run again with the rest of the input (e.g. `tail -n +K`, K from the interrupted summary). \
+                     `produce --spool DIR` resends them first, without duplicates. An interrupted or crashed load \
+                     resumes: run it again with the same input, and the input lines the spool already took are \
+                     skipped (each record's spool entry carries its line number); once a load is complete and \
+                     delivered, the next run starts from line 1. \
                      Needs idempotence; not with transactional.id; one command per DIR at a time. Durability: \
                      -X spool.fsync=record|batch|none (default batch); size: -X spool.max.bytes",
                 ),

@@ -180,7 +180,19 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     let (chunks, lines_read) = Reader::start(inputs)
         .map_err(|e| Failure::Runtime(format!("cannot start reading the input: {e}")))?;
     let mut stopped: Option<String> = None;
-    // Input lines handed to `send` (accepted or refused), and accepted.
+    // With a spool: the input lines an earlier run took, by the mark the
+    // spool keeps with each record (each line's record carries its line
+    // number), skipped so that a load resumes instead of starting over.
+    let skip = producer.spool_mark().unwrap_or(0);
+    if skip > 0 {
+        eprintln!(
+            "kafka-sync: the spool says an earlier run took input lines 1-{skip}: going on from line {}",
+            skip + 1
+        );
+    }
+    // Input lines read (skipped ones included), handed to `send` (accepted
+    // or refused), and accepted.
+    let mut position: u64 = 0;
     let mut handed: u64 = 0;
     let mut accepted: u64 = 0;
     'read: while !stop.interrupted() {
@@ -200,7 +212,14 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
             if stop.interrupted() {
                 break 'read;
             }
+            position += 1;
+            if position <= skip {
+                continue;
+            }
             handed += 1;
+            if spooled {
+                producer.set_spool_mark(position);
+            }
             let mut record = Record::new(topic);
             match separator.as_deref().and_then(|sep| find(&line, sep).map(|at| (at, sep.len()))) {
                 Some((at, len)) => {
@@ -267,6 +286,20 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     let flushed = stop.flush(&producer);
     if !flushed && !stop.interrupted() {
         log::warn!("flush: records without an outcome after {:.1} s", stop.normal.as_secs_f64());
+    }
+    // Mark and input disagree: the input is not the one the mark counts.
+    let short = position < skip && !stop.interrupted() && stopped.is_none();
+    if short {
+        eprintln!(
+            "kafka-sync: the input ended at line {position}, before line {} where the earlier run stopped: \
+             nothing of it was sent (a different input? remove the spool's directory to start over)",
+            skip + 1
+        );
+    }
+    // The load is complete (the whole input read, every outcome final): the
+    // next run starts a new one, from its input's first line.
+    if spooled && flushed && !short && !stop.interrupted() && stopped.is_none() {
+        producer.set_spool_mark(0);
     }
     // Unflushed with a spool, or interrupted: what is left stays in the
     // spool, or fails as not delivered, without waiting more.
@@ -365,13 +398,13 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
                 dir.display(),
             );
         }
-        if interrupted && handed == 0 {
+        if interrupted && position == 0 {
             eprintln!("kafka-sync: no input line was taken: give a new run all of the input");
         } else if interrupted {
             eprintln!(
-                "kafka-sync: input lines 1-{handed} were taken ({accepted} accepted); a new run does not skip \
-                 input lines: give it the rest of the input (e.g. `tail -n +{}`)",
-                handed + 1,
+                "kafka-sync: input lines 1-{position} were taken ({accepted} accepted by this run); run the \
+                 command again with the same input to go on from line {}",
+                position + 1,
             );
         }
     }

@@ -21,6 +21,8 @@
 //! | 3 | `Done` | ranges array of (first u64, last u64) |
 //! | 4 | `ProducerState` | producer_id i64, producer_epoch i16, next_sequences array of (topic string, partition i32, next_sequence i32) |
 //! | 5 | `Placed` | id u64, partition i32 |
+//! | 6 | `Record` with a mark | the fields of kind 1, then mark u64 |
+//! | 7 | `Mark` | mark u64 |
 //!
 //! Kind 0 is never written, so a zero-filled tail (which a file system may
 //! leave after a crash) reads as corruption, not as entries. An encoding is
@@ -49,11 +51,16 @@ const KIND_SEQUENCED: u8 = 2;
 const KIND_DONE: u8 = 3;
 const KIND_PRODUCER_STATE: u8 = 4;
 const KIND_PLACED: u8 = 5;
+const KIND_MARKED_RECORD: u8 = 6;
+const KIND_MARK: u8 = 7;
 
 /// What the spool log holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Entry {
     /// A record `send()` accepted. `id` is a spool-wide increasing number.
+    /// `mark` is the caller's mark (see `Producer::set_spool_mark`) when it
+    /// changed with this record: written in the same entry, so that a
+    /// restart finds the mark of exactly the records the spool took.
     Record {
         id: u64,
         topic: String,
@@ -62,6 +69,7 @@ pub(crate) enum Entry {
         key: Option<Vec<u8>>,
         value: Option<Vec<u8>>,
         headers: Vec<(String, Option<Vec<u8>>)>,
+        mark: Option<u64>,
     },
     /// A batch of records (ids `first_id..=last_id`, all of one partition,
     /// consecutive within that partition's sends) got a producer id, epoch
@@ -86,6 +94,10 @@ pub(crate) enum Entry {
     /// record is appended to a batch, so before any `Sequenced` entry naming
     /// it.
     Placed { id: u64, partition: i32 },
+    /// The caller's mark (see `Producer::set_spool_mark`), written on its
+    /// own: restated in each segment's preamble, and at close when it
+    /// changed after the last record.
+    Mark { mark: u64 },
 }
 
 /// Why bytes are not a valid entry; becomes a [`Corruption`](super::Corruption)
@@ -101,7 +113,7 @@ pub(crate) enum FrameError {
     TooLong(u32),
     /// The payload does not match its CRC.
     Checksum { stored: u32, computed: u32 },
-    /// The kind byte is not one of the five.
+    /// The kind byte is not one of the seven.
     UnknownKind(u8),
     /// The payload's fields do not decode (or leave bytes over).
     Fields { kind: &'static str, error: DecodeError },
@@ -136,6 +148,7 @@ impl Entry {
             Self::Done { .. } => "Done",
             Self::ProducerState { .. } => "ProducerState",
             Self::Placed { .. } => "Placed",
+            Self::Mark { .. } => "Mark",
         }
     }
 
@@ -159,8 +172,8 @@ impl Entry {
 
     fn encode_payload(&self, out: &mut Vec<u8>) {
         match self {
-            Self::Record { id, topic, partition, timestamp, key, value, headers } => {
-                out.push(KIND_RECORD);
+            Self::Record { id, topic, partition, timestamp, key, value, headers, mark } => {
+                out.push(if mark.is_some() { KIND_MARKED_RECORD } else { KIND_RECORD });
                 put_u64(out, *id);
                 put_str(out, topic);
                 out.put_i32(*partition);
@@ -171,6 +184,9 @@ impl Entry {
                 for (k, v) in headers {
                     put_str(out, k);
                     put_nullable(out, v.as_deref());
+                }
+                if let Some(mark) = mark {
+                    put_u64(out, *mark);
                 }
             }
             Self::Sequenced {
@@ -214,6 +230,10 @@ impl Entry {
                 out.push(KIND_PLACED);
                 put_u64(out, *id);
                 out.put_i32(*partition);
+            }
+            Self::Mark { mark } => {
+                out.push(KIND_MARK);
+                put_u64(out, *mark);
             }
         }
     }
@@ -265,7 +285,9 @@ fn decode_payload(payload: &[u8]) -> Result<Entry, FrameError> {
     let (&kind, fields) = payload.split_first().ok_or(FrameError::Empty)?;
     let mut d = Decoder::new(fields);
     let (name, decoded) = match kind {
-        KIND_RECORD => ("Record", record(&mut d)),
+        KIND_RECORD => ("Record", record(&mut d, false)),
+        KIND_MARKED_RECORD => ("Record", record(&mut d, true)),
+        KIND_MARK => ("Mark", get_u64(&mut d).map(|mark| Entry::Mark { mark })),
         KIND_SEQUENCED => ("Sequenced", sequenced(&mut d)),
         KIND_DONE => ("Done", done(&mut d)),
         KIND_PRODUCER_STATE => ("ProducerState", producer_state(&mut d)),
@@ -282,7 +304,7 @@ const MIN_HEADER_LEN: usize = 4 + 4; // key length, value length
 const MIN_RANGE_LEN: usize = 8 + 8;
 const MIN_NEXT_SEQUENCE_LEN: usize = 4 + 4 + 4; // topic length, partition, sequence
 
-fn record(d: &mut Decoder<'_>) -> Result<Entry, DecodeError> {
+fn record(d: &mut Decoder<'_>, marked: bool) -> Result<Entry, DecodeError> {
     Ok(Entry::Record {
         id: get_u64(d)?,
         topic: string(d)?,
@@ -293,6 +315,7 @@ fn record(d: &mut Decoder<'_>) -> Result<Entry, DecodeError> {
         headers: d.array_of(false, MIN_HEADER_LEN, |d| {
             Ok((string(d)?, d.nullable_bytes(false)?.map(<[u8]>::to_vec)))
         })?,
+        mark: if marked { Some(get_u64(d)?) } else { None },
     })
 }
 

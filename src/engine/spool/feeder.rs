@@ -97,7 +97,7 @@ fn next_spilled(
     let r = reader.as_mut().expect("opened");
     loop {
         match read_entry(r)? {
-            Some(Entry::Record { id, topic, partition, timestamp, key, value, headers })
+            Some(Entry::Record { id, topic, partition, timestamp, key, value, headers, .. })
                 if id == run.next =>
             {
                 return Ok(Some(PendingRecord { id, topic, partition, timestamp, key, value, headers }));

@@ -110,7 +110,16 @@ pub(crate) fn record(id: u64, topic: &str, partition: i32) -> Entry {
         } else {
             vec![]
         },
+        mark: None,
     }
+}
+
+/// `record` with its `mark` set.
+pub(crate) fn marked(mut record: Entry, mark: u64) -> Entry {
+    if let Entry::Record { mark: m, .. } = &mut record {
+        *m = Some(mark);
+    }
+    record
 }
 
 pub(crate) fn sequenced(
@@ -157,7 +166,9 @@ pub(crate) fn sample_entries() -> Vec<Entry> {
             key: Some(vec![]),
             value: None,
             headers: vec![(String::new(), Some(vec![])), ("h".into(), None)],
+            mark: Some(u64::MAX),
         },
+        marked(record(7, "orders", 1), 0),
         sequenced("orders", 7, (0, u64::MAX), i64::MAX, i16::MIN, i32::MAX),
         sequenced("", 0, (5, 5), -1, -1, -1),
         done(&[]),
@@ -166,6 +177,8 @@ pub(crate) fn sample_entries() -> Vec<Entry> {
         state(42, 7, &[("orders", 0, 0), ("orders", 1, i32::MAX), ("other", -1, 5)]),
         Entry::Placed { id: 3, partition: 2 },
         Entry::Placed { id: u64::MAX, partition: i32::MIN },
+        Entry::Mark { mark: 0 },
+        Entry::Mark { mark: u64::MAX },
     ]
 }
 

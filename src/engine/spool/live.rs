@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,10 @@ pub(crate) struct Spool {
     changed: Condvar,
     /// Handles and callbacks of spilled records.
     pub registry: Arc<SpillRegistry>,
+    /// The caller's mark for the records it sends from now on
+    /// (`Producer::set_spool_mark`); written with the next record the log
+    /// takes if it differs from the mark last written.
+    mark: AtomicU64,
 }
 
 /// What [`Spool::record`] did with a record.
@@ -129,6 +133,7 @@ impl Spool {
         // comes back a segment at a time.
         let segment_bytes = DEFAULT_SEGMENT_BYTES.min(max_bytes / 4).max(64 << 10);
         let log = SpoolLog::open(dir, &recovered, segment_bytes)?;
+        let recovered_mark = recovered.mark;
         let (producer, next) = match &recovered.producer {
             Some(p) => (
                 Some((p.producer_id, p.producer_epoch)),
@@ -153,6 +158,7 @@ impl Spool {
             spilling: AtomicBool::new(false),
             changed: Condvar::new(),
             registry: Arc::default(),
+            mark: AtomicU64::new(recovered_mark),
         })
     }
 
@@ -215,6 +221,7 @@ impl Spool {
             }
         }
         let id = live.log.next_id();
+        let mark = self.mark.load(Ordering::Relaxed);
         let entry = Entry::Record {
             id,
             topic: topic.to_owned(),
@@ -223,6 +230,7 @@ impl Spool {
             key: key.map(<[u8]>::to_vec),
             value: value.map(<[u8]>::to_vec),
             headers: headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
+            mark: (mark != live.log.mark()).then_some(mark),
         };
         // Handed to the operating system before `send` returns: a process
         // crash loses nothing. With `record`, also on disk, synced after the
@@ -470,10 +478,30 @@ impl Spool {
         }
     }
 
+    /// The caller's mark: the one given last to [`set_mark`](Self::set_mark),
+    /// or at start the one the previous run wrote last.
+    pub fn mark(&self) -> u64 {
+        self.mark.load(Ordering::Relaxed)
+    }
+
+    /// The records accepted from now on carry `mark` (written with the
+    /// first of them, in its entry); [`close`](Self::close) writes it if no
+    /// record did.
+    pub fn set_mark(&self, mark: u64) {
+        self.mark.store(mark, Ordering::Relaxed);
+    }
+
     /// Forces everything to disk and releases the directory (on close):
-    /// nothing is written after this.
+    /// nothing is written after this. A mark set after the last record is
+    /// written first.
     pub fn close(&self) {
         let mut live = self.log.lock();
+        let mark = self.mark.load(Ordering::Relaxed);
+        if live.broken.is_none() && mark != live.log.mark() {
+            if let Err(e) = live.log.append(&Entry::Mark { mark }) {
+                log::warn!("could not write the spool mark on close: {e}");
+            }
+        }
         if let Err(e) = live.log.sync() {
             log::warn!("could not force the spool to disk on close: {e}");
         }

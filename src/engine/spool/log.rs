@@ -25,7 +25,8 @@ const PREAMBLE_DONE_RANGES: usize = 1 << 16;
 /// of the caller:
 ///
 /// 1. a `ProducerState` with the snapshot last given to
-///    [`set_producer_snapshot`](Self::set_producer_snapshot) (or appended);
+///    [`set_producer_snapshot`](Self::set_producer_snapshot) (or appended),
+///    and a `Mark` with the caller's mark, if there is one;
 /// 2. a `Placed` entry for every pending record written with partition -1
 ///    that was placed since, then a `Sequenced` entry for every batch some
 ///    of whose records are still pending;
@@ -86,6 +87,8 @@ pub(crate) struct SpoolLog {
     placed: BTreeMap<u64, i32>,
     producer: Option<ProducerSnapshot>,
     next_id: u64,
+    /// The caller's mark last written (0: none).
+    mark: u64,
 }
 
 impl SpoolLog {
@@ -112,6 +115,7 @@ impl SpoolLog {
             placed: recovered.placed.iter().copied().collect(),
             producer: recovered.producer.clone(),
             next_id: first_id,
+            mark: recovered.mark,
         };
         log.write_preamble()?;
         log.delete_finished(false)?;
@@ -132,7 +136,10 @@ impl SpoolLog {
         }
         let at = (self.active_first_id, self.active.append(e)?);
         match e {
-            Entry::Record { id, .. } => {
+            Entry::Record { id, mark, .. } => {
+                if let Some(mark) = mark {
+                    self.mark = *mark;
+                }
                 self.active_pending.insert(*id);
                 widen(&mut self.active_span, *id);
                 self.next_id = self.next_id.max(id.saturating_add(1));
@@ -141,6 +148,7 @@ impl SpoolLog {
             Entry::Placed { id, partition } => {
                 self.placed.insert(*id, *partition);
             }
+            Entry::Mark { mark } => self.mark = *mark,
             Entry::Done { ranges } => {
                 for &(first, last) in ranges {
                     self.active_pending.remove_range(first, last);
@@ -207,6 +215,11 @@ impl SpoolLog {
         self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.active.len()
     }
 
+    /// The caller's mark last written (0: none).
+    pub fn mark(&self) -> u64 {
+        self.mark
+    }
+
     /// Allocates a record id.
     pub fn next_id(&mut self) -> u64 {
         let id = self.next_id;
@@ -243,6 +256,9 @@ impl SpoolLog {
     fn write_preamble(&mut self) -> Result<(), SpoolError> {
         if let Some(p) = &self.producer {
             self.active.append(&p.to_entry())?;
+        }
+        if self.mark != 0 {
+            self.active.append(&Entry::Mark { mark: self.mark })?;
         }
         let mut placed = std::mem::take(&mut self.placed);
         placed.retain(|&id, _| self.any_pending(id, id));

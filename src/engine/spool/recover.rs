@@ -29,7 +29,7 @@ impl PendingRecord {
     #[cfg_attr(not(test), allow(dead_code))] // (tests)
     pub fn of(e: &Entry) -> Option<Self> {
         match e {
-            Entry::Record { id, topic, partition, timestamp, key, value, headers } => Some(Self {
+            Entry::Record { id, topic, partition, timestamp, key, value, headers, .. } => Some(Self {
                 id: *id,
                 topic: topic.clone(),
                 partition: *partition,
@@ -53,6 +53,7 @@ impl PendingRecord {
             key: self.key.clone(),
             value: self.value.clone(),
             headers: self.headers.clone(),
+            mark: None,
         }
     }
 }
@@ -185,6 +186,8 @@ pub(crate) struct Recovered {
     /// Pending records written with partition -1 that a `Placed` entry
     /// placed (see [`Folded::placed`]): restated while they are pending.
     pub placed: Vec<(u64, i32)>,
+    /// The caller's mark last written (0 if none): see [`Folded::mark`].
+    pub mark: u64,
 }
 
 impl Recovered {
@@ -271,6 +274,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
     recovered.sequenced = folded.sequenced;
     recovered.producer = folded.producer;
     recovered.placed = folded.placed;
+    recovered.mark = folded.mark;
     recovered.next_id = folded.next_id.max(last_first_id.map_or(0, |id| id.saturating_add(1)));
     Ok((lock, recovered))
 }
@@ -289,7 +293,8 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
 ///   if that is later than what the snapshot says (serial-number order);
 ///   with another id or epoch it leaves the snapshot alone (a batch
 ///   sequenced before the id changed, copied to a newer segment);
-/// - `ProducerState`: replaces the snapshot.
+/// - `ProducerState`: replaces the snapshot;
+/// - `Mark`, and a `Record` with a mark: replaces the mark.
 ///
 /// At the end, a batch is kept if at least one of its records is pending.
 #[derive(Debug, Default)]
@@ -303,6 +308,7 @@ pub(crate) struct Fold {
     spans: Vec<Option<(u64, u64)>>,
     /// Records written with partition -1 and the partition they went to.
     placed: BTreeMap<u64, i32>,
+    mark: u64,
 }
 
 /// A producer id, epoch and next sequence by (topic, partition).
@@ -323,13 +329,19 @@ pub(crate) struct Folded {
     /// Pending records written with partition -1, and the partition a
     /// `Placed` entry gave them (already in their `partition`).
     pub placed: Vec<(u64, i32)>,
+    /// The caller's mark written last (0 if none): a record's mark comes
+    /// with the record, so it is the mark of the last record written.
+    pub mark: u64,
 }
 
 impl Fold {
     /// Folds in `e`, read from the segment with index `segment`.
     pub fn apply(&mut self, segment: usize, e: Entry) {
         match e {
-            Entry::Record { id, topic, partition, timestamp, key, value, headers } => {
+            Entry::Record { id, topic, partition, timestamp, key, value, headers, mark } => {
+                if let Some(mark) = mark {
+                    self.mark = mark;
+                }
                 self.next_id = self.next_id.max(id.saturating_add(1));
                 if self.spans.len() <= segment {
                     self.spans.resize(segment + 1, None);
@@ -364,6 +376,7 @@ impl Fold {
                     self.placed.insert(id, partition);
                 }
             }
+            Entry::Mark { mark } => self.mark = mark,
         }
     }
 
@@ -420,6 +433,7 @@ impl Fold {
             segment_pending,
             segment_spans,
             placed,
+            mark: self.mark,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::entry::{FRAME_HEADER_LEN, MAX_ENTRY_LEN};
-use super::fuzz::{done, record, sample_entries, sequenced, state};
+use super::fuzz::{done, marked, record, sample_entries, sequenced, state};
 use super::segment::{
     self, list_segments, scan_bytes, scan_segment, segment_path, SegmentWriter, HEADER_LEN,
 };
@@ -101,6 +101,7 @@ fn golden_bytes() {
                 key: Some(b"k".to_vec()),
                 value: None,
                 headers: vec![("h".into(), Some(b"v".to_vec())), ("n".into(), None)],
+                mark: None,
             },
             [
                 &[0, 0, 0, 58][..],             // length
@@ -522,6 +523,33 @@ fn placed_records_count_in_their_partition_across_deletions() {
     let (_lock, r) = recover(&dir).unwrap();
     assert_eq!((pending_ids(&r), r.pending[0].partition), (vec![0], 1));
     assert_eq!(r.records_of(&r.sequenced[0]).count(), 1);
+}
+
+/// The caller's mark is the one written last, with a record or on its own,
+/// and the preambles restate it, so it outlives the segments of the records
+/// that carried it.
+#[test]
+fn the_mark_survives_rolls_deletions_and_restarts() {
+    let dir = TempDir::new("mark");
+    write_segment(&dir, 0, &[record(0, "t", 0), marked(record(1, "t", 0), 5), record(2, "t", 0)]);
+    let (lock, r) = recover(&dir).unwrap();
+    assert_eq!(r.mark, 5, "a record's mark; the record after it has none");
+    // Every append rolls; every record is done: only the newest segment
+    // stays, and its preamble carries the mark.
+    let mut log = SpoolLog::open(&dir, &r, 1).unwrap();
+    assert_eq!(log.mark(), 5);
+    log.append(&marked(record(3, "t", 0), 9)).unwrap();
+    log.done(&[(0, 3)]).unwrap();
+    log.append(&state(1, 0, &[])).unwrap();
+    assert_eq!(log.segment_ids().len(), 1, "{:?}", log.segment_ids());
+    drop((log, lock));
+    let (lock, r) = recover(&dir).unwrap();
+    assert_eq!((r.mark, r.pending.len()), (9, 0));
+    let mut log = SpoolLog::open(&dir, &r, 64 << 10).unwrap();
+    log.append(&Entry::Mark { mark: 0 }).unwrap();
+    log.sync().unwrap();
+    drop((log, lock));
+    assert_eq!(recover(&dir).unwrap().1.mark, 0, "cleared");
 }
 
 #[test]
