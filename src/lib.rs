@@ -183,7 +183,9 @@
 //! `delivery.timeout.ms`; and a producer started on the directory after a
 //! crash resends what is pending, the batches a broker may already have
 //! under the same producer id and sequence numbers, so they are written
-//! once ([`Producer::take_replayed`] hands their handles over).
+//! once. They are read back from the spool as `buffer.memory` allows, so a
+//! large spool is never loaded at once; their outcomes go to
+//! [`ProducerConfigBuilder::on_replayed`].
 //! `spool.fsync` ([`SpoolFsync`]) says what survives a machine crash.
 //!
 //! # Logging

@@ -24,7 +24,7 @@ use crate::engine::idempotence::Idempotence;
 use crate::engine::metadata::{self, Metadata, PartitionMeta, TopicMeta};
 use crate::engine::metrics::statistics::Statistics;
 use crate::engine::metrics::{self as engine_metrics, MetricConfig, Metrics};
-use crate::engine::spool::replay::{self, Replayed};
+use crate::engine::spool::replay;
 use crate::engine::spool::{self, Recorded, Spool};
 use crate::engine::txn::{coordinator, Transactions};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
@@ -69,8 +69,6 @@ pub struct Producer {
     metadata_thread: Mutex<Option<JoinHandle<()>>>,
     /// The transaction coordinator thread (transactional producers only).
     coordinator_thread: Mutex<Option<JoinHandle<()>>>,
-    /// The records a previous run left in the spool, queued again at start.
-    replayed: Mutex<Vec<Replayed>>,
     /// The `statistics.interval.ms` thread, if it runs.
     statistics: Option<Statistics>,
     /// The spool's feeder thread (with `spool.dir`) and its stop flag.
@@ -151,23 +149,22 @@ impl Producer {
             }
             None => None,
         };
-        // What the previous run left goes first, before any new record.
-        let replayed = match recovered {
-            Some(rec) => replay::replay(&shared, rec, shared.cfg.max_block, config.partitioner().as_ref()),
-            None => Vec::new(),
-        };
+        // What the previous run left goes first, before any new record: the
+        // feeder replays it (records sent meanwhile are spilled behind it).
+        drop(recovered);
         let statistics = Statistics::start_for(&shared, &config);
         let feeder_stop = Arc::new(AtomicBool::new(false));
         let feeder = match &shared.spool {
             Some(_) => {
                 let (s, p, stop) = (shared.clone(), config.partitioner().clone(), feeder_stop.clone());
+                let on_replayed = config.on_replayed().cloned();
                 let spawned = std::thread::Builder::new()
                     .name("kafka-sync-spool-feeder".into())
-                    .spawn(move || spool::feeder::run(s, p, || stop.load(Ordering::Acquire)));
+                    .spawn(move || spool::feeder::run(s, p, on_replayed, || stop.load(Ordering::Acquire)));
                 match spawned {
                     Ok(h) => Some(h),
                     Err(e) => {
-                        log::error!("could not start the spool's feeder thread: {e}; records that do not fit in buffer.memory stay in the spool");
+                        log::error!("could not start the spool's feeder thread: {e}; what the previous run left, and records that do not fit in buffer.memory, stay in the spool");
                         None
                     }
                 }
@@ -182,7 +179,6 @@ impl Producer {
             shared,
             metadata_thread: Mutex::new(Some(handle)),
             coordinator_thread: Mutex::new(coordinator_thread),
-            replayed: Mutex::new(replayed),
             statistics,
             closed: AtomicBool::new(false),
             close_lock: Mutex::new(()),
@@ -839,14 +835,6 @@ impl Producer {
     /// Java client's per producer, topic and broker (see [`crate::metrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
         engine_metrics::snapshot(&self.shared)
-    }
-
-    /// The records a previous run left in the spool (`spool.dir`), queued
-    /// again by [`Producer::new`] before any new record, with their handles:
-    /// take them once to learn their outcomes (or drop them). Empty without
-    /// a spool or when the spool was empty.
-    pub fn take_replayed(&self) -> Vec<Replayed> {
-        std::mem::take(&mut *self.replayed.lock())
     }
 
     /// Bytes the spool takes on disk (`None` without `spool.dir`): records

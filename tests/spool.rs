@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use kafka_sync::mock::{DropPoint, MockCluster};
 use kafka_sync::protocol::api_key;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use kafka_sync::{
-    DeliveryErrorKind, Error, Producer, ProducerConfig, ProducerConfigBuilder, Record, SpoolFsync,
+    DeliveryErrorKind, Error, Producer, ProducerConfig, ProducerConfigBuilder, Record, Replayed, SpoolFsync,
 };
 
 fn dir(name: &str) -> PathBuf {
@@ -45,6 +48,28 @@ fn producer_with(
     Producer::new(tune(b).build().unwrap())
 }
 
+/// The outcomes of the records the previous run left, as `on_replayed`
+/// reports them.
+type Outcomes = Arc<Mutex<Vec<Replayed>>>;
+
+/// [`producer`], collecting replayed records' outcomes.
+fn replaying(bootstrap: &str, spool: &Path, fsync: SpoolFsync) -> (Producer, Outcomes) {
+    let out = Outcomes::default();
+    let o = out.clone();
+    let p = producer_with(bootstrap, spool, |b| {
+        b.spool_fsync(fsync).on_replayed(move |r| o.lock().unwrap().push(r))
+    })
+    .unwrap();
+    (p, out)
+}
+
+/// Flushes `p` (so every replayed record has its outcome) and takes the
+/// outcomes.
+fn replayed(p: &Producer, out: &Outcomes) -> Vec<Replayed> {
+    p.flush_timeout(Duration::from_secs(10)).unwrap();
+    std::mem::take(&mut *out.lock().unwrap())
+}
+
 /// A mock cluster with topic "t" of `partitions` partitions, a producer on
 /// a fresh spool `name` (the tests' settings, then `tune`'s) that delivered
 /// one record, "first": then the broker goes down. Returns the cluster, the
@@ -67,7 +92,7 @@ fn outage_after_first(
 /// Closes `p` before its records could be sent (`close` times out), checks
 /// that each of `handles` failed `Closed` saying the record stays in the
 /// spool, brings the broker back, and has a new producer on spool `d` send
-/// all of them (`take_replayed`).
+/// all of them (`on_replayed` reports each delivered).
 fn close_early_then_resume(
     c: &MockCluster,
     d: &Path,
@@ -83,11 +108,11 @@ fn close_early_then_resume(
         assert!(e.message().contains("spool"), "{e}");
     }
     c.broker_up(broker).unwrap();
-    let p = producer(&c.bootstrap_servers(), d, SpoolFsync::Batch).unwrap();
-    let replayed = p.take_replayed();
+    let (p, out) = replaying(&c.bootstrap_servers(), d, SpoolFsync::Batch);
+    let replayed = replayed(&p, &out);
     assert_eq!(replayed.len(), n);
     for r in replayed {
-        r.handle.wait().unwrap_or_else(|e| panic!("{:?}: {e}", r.record.value));
+        r.result.unwrap_or_else(|e| panic!("{:?}: {e}", r.record.value));
     }
     p.close(Duration::from_secs(5)).unwrap();
 }
@@ -117,8 +142,9 @@ fn records_outlive_a_producer_that_closed_before_delivering_them() {
     assert_eq!(got.len(), 101);
     assert!(got.values().all(|&n| n == 1), "each once");
     // Nothing left: a third producer replays nothing, and the space is back.
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    assert!(p.take_replayed().is_empty());
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    assert_eq!(p.spool_backlog(), Some(0));
+    assert!(replayed(&p, &out).is_empty());
     assert!(p.spool_disk_bytes().unwrap() < 64 << 10, "{:?}", p.spool_disk_bytes());
     p.close(Duration::from_secs(5)).unwrap();
     let _ = std::fs::remove_dir_all(&d);
@@ -163,11 +189,11 @@ fn a_batch_the_broker_wrote_before_the_crash_is_not_written_twice() {
         assert!(e.is_possibly_persisted(), "{e}");
     }
     c.broker_up(broker).unwrap();
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    let replayed = p.take_replayed();
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    let replayed = replayed(&p, &out);
     assert_eq!(replayed.len(), 10);
     for r in replayed {
-        r.handle.wait().unwrap(); // DUPLICATE_SEQUENCE_NUMBER: success
+        r.result.unwrap(); // DUPLICATE_SEQUENCE_NUMBER: success
     }
     p.send(Record::new("t").value("after")).unwrap().wait().unwrap();
     p.close(Duration::from_secs(5)).unwrap();
@@ -211,8 +237,9 @@ fn a_restarted_producer_continues_every_partitions_sequence() {
     };
     // Run 2: nothing to replay; "a" goes on from 10. Then "b" gets a record
     // the broker never sees before this run closes.
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    assert!(p.take_replayed().is_empty());
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    assert_eq!(p.spool_backlog(), Some(0));
+    assert!(replayed(&p, &out).is_empty());
     p.send(Record::new("a").value("a10")).unwrap().wait().unwrap();
     same_producer(&stored(&c, "a", "a10"), 10);
     p.partitions_for("b").unwrap(); // known before the broker goes
@@ -222,11 +249,11 @@ fn a_restarted_producer_continues_every_partitions_sequence() {
     assert_eq!(h.wait().unwrap_err().kind(), &DeliveryErrorKind::Closed);
     c.broker_up(broker).unwrap();
     // Run 3: "b" is replayed, "a" (nothing to replay) goes on from 11.
-    let p = producer(&c.bootstrap_servers(), &d, SpoolFsync::Batch).unwrap();
-    let replayed = p.take_replayed();
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    let replayed = replayed(&p, &out);
     assert_eq!(replayed.len(), 1);
     for r in replayed {
-        r.handle.wait().unwrap();
+        r.result.unwrap();
     }
     p.send(Record::new("a").value("a11")).unwrap().wait().unwrap();
     p.close(Duration::from_secs(5)).unwrap();
@@ -254,24 +281,24 @@ fn spool_child_process() {
     let (start, limit): (u64, u64) = (parts[3].parse().unwrap(), parts[4].parse().unwrap());
     // A small buffer.memory, so that records are spilled (written to the
     // spool only) whenever the broker falls behind, and kills land then too.
+    let out = Outcomes::default();
+    let o = out.clone();
     let p = producer_with(bootstrap, spool, |b| {
-        b.spool_fsync(SpoolFsync::Batch).batch_size(512).buffer_memory(1024)
+        b.spool_fsync(SpoolFsync::Batch)
+            .batch_size(512)
+            .buffer_memory(1024)
+            .on_replayed(move |r| o.lock().unwrap().push(r))
     })
     .unwrap();
-    let replayed = p.take_replayed();
-    let resume = replayed
-        .iter()
-        .filter_map(|r| {
-            String::from_utf8(r.record.value.clone()?).ok()?.strip_prefix('v')?.parse::<u64>().ok()
-        })
-        .map(|i| i + 1)
-        .max()
-        .unwrap_or(0)
-        .max(start);
-    let mut handles: Vec<_> = replayed.into_iter().map(|r| (r.record.value, r.handle)).collect();
+    let to_replay = p.spool_backlog().unwrap();
+    // The spool's mark says how far the killed runs got: each record
+    // carries `i + 1` in its spool entry.
+    let resume = p.spool_mark().unwrap().max(start);
+    let mut handles = Vec::new();
     let mut spilling = false;
     for i in resume..limit {
         let value = format!("v{i}");
+        p.set_spool_mark(i + 1);
         let h = p.send(Record::new(topic.clone()).key(&format!("k{}", i % 7)).value(&value)).unwrap();
         handles.push((Some(value.into_bytes()), h));
         if !spilling && p.spool_backlog() > Some(0) {
@@ -284,9 +311,13 @@ fn spool_child_process() {
     }
     p.close(Duration::from_secs(30)).unwrap();
     // No record may fail here: a failed record is one the spool gave up.
+    let replayed = std::mem::take(&mut *out.lock().unwrap());
+    assert_eq!(replayed.len() as u64, to_replay, "every replayed record has its outcome");
     let failed: Vec<String> = handles
         .into_iter()
-        .filter_map(|(v, h)| h.wait().err().map(|e| format!("{}: {e}", String::from_utf8_lossy(&v.unwrap()))))
+        .map(|(v, h)| (v, h.wait()))
+        .chain(replayed.into_iter().map(|r| (r.record.value, r.result)))
+        .filter_map(|(v, r)| r.err().map(|e| format!("{}: {e}", String::from_utf8_lossy(&v.unwrap()))))
         .collect();
     assert!(failed.is_empty(), "{} records failed: {:?}", failed.len(), &failed[..failed.len().min(10)]);
 }
@@ -489,6 +520,76 @@ fn rss_bytes() -> Option<u64> {
     let kb: u64 =
         status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// A producer restarted on a spool that holds far more than
+/// `buffer.memory` reads it back as memory allows (the feeder), instead of
+/// loading it: recovery keeps where each record goes, not the record.
+/// Measured while the broker is still down, then everything is delivered,
+/// each once and in order per partition, with its outcome reported.
+#[test]
+fn a_restart_on_a_large_spool_stays_within_memory() {
+    if !in_own_process("a_restart_on_a_large_spool_stays_within_memory") {
+        return;
+    }
+    const BUFFER: usize = 2 << 20;
+    const N: usize = 100_000; // 100 MB of values: 50 times buffer.memory
+    let tune = |b: ProducerConfigBuilder| b.spool_fsync(SpoolFsync::None).buffer_memory(BUFFER);
+    let (c, d, broker, p) = outage_after_first(3, "restart-large", tune);
+    let value = vec![b'x'; 1000];
+    for i in 0..N {
+        let mut v = value.clone();
+        v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        drop(p.send(Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)).unwrap());
+    }
+    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
+    drop(p);
+    let rss0 = rss_bytes();
+    let (delivered, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (ok, bad) = (delivered.clone(), failed.clone());
+    let p = producer_with(&c.bootstrap_servers(), &d, |b| {
+        tune(b).on_replayed(move |r| {
+            let n = if r.result.is_ok() { &ok } else { &bad };
+            n.fetch_add(1, Ordering::Relaxed);
+        })
+    })
+    .unwrap();
+    assert_eq!(p.spool_backlog(), Some(N as u64), "every record waits to be replayed");
+    // The feeder fills buffer.memory and waits for the broker.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(p.spool_backlog().unwrap() > (N / 2) as u64, "{:?}", p.spool_backlog());
+    if let (Some(before), Some(now)) = (rss0, rss_bytes()) {
+        let growth = now.saturating_sub(before);
+        assert!(growth < (BUFFER + (32 << 20)) as u64, "RSS grew {} MiB", growth >> 20);
+        eprintln!(
+            "restart: RSS grew {} MiB with {} MB in the spool",
+            growth >> 20,
+            p.spool_disk_bytes().unwrap() / 1_000_000
+        );
+    }
+    // New records wait behind the replayed ones.
+    let after = p.send(Record::new("t").key("k0").value("after")).unwrap();
+    c.broker_up(broker).unwrap();
+    p.flush().unwrap();
+    assert_eq!((delivered.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)), (N, 0));
+    let after = after.wait().unwrap();
+    let mut seen = 0;
+    for part in 0..3 {
+        let values: Vec<Vec<u8>> = c.records("t", part).into_iter().filter_map(|r| r.value).collect();
+        let ids: Vec<u64> = values
+            .iter()
+            .filter(|v| v.len() == 1000)
+            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "partition {part} out of order");
+        seen += ids.len();
+        if part == after.partition() {
+            assert_eq!(values.last().map(Vec::as_slice), Some(&b"after"[..]), "the new record comes last");
+        }
+    }
+    assert_eq!(seen, N, "each record once");
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// With a spool, `send` does not wait for `buffer.memory` during an outage:

@@ -3,6 +3,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::engine::spool::replay::{OnReplayed, Replayed};
 
 use super::properties::{invalid, out_of_range, parse_u64, Set};
 use super::{ConfigError, ProducerConfig, ProducerConfigBuilder};
@@ -68,6 +71,7 @@ pub(super) struct SpoolSettings {
     dir: Option<Set<PathBuf>>,
     max_bytes: Option<Set<u64>>,
     fsync: Option<Set<SpoolFsync>>,
+    on_replayed: ReplayedCallback,
 }
 
 /// The spool settings in effect (`dir` is `None` when the spool is off).
@@ -76,6 +80,18 @@ pub(super) struct SpoolConfig {
     dir: Option<PathBuf>,
     max_bytes: u64,
     fsync: SpoolFsync,
+    on_replayed: ReplayedCallback,
+}
+
+/// The callback for replayed records' outcomes, if any (`Debug` without
+/// the closure).
+#[derive(Clone, Default)]
+struct ReplayedCallback(Option<OnReplayed>);
+
+impl fmt::Debug for ReplayedCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(<callback>)" } else { "None" })
+    }
 }
 
 impl SpoolSettings {
@@ -129,6 +145,7 @@ impl SpoolSettings {
             dir: self.dir.as_ref().map(|s| s.value.clone()),
             max_bytes: self.max_bytes.as_ref().map_or(DEFAULT_SPOOL_MAX_BYTES, |s| s.value),
             fsync: self.fsync.as_ref().map_or(SpoolFsync::default(), |s| s.value),
+            on_replayed: self.on_replayed.clone(),
         })
     }
 }
@@ -164,6 +181,22 @@ impl ProducerConfigBuilder {
         self.spool.fsync = Some(Set { value: mode, key: "spool.fsync" });
         self
     }
+
+    /// With `spool.dir`: runs `callback` with the outcome of each record a
+    /// previous run left in the spool, once it is known. Those records are
+    /// sent first, read back from the spool as `buffer.memory` allows (a
+    /// large spool is never loaded into memory at once), so no handle is
+    /// returned for them: this is how to learn that one failed. Runs on a
+    /// producer thread (the feeder's, or a broker thread's), like a send
+    /// callback: keep it short. Defaults to none (outcomes are only logged
+    /// when a record fails).
+    pub fn on_replayed<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(Replayed) + Send + Sync + 'static,
+    {
+        self.spool.on_replayed = ReplayedCallback(Some(Arc::new(callback)));
+        self
+    }
 }
 
 impl ProducerConfig {
@@ -180,6 +213,11 @@ impl ProducerConfig {
     /// `spool.fsync`.
     pub fn spool_fsync(&self) -> SpoolFsync {
         self.spool.fsync
+    }
+
+    /// The callback for replayed records' outcomes.
+    pub(crate) fn on_replayed(&self) -> Option<&OnReplayed> {
+        self.spool.on_replayed.0.as_ref()
     }
 }
 

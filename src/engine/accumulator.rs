@@ -337,7 +337,8 @@ pub(crate) struct AppendInput<'a> {
 
 /// How the header of a new batch ([`BATCH_OVERHEAD`] bytes) is counted in
 /// the memory pool: `buffer.memory` bounds headers too, so the pool never
-/// goes past its total (but for records replayed from the spool).
+/// goes past its total (but for the batches a restart rebuilds from the
+/// spool as they were sent, [`Accumulator::push_replayed`]).
 #[derive(Clone, Copy)]
 pub(crate) enum HeaderBudget<'a> {
     /// Reserved when the batch opens, waiting for free memory until the
@@ -349,9 +350,6 @@ pub(crate) enum HeaderBudget<'a> {
     /// Reserved by the caller with the record; given back if the record
     /// joins an open batch (a caller that may not wait under a lock).
     Prepaid,
-    /// Counted without a check: the record was accepted earlier (replayed
-    /// from the spool) and must find a place.
-    Charge,
 }
 
 impl std::fmt::Debug for HeaderBudget<'_> {
@@ -361,7 +359,6 @@ impl std::fmt::Debug for HeaderBudget<'_> {
                 f.debug_struct("Reserve").field("waits", &until.is_some()).finish_non_exhaustive()
             }
             Self::Prepaid => f.write_str("Prepaid"),
-            Self::Charge => f.write_str("Charge"),
         }
     }
 }
@@ -826,7 +823,6 @@ impl Accumulator {
             };
             if !header {
                 match rec.header {
-                    HeaderBudget::Charge => self.pool.charge(BATCH_OVERHEAD),
                     _ if self.pool.try_reserve(BATCH_OVERHEAD) => {}
                     HeaderBudget::Reserve { until, on_wait } => {
                         // Wait without the lock; the queue may change meanwhile.

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,13 +148,33 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
 
     let stop = Stop::install(&settings);
     let cluster = Cluster::connect(settings.bootstrap.as_deref(), Some(topic))?;
-    let producer = settings.producer(&cluster)?;
-    // What an earlier run left in the spool is already queued, ahead of
-    // any input: its outcomes are counted with the others.
-    let replayed = producer.take_replayed();
-    if !replayed.is_empty() {
-        let n = replayed.len() as u64;
-        eprintln!("kafka-sync: {n} record{} left in the spool by an earlier run: resending", plural(n));
+    let tally = Arc::new(Tally::default());
+    let spooled = settings.spool.is_some();
+    // What an earlier run left in the spool is sent first, ahead of any
+    // input (read back from the spool as memory allows): its outcomes are
+    // counted with the others.
+    let resent = Arc::new(Resent::default());
+    let producer = {
+        let (t, r) = (tally.clone(), resent.clone());
+        settings.producer_with(&cluster, move |b| {
+            b.on_replayed(move |rep| match rep.result {
+                Ok(_) => {
+                    t.delivered(record_bytes(&rep.record));
+                    r.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    t.delivery_failed(&e, true);
+                    r.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })?
+    };
+    let to_resend = producer.spool_backlog().unwrap_or(0);
+    if to_resend > 0 {
+        eprintln!(
+            "kafka-sync: {to_resend} record{} left in the spool by an earlier run: resending",
+            plural(to_resend)
+        );
     }
     // A partition the topic does not have: `send` would wait max.block.ms per
     // record for metadata showing it (Java's semantics, for topics that just
@@ -163,8 +183,6 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
         producer.partitions_for(topic).is_ok_and(|parts| usize::try_from(p).is_ok_and(|p| p >= parts.len()))
     });
     let mut txn = Transactions::start(&producer, m.get_one::<u64>("transaction_records").copied())?;
-    let tally = Arc::new(Tally::default());
-    let spooled = settings.spool.is_some();
     let started = Instant::now();
     let progress = io::stderr().is_terminal().then(|| {
         let t = tally.clone();
@@ -309,24 +327,15 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
         Err(e) if close_wait > Duration::ZERO => log::warn!("close: {e}"),
         _ => {}
     }
-    // Every handle is resolved once `close` returns.
-    let resent = replayed.len() as u64;
-    let (mut resent_delivered, mut resent_failed) = (0u64, 0u64);
-    for r in replayed {
-        match r.handle.try_result() {
-            Some(Ok(_)) => {
-                tally.delivered(record_bytes(&r.record));
-                resent_delivered += 1;
-            }
-            Some(Err(e)) => {
-                tally.delivery_failed(&e, spooled);
-                resent_failed += 1;
-            }
-            None => {
-                tally.failed("no outcome when the producer closed".into());
-                resent_failed += 1;
-            }
-        }
+    // Every handle is resolved once `close` returns; replayed records the
+    // producer had no time to send have no outcome: they stay in the spool.
+    let resent_delivered = resent.delivered.load(Ordering::Relaxed);
+    let mut resent_failed = resent.failed.load(Ordering::Relaxed);
+    let unsent_replayed = to_resend.saturating_sub(resent_delivered + resent_failed);
+    for _ in 0..unsent_replayed {
+        tally.failed("not sent before the producer closed (it stays in the spool)".into());
+        tally.kept.fetch_add(1, Ordering::Relaxed);
+        resent_failed += 1;
     }
     let elapsed = started.elapsed();
     if let Some(p) = progress {
@@ -359,11 +368,11 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
             elapsed.as_secs_f64(),
         );
     }
-    if resent > 0 {
+    if to_resend > 0 {
         eprintln!(
-            "kafka-sync: of the {resent} record{} resent from the spool: {resent_delivered} delivered, \
+            "kafka-sync: of the {to_resend} record{} resent from the spool: {resent_delivered} delivered, \
              {resent_failed} failed",
-            plural(resent)
+            plural(to_resend)
         );
     }
     if let Some(t) = &txn {
@@ -412,6 +421,13 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     let aborted = txn.as_ref().is_some_and(|t| t.aborted > 0);
     let not_delivered = failed + unsent;
     Ok(if not_delivered > 0 || stopped.is_some() || aborted { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Outcomes of the records an earlier run left in the spool.
+#[derive(Default)]
+struct Resent {
+    delivered: AtomicU64,
+    failed: AtomicU64,
 }
 
 /// Key and value bytes of a record.

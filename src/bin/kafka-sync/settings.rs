@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::ArgMatches;
 use kafka_sync::mock::MockCluster;
-use kafka_sync::{Producer, ProducerConfig};
+use kafka_sync::{Producer, ProducerConfig, ProducerConfigBuilder};
 
 use crate::Failure;
 
@@ -63,17 +63,35 @@ impl Settings {
     }
 
     pub(crate) fn config(&self, bootstrap: &str) -> Result<ProducerConfig, Failure> {
+        self.config_with(bootstrap, |b| b)
+    }
+
+    /// [`Self::config`], with `more` applied to the builder last.
+    fn config_with(
+        &self,
+        bootstrap: &str,
+        more: impl FnOnce(ProducerConfigBuilder) -> ProducerConfigBuilder,
+    ) -> Result<ProducerConfig, Failure> {
         let mut builder = ProducerConfig::builder()
             .set_all(self.properties.iter().map(|(k, v)| (k, v)))
             .bootstrap_servers(bootstrap);
         if let Some(dir) = &self.spool_flag {
             builder = builder.spool_dir(dir);
         }
-        builder.build().map_err(|e| Failure::Usage(format!("invalid producer configuration: {e}")))
+        more(builder).build().map_err(|e| Failure::Usage(format!("invalid producer configuration: {e}")))
     }
 
     pub(crate) fn producer(&self, cluster: &Cluster) -> Result<Producer, Failure> {
-        let config = self.config(&cluster.bootstrap)?;
+        self.producer_with(cluster, |b| b)
+    }
+
+    /// [`Self::producer`], with `more` applied to its configuration last.
+    pub(crate) fn producer_with(
+        &self,
+        cluster: &Cluster,
+        more: impl FnOnce(ProducerConfigBuilder) -> ProducerConfigBuilder,
+    ) -> Result<Producer, Failure> {
+        let config = self.config_with(&cluster.bootstrap, more)?;
         Producer::new(config).map_err(|e| Failure::Runtime(format!("cannot start the producer: {e}")))
     }
 }

@@ -18,23 +18,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::entry::{decode_frame, Entry, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
-use super::replay::headers_of;
+use super::replay::{self, headers_of, record_of, OnReplayed, Replayed};
 use super::segment::{segment_path, HEADER_LEN};
 use super::{PendingRecord, SpillRun, Spool};
-use crate::delivery::Resolution;
+use crate::delivery::{Callback, Resolution};
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
+use crate::engine::metadata::TopicMeta;
 use crate::engine::{broker, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, Persistence};
 use crate::partitioner::{Partitioner, Partitions};
 use crate::protocol::record_batch::RecordBatchWriter;
 use crate::record::now_micros;
+use crate::KafkaCode;
 
 /// How long one wait (for work, metadata or memory) lasts before the feeder
 /// checks whether it must stop.
 const TICK: Duration = Duration::from_millis(200);
 
 /// Where the feeder reads: a segment, and the offset of the next entry.
-struct Reader {
+pub(super) struct Reader {
     segment: u64,
     file: File,
     offset: u64,
@@ -42,9 +44,21 @@ struct Reader {
     last_fed: Option<u64>,
 }
 
-/// The feeder thread's body: feeds spilled records until `stop()` holds.
-pub(crate) fn run(shared: SharedState, partitioner: Arc<dyn Partitioner>, stop: impl Fn() -> bool) {
+/// The feeder thread's body: replays what the previous run left (see
+/// [`replay`](super::replay)), then feeds spilled records until `stop()`
+/// holds.
+pub(crate) fn run(
+    shared: SharedState,
+    partitioner: Arc<dyn Partitioner>,
+    on_replayed: Option<OnReplayed>,
+    stop: impl Fn() -> bool,
+) {
     let Some(sp) = shared.spool.as_ref() else { return };
+    if let Some(plan) = sp.take_replay_plan() {
+        if !replay::replay(&shared, sp, partitioner.as_ref(), on_replayed.as_ref(), plan, &stop) {
+            return;
+        }
+    }
     let mut reader: Option<Reader> = None;
     let mut failures = 0u32;
     while !stop() {
@@ -72,7 +86,7 @@ pub(crate) fn run(shared: SharedState, partitioner: Arc<dyn Partitioner>, stop: 
             continue;
         };
         let id = rec.id;
-        if !feed(&shared, sp, partitioner.as_ref(), rec, &stop) {
+        if !feed(&shared, sp, partitioner.as_ref(), rec, &stop, Source::Spilled) {
             return;
         }
         if let Some(r) = reader.as_mut() {
@@ -115,7 +129,8 @@ fn next_spilled(
     }
 }
 
-fn open(sp: &Spool, segment: u64, offset: u64, last_fed: Option<u64>) -> Result<Reader, String> {
+/// A reader of `segment` from byte `offset`.
+pub(super) fn open(sp: &Spool, segment: u64, offset: u64, last_fed: Option<u64>) -> Result<Reader, String> {
     let path = segment_path(sp.dir(), segment);
     let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(Reader { segment, file, offset, last_fed })
@@ -123,7 +138,7 @@ fn open(sp: &Spool, segment: u64, offset: u64, last_fed: Option<u64>) -> Result<
 
 /// The entry at the reader's offset, moving past it; `None` at the end of
 /// what is written.
-fn read_entry(r: &mut Reader) -> Result<Option<Entry>, String> {
+pub(super) fn read_entry(r: &mut Reader) -> Result<Option<Entry>, String> {
     let mut head = [0u8; FRAME_HEADER_LEN];
     r.file.seek(SeekFrom::Start(r.offset)).map_err(|e| e.to_string())?;
     if !read_full(&mut r.file, &mut head)? {
@@ -158,34 +173,63 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> Result<bool, String> {
     Ok(true)
 }
 
-/// Appends a spilled record to its partition's batch and points its handle
-/// there, or fails it for good (its topic or partition does not exist);
-/// `false` if the feeder must stop first (the record stays in the spool).
-fn feed(
+/// Where a record fed comes from, and so where its outcome goes.
+pub(super) enum Source<'a> {
+    /// Spilled by `send` in this run: its handle (or callback) is in the
+    /// spool's registry.
+    Spilled,
+    /// Left by the previous run: its outcome goes to the callback, if any.
+    Replayed(Option<&'a OnReplayed>),
+}
+
+/// What [`locate`] found.
+pub(super) enum Located {
+    Found(Arc<TopicMeta>),
+    /// The cluster says the topic does not exist, for max.block.ms.
+    Missing(Option<KafkaCode>),
+    /// The feeder must stop.
+    Stopped,
+}
+
+/// Waits for `topic`'s metadata as long as the cluster does not answer; a
+/// topic it says does not exist is `Missing` after max.block.ms, as `send`
+/// would fail it.
+pub(super) fn locate(shared: &SharedState, topic: &str, stop: &impl Fn() -> bool) -> Located {
+    let started = Instant::now();
+    loop {
+        if stop() {
+            return Located::Stopped;
+        }
+        match shared.meta.wait_topic(topic, Some(Instant::now() + TICK)) {
+            Ok(t) if !t.partitions.is_empty() => return Located::Found(t),
+            Err(Some(code)) if started.elapsed() >= shared.cfg.max_block => {
+                return Located::Missing(Some(code))
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Appends a record from the spool to its partition's batch and points its
+/// handle there (or gives the batch its callback), or fails it for good
+/// (its topic or partition does not exist); `false` if the feeder must stop
+/// first (the record stays in the spool).
+pub(super) fn feed(
     shared: &SharedState,
     sp: &Spool,
     partitioner: &dyn Partitioner,
     rec: PendingRecord,
     stop: &impl Fn() -> bool,
+    source: Source<'_>,
 ) -> bool {
-    let started = Instant::now();
-    // The topic: wait as long as the cluster does not answer; a topic it
-    // says does not exist fails after max.block.ms, as `send` would.
-    let topic = loop {
-        if stop() {
-            return false;
-        }
-        match shared.meta.wait_topic(&rec.topic, Some(Instant::now() + TICK)) {
-            Ok(t) if !t.partitions.is_empty() => break t,
-            Err(Some(code)) if started.elapsed() >= shared.cfg.max_block => {
-                let why = format!(
-                    "topic {:?} does not exist ({code:?}); the spilled record was dropped",
-                    rec.topic
-                );
-                fail(sp, rec.id, DeliveryErrorKind::UnknownTopic, why);
-                return true;
-            }
-            _ => {}
+    let topic = match locate(shared, &rec.topic, stop) {
+        Located::Found(t) => t,
+        Located::Stopped => return false,
+        Located::Missing(code) => {
+            let why =
+                format!("topic {:?} does not exist ({code:?}); the spilled record was dropped", rec.topic);
+            fail(sp, &rec, DeliveryErrorKind::UnknownTopic, why, &source);
+            return true;
         }
     };
     let count = topic.partitions.len() as i32;
@@ -207,7 +251,7 @@ fn feed(
             "{}-{partition} does not exist ({count} partitions); the spilled record was dropped",
             rec.topic
         );
-        fail(sp, rec.id, DeliveryErrorKind::UnknownTopic, why);
+        fail(sp, &rec, DeliveryErrorKind::UnknownTopic, why, &source);
         return true;
     };
     if chosen {
@@ -240,7 +284,16 @@ fn feed(
         spool_id: Some(rec.id),
         header: HeaderBudget::Prepaid,
     };
-    let appended = match shared.acc.append(pm.queue, &input, None, None) {
+    // A replayed record's outcome goes to the callback, with the record.
+    let callback = match source {
+        Source::Replayed(Some(cb)) => {
+            let (cb, mut record) = (cb.clone(), record_of(&rec));
+            record.partition = Some(partition);
+            Some(Box::new(move |result| cb(Replayed { record, result })) as Callback)
+        }
+        _ => None,
+    };
+    let appended = match shared.acc.append(pm.queue, &input, None, callback) {
         Ok(a) => a,
         Err(AppendRefused::Closed | AppendRefused::BufferFull) => {
             // Closing (a prepaid header never runs short): it stays in the
@@ -252,10 +305,11 @@ fn feed(
     if chosen {
         partitioner.on_append(&rec.topic, partition, size);
     }
-    let handle = appended.handle.expect("no callback: the append made a handle");
-    if let Some(slot) = sp.registry.take(rec.id) {
-        let (batch, index) = handle.place();
-        slot.resolve_with(Resolution::Split(vec![(0, batch, index)]), Vec::new());
+    if let (Source::Spilled, Some(handle)) = (&source, appended.handle) {
+        if let Some(slot) = sp.registry.take(rec.id) {
+            let (batch, index) = handle.place();
+            slot.resolve_with(Resolution::Split(vec![(0, batch, index)]), Vec::new());
+        }
     }
     if appended.wake {
         if pm.leader >= 0 {
@@ -267,15 +321,19 @@ fn feed(
     true
 }
 
-/// Fails spilled record `id` for good: its handle reports `kind`, and it
-/// leaves the spool.
-fn fail(sp: &Spool, id: u64, kind: DeliveryErrorKind, why: String) {
+/// Fails record `rec` from the spool for good: its handle (or the replay
+/// callback) reports `kind`, and it leaves the spool.
+fn fail(sp: &Spool, rec: &PendingRecord, kind: DeliveryErrorKind, why: String, source: &Source<'_>) {
     log::error!("spool: {why}");
-    if let Some(slot) = sp.registry.take(id) {
-        slot.resolve_with(
-            Resolution::Failed(DeliveryError::new(kind, Persistence::NotPersisted, why)),
-            Vec::new(),
-        );
+    let e = DeliveryError::new(kind, Persistence::NotPersisted, why);
+    match source {
+        Source::Spilled => {
+            if let Some(slot) = sp.registry.take(rec.id) {
+                slot.resolve_with(Resolution::Failed(e), Vec::new());
+            }
+        }
+        Source::Replayed(Some(cb)) => cb(Replayed { record: record_of(rec), result: Err(e) }),
+        Source::Replayed(None) => {}
     }
-    sp.done(&[id]);
+    sp.done(&[rec.id]);
 }

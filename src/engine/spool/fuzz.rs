@@ -60,7 +60,7 @@ fn check_scan(data: &[u8]) {
     assert_eq!(in_set, ids, "the segment's pending set differs from the pending records");
     for b in &folded.sequenced {
         let has = folded.pending.iter().any(|r| {
-            (b.first_id..=b.last_id).contains(&r.id) && r.partition == b.partition && r.topic == b.topic
+            (b.first_id..=b.last_id).contains(&r.id) && r.partition == b.partition && *r.topic == *b.topic
         });
         assert!(has, "a kept batch without a pending record: {b:?}");
     }

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::replay::ReplayPlan;
+use super::segment::HEADER_LEN;
 use super::{
     recover, Entry, ProducerSnapshot, Recovered, SpoolError, SpoolLock, SpoolLog, DEFAULT_SEGMENT_BYTES,
 };
@@ -48,6 +50,20 @@ struct Live {
     backlog: Option<SpillRun>,
     /// Set when the producer begins to close: no more records.
     intake_closed: bool,
+    /// While the feeder replays what the previous run left (the backlog's
+    /// ids below `boundary`, sparse: only the pending ones are fed).
+    replay: Option<ReplayProgress>,
+}
+
+/// The replay's place in the backlog: the previous run's pending records
+/// (ids below `boundary`, `left` of them not fed yet) come first; the
+/// records `send` spills meanwhile (ids from `boundary` on, in this run's
+/// first segment, `segment`) follow.
+#[derive(Debug, Clone, Copy)]
+struct ReplayProgress {
+    boundary: u64,
+    left: u64,
+    segment: u64,
 }
 
 /// Spilled records not yet fed: ids `next..=last` (every record written in
@@ -67,8 +83,10 @@ pub(crate) struct Spool {
     fsync: SpoolFsync,
     max_bytes: u64,
     log: Mutex<Live>,
-    /// What the previous run left, until the producer replays it.
+    /// What the previous run left, until the producer resumes its id.
     recovered: Mutex<Option<Recovered>>,
+    /// What the feeder replays first, until it takes it.
+    plan: Mutex<Option<ReplayPlan>>,
     /// The directory's lock, released by `close` so that another producer
     /// may take the spool over.
     lock: Mutex<Option<SpoolLock>>,
@@ -141,21 +159,51 @@ impl Spool {
             ),
             None => (None, HashMap::new()),
         };
-        if !recovered.pending.is_empty() {
-            log::info!(
-                "spool {}: {} record(s) left by the previous run will be sent first",
-                dir.display(),
-                recovered.pending.len()
-            );
-        }
+        // What the previous run left is fed first, by the feeder, read back
+        // from its segments as memory allows: records `send` takes meanwhile
+        // are spilled behind it (each partition keeps send order).
+        let (backlog, replay) =
+            match (recovered.pending.first(), recovered.segments.iter().find(|s| !s.pending.is_empty())) {
+                (Some(first), Some(segment)) => {
+                    log::info!(
+                        "spool {}: {} record(s) left by the previous run will be sent first",
+                        dir.display(),
+                        recovered.pending.len()
+                    );
+                    let boundary = log.peek_next_id();
+                    (
+                        Some(SpillRun {
+                            next: first.id,
+                            last: boundary - 1,
+                            at: (segment.first_id, HEADER_LEN as u64),
+                        }),
+                        Some(ReplayProgress {
+                            boundary,
+                            left: recovered.pending.len() as u64,
+                            segment: log.active_first_id(),
+                        }),
+                    )
+                }
+                _ => (None, None),
+            };
+        let plan = replay.map(|r| ReplayPlan::of(&recovered, r.boundary));
         Ok(Self {
             dir: dir.to_path_buf(),
             fsync,
             max_bytes,
-            log: Mutex::new(Live { log, next, producer, broken: None, backlog: None, intake_closed: false }),
+            log: Mutex::new(Live {
+                log,
+                next,
+                producer,
+                broken: None,
+                backlog,
+                intake_closed: false,
+                replay,
+            }),
+            spilling: AtomicBool::new(backlog.is_some()),
             recovered: Mutex::new(Some(recovered)),
+            plan: Mutex::new(plan),
             lock: Mutex::new(Some(lock)),
-            spilling: AtomicBool::new(false),
             changed: Condvar::new(),
             registry: Arc::default(),
             mark: AtomicU64::new(recovered_mark),
@@ -165,6 +213,35 @@ impl Spool {
     /// What the previous run left (once).
     pub fn take_recovered(&self) -> Option<Recovered> {
         self.recovered.lock().take()
+    }
+
+    /// What the feeder replays before the records this run spills (once).
+    pub fn take_replay_plan(&self) -> Option<ReplayPlan> {
+        self.plan.lock().take()
+    }
+
+    /// One more replayed record was fed (or failed for good).
+    pub fn replay_fed(&self) {
+        if let Some(r) = self.log.lock().replay.as_mut() {
+            r.left = r.left.saturating_sub(1);
+        }
+    }
+
+    /// The replay is over: the records spilled meanwhile are fed next, or,
+    /// if there are none, records are no longer spilled.
+    pub fn replay_done(&self) {
+        let mut live = self.log.lock();
+        let Some(r) = live.replay.take() else { return };
+        live.backlog = match live.backlog {
+            Some(run) if run.last >= r.boundary => {
+                Some(SpillRun { next: r.boundary, last: run.last, at: (r.segment, HEADER_LEN as u64) })
+            }
+            _ => None,
+        };
+        if live.backlog.is_none() {
+            self.spilling.store(false, Ordering::Release);
+        }
+        self.changed.notify_all();
     }
 
     /// Bytes the spool takes on disk.
@@ -307,7 +384,12 @@ impl Spool {
 
     /// Spilled records not yet fed.
     pub fn backlog(&self) -> u64 {
-        self.log.lock().backlog.map_or(0, |r| r.last + 1 - r.next)
+        let live = self.log.lock();
+        match (live.backlog, live.replay) {
+            (Some(run), Some(r)) => r.left + (run.last + 1).saturating_sub(r.boundary),
+            (Some(run), None) => run.last + 1 - run.next,
+            (None, _) => 0,
+        }
     }
 
     /// The spilled records not yet fed, waiting up to `until` for some;

@@ -175,6 +175,11 @@ impl SpoolLog {
         self.closed.iter().map(|s| s.first_id).chain([self.active_first_id]).find(|&id| id > first_id)
     }
 
+    /// The active segment's first id.
+    pub fn active_first_id(&self) -> u64 {
+        self.active_first_id
+    }
+
     /// The id the next record will get.
     pub fn peek_next_id(&self) -> u64 {
         self.next_id

@@ -55,6 +55,8 @@ use std::path::{Path, PathBuf};
 pub(crate) use entry::Entry;
 pub(crate) use lock::SpoolLock;
 pub(crate) use log::{SpoolLog, DEFAULT_SEGMENT_BYTES};
+#[cfg(test)]
+use recover::Pending;
 pub(crate) use recover::{recover, PendingRecord, ProducerSnapshot, Recovered, SequencedBatch};
 
 /// Why the spool could not do something.

@@ -1,14 +1,15 @@
 //! Recovery: what the segments on disk say is still pending.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::engine::accumulator::increment_sequence;
 
 use super::entry::Entry;
 use super::idset::IdSet;
 use super::lock::SpoolLock;
-use super::segment::{list_segments, scan_segment, truncate_to, Corruption, HEADER_LEN};
+use super::segment::{list_segments, scan_segment_with, truncate_to, Corruption, HEADER_LEN};
 use super::SpoolError;
 
 /// A record `send()` accepted whose outcome is not final: the fields of its
@@ -24,38 +25,16 @@ pub(crate) struct PendingRecord {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
-impl PendingRecord {
-    /// The record of a `Record` entry; `None` for other entries.
-    #[cfg_attr(not(test), allow(dead_code))] // (tests)
-    pub fn of(e: &Entry) -> Option<Self> {
-        match e {
-            Entry::Record { id, topic, partition, timestamp, key, value, headers, .. } => Some(Self {
-                id: *id,
-                topic: topic.clone(),
-                partition: *partition,
-                timestamp: *timestamp,
-                key: key.clone(),
-                value: value.clone(),
-                headers: headers.clone(),
-            }),
-            _ => None,
-        }
-    }
-
-    /// The entry that records this record.
-    #[cfg_attr(not(test), allow(dead_code))] // (tests)
-    pub fn to_entry(&self) -> Entry {
-        Entry::Record {
-            id: self.id,
-            topic: self.topic.clone(),
-            partition: self.partition,
-            timestamp: self.timestamp,
-            key: self.key.clone(),
-            value: self.value.clone(),
-            headers: self.headers.clone(),
-            mark: None,
-        }
-    }
+/// A pending record as recovery keeps it: where it goes, not what it holds
+/// (its key, value and headers stay on disk until the feeder reads them
+/// back), so that recovering a large spool takes a few dozen bytes per
+/// pending record, not the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    pub id: u64,
+    /// (Shared by the records of a topic.)
+    pub topic: Arc<str>,
+    pub partition: i32,
 }
 
 /// A batch that got its producer id, epoch and base sequence (an
@@ -162,7 +141,7 @@ pub(crate) struct SegmentInfo {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Recovered {
     /// Pending records, in id order.
-    pub pending: Vec<PendingRecord>,
+    pub pending: Vec<Pending>,
     /// Batches to resend as they were, in the order of their (latest)
     /// `Sequenced` entries; a later `Sequenced` entry for records an earlier
     /// one covered (the same partition, overlapping ids: a batch sequenced
@@ -192,24 +171,22 @@ pub(crate) struct Recovered {
 
 impl Recovered {
     /// The pending records of `batch`, in id order.
-    pub fn records_of<'a>(
-        &'a self,
-        batch: &'a SequencedBatch,
-    ) -> impl Iterator<Item = &'a PendingRecord> + 'a {
+    #[cfg(test)]
+    pub fn records_of<'a>(&'a self, batch: &'a SequencedBatch) -> impl Iterator<Item = &'a Pending> + 'a {
         batch_records(&self.pending, batch)
     }
 }
 
 /// The records of `batch` among `pending` (sorted by id).
 fn batch_records<'a>(
-    pending: &'a [PendingRecord],
+    pending: &'a [Pending],
     batch: &'a SequencedBatch,
-) -> impl Iterator<Item = &'a PendingRecord> + 'a {
+) -> impl Iterator<Item = &'a Pending> + 'a {
     let start = pending.partition_point(|r| r.id < batch.first_id);
     pending[start..]
         .iter()
         .take_while(|r| r.id <= batch.last_id)
-        .filter(|r| r.partition == batch.partition && r.topic == batch.topic)
+        .filter(|r| r.partition == batch.partition && *r.topic == *batch.topic)
 }
 
 /// Opens the spool directory `dir` (creating it), takes its lock, scans
@@ -225,7 +202,12 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
     let mut last_first_id = None;
     for (i, (first_id, path)) in listed.iter().enumerate() {
         last_first_id = Some(*first_id);
-        let scan = scan_segment(path)?;
+        // Folded entry by entry: one segment's bytes in memory at a time,
+        // and no record's key, value or headers kept.
+        // (A segment without an intact header has no entries, and is not
+        // kept: indexes count the kept ones.)
+        let index = kept.len();
+        let scan = scan_segment_with(path, |e| fold.apply(index, e))?;
         let mut bytes = std::fs::metadata(path).map_err(|e| SpoolError::io(path, e))?.len();
         if let Some(stopped) = scan.stopped {
             if i + 1 == listed.len() {
@@ -252,9 +234,6 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
                 );
                 recovered.corruption.push((path.clone(), stopped));
             }
-        }
-        for e in scan.entries {
-            fold.apply(kept.len(), e);
         }
         kept.push((*first_id, path.clone(), bytes));
     }
@@ -300,7 +279,9 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
 #[derive(Debug, Default)]
 pub(crate) struct Fold {
     /// Pending records by id, with the index of their segment.
-    pending: BTreeMap<u64, (PendingRecord, usize)>,
+    pending: BTreeMap<u64, (Pending, usize)>,
+    /// Topic names, shared by their records.
+    topics: HashSet<Arc<str>>,
     sequenced: SequencedSet,
     producer: Option<FoldedProducer>,
     next_id: u64,
@@ -317,7 +298,7 @@ type FoldedProducer = (i64, i16, BTreeMap<(String, i32), i32>);
 /// The result of a [`Fold`].
 #[derive(Debug, Default)]
 pub(crate) struct Folded {
-    pub pending: Vec<PendingRecord>,
+    pub pending: Vec<Pending>,
     pub sequenced: Vec<SequencedBatch>,
     pub producer: Option<ProducerSnapshot>,
     /// Past every record id.
@@ -338,7 +319,7 @@ impl Fold {
     /// Folds in `e`, read from the segment with index `segment`.
     pub fn apply(&mut self, segment: usize, e: Entry) {
         match e {
-            Entry::Record { id, topic, partition, timestamp, key, value, headers, mark } => {
+            Entry::Record { id, topic, partition, mark, .. } => {
                 if let Some(mark) = mark {
                     self.mark = mark;
                 }
@@ -347,8 +328,15 @@ impl Fold {
                     self.spans.resize(segment + 1, None);
                 }
                 widen(&mut self.spans[segment], id);
-                let r = PendingRecord { id, topic, partition, timestamp, key, value, headers };
-                self.pending.insert(id, (r, segment));
+                let topic = match self.topics.get(topic.as_str()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = topic.into();
+                        self.topics.insert(t.clone());
+                        t
+                    }
+                };
+                self.pending.insert(id, (Pending { id, topic, partition }, segment));
             }
             Entry::Done { ranges } => {
                 for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
@@ -383,7 +371,7 @@ impl Fold {
     fn count_pending(&self, b: &SequencedBatch) -> usize {
         self.pending
             .range(b.first_id..=b.last_id)
-            .filter(|(_, (r, _))| r.partition == b.partition && r.topic == b.topic)
+            .filter(|(_, (r, _))| r.partition == b.partition && *r.topic == *b.topic)
             .count()
     }
 

@@ -265,7 +265,17 @@ pub(crate) struct SegmentScan {
 /// segment is not corrupt, but must not be taken for empty either). Bad
 /// bytes end the scan and are in [`SegmentScan::stopped`]; a header whose
 /// first id differs from the file name's counts as bad bytes at offset 0.
+#[cfg_attr(not(test), allow(dead_code))] // (tests and the fuzz oracle)
 pub(crate) fn scan_segment(path: &Path) -> Result<SegmentScan, SpoolError> {
+    let mut entries = Vec::new();
+    let scan = scan_segment_with(path, |e| entries.push(e))?;
+    Ok(SegmentScan { entries, ..scan })
+}
+
+/// [`scan_segment`], handing each entry to `take` in order instead of
+/// collecting them (the scan's `entries` is empty): the segment's bytes are
+/// read into memory, its entries are not kept.
+pub(crate) fn scan_segment_with(path: &Path, take: impl FnMut(Entry)) -> Result<SegmentScan, SpoolError> {
     let bytes = fs::read(path).map_err(|e| SpoolError::io(path, e))?;
     let named = path.file_name().and_then(|n| n.to_str()).and_then(parse_name);
     match (read_header(&bytes), named) {
@@ -280,13 +290,21 @@ pub(crate) fn scan_segment(path: &Path) -> Result<SegmentScan, SpoolError> {
                 reason: format!("the file header says first id {first}, the file name {named}"),
             }),
         }),
-        _ => Ok(scan_bytes(&bytes)),
+        _ => Ok(scan_bytes_with(&bytes, take)),
     }
 }
 
 /// [`scan_segment`] over bytes in memory. Never panics; allocates only for
 /// entries whose lengths, counts and checksums were found good.
 pub(crate) fn scan_bytes(bytes: &[u8]) -> SegmentScan {
+    let mut entries = Vec::new();
+    let scan = scan_bytes_with(bytes, |e| entries.push(e));
+    SegmentScan { entries, ..scan }
+}
+
+/// [`scan_bytes`], handing each entry to `take` (the scan's `entries` is
+/// empty).
+pub(crate) fn scan_bytes_with(bytes: &[u8], mut take: impl FnMut(Entry)) -> SegmentScan {
     let mut scan = SegmentScan { entries: Vec::new(), valid_len: 0, stopped: None };
     if let Err(e) = read_header(bytes) {
         scan.stopped = Some(Corruption { offset: 0, reason: e.to_string() });
@@ -296,7 +314,7 @@ pub(crate) fn scan_bytes(bytes: &[u8]) -> SegmentScan {
     while at < bytes.len() {
         match decode_frame(&bytes[at..]) {
             Ok((entry, used)) => {
-                scan.entries.push(entry);
+                take(entry);
                 at += used;
             }
             Err(e) => {
