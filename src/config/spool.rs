@@ -188,8 +188,10 @@ impl ProducerConfigBuilder {
     /// large spool is never loaded into memory at once), so no handle is
     /// returned for them: this is how to learn that one failed. Runs on a
     /// producer thread (the feeder's, or a broker thread's), like a send
-    /// callback: keep it short. Defaults to none (outcomes are only logged
-    /// when a record fails).
+    /// callback: keep it short. A record still in the spool when the
+    /// producer closes (not yet read back) gets no call: the next run sends
+    /// it ([`Producer::spool_backlog`](crate::Producer::spool_backlog) says
+    /// how many are left). Defaults to none (failures are only logged).
     pub fn on_replayed<F>(mut self, callback: F) -> Self
     where
         F: Fn(Replayed) + Send + Sync + 'static,

@@ -62,7 +62,7 @@ pub(crate) fn run(
     let mut reader: Option<Reader> = None;
     let mut failures = 0u32;
     while !stop() {
-        let Some(run) = sp.wait_spilled(Instant::now() + TICK, &stop) else { continue };
+        let Some(run) = sp.wait_spilled(&stop) else { continue };
         let rec = match next_spilled(sp, &mut reader, run) {
             Ok(r) => {
                 failures = 0;

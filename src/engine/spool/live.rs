@@ -392,10 +392,10 @@ impl Spool {
         }
     }
 
-    /// The spilled records not yet fed, waiting up to `until` for some;
-    /// `None` if there are none by then (or `stop()` holds: checked whenever
-    /// the feeder is woken).
-    pub fn wait_spilled(&self, until: Instant, stop: impl Fn() -> bool) -> Option<SpillRun> {
+    /// The spilled records not yet fed, waiting for some as long as it
+    /// takes; `None` once `stop()` holds (checked whenever the feeder is
+    /// woken: whoever makes it hold then calls [`poke`](Self::poke)).
+    pub fn wait_spilled(&self, stop: impl Fn() -> bool) -> Option<SpillRun> {
         let mut live = self.log.lock();
         loop {
             if stop() {
@@ -404,9 +404,7 @@ impl Spool {
             if let Some(run) = live.backlog {
                 return Some(run);
             }
-            if self.changed.wait_until(&mut live, until).timed_out() {
-                return live.backlog.filter(|_| !stop());
-            }
+            self.changed.wait(&mut live);
         }
     }
 
