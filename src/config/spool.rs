@@ -160,8 +160,10 @@ impl ProducerConfigBuilder {
     /// wait for `buffer.memory`: a record that finds it full is written to
     /// the spool only and fed into a batch later (see
     /// [`Producer::spool_backlog`](crate::Producer::spool_backlog)). One
-    /// producer per directory (a lock file). Needs idempotence. Defaults to
-    /// none (no spool).
+    /// producer per directory (a lock file). Needs idempotence. With the
+    /// `spool-mmap` feature the spool's files are memory-mapped: no other
+    /// program may truncate them while the producer runs (it would die of
+    /// `SIGBUS`). Defaults to none (no spool).
     pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool.dir = Some(Set { value: dir.into(), key: "spool.dir" });
         self

@@ -24,17 +24,21 @@
 //! | 6 | `Record` with a mark | the fields of kind 1, then mark u64 |
 //! | 7 | `Mark` | mark u64 |
 //!
-//! Kind 0 is never written, so a zero-filled tail (which a file system may
-//! leave after a crash) reads as corruption, not as entries. An encoding is
-//! canonical: what decodes re-encodes to the same bytes. And every entry
-//! the encoder writes decodes, if it is within [`MAX_ENTRY_LEN`]: the
-//! decoder checks the format, not the meaning (an id range whose first id
-//! is after its last is an empty range, which recovery ignores), so that no
-//! entry a producer wrote can hide the entries after it.
+//! Kind 0 is never written and no entry has length 0, so a zero-filled
+//! tail (which a file system may leave after a power loss, and a
+//! memory-mapped segment leaves after any crash: the part grown but not yet
+//! written) holds no entry; the segment scan reads it as the end of the
+//! segment. An encoding is canonical: what decodes re-encodes to the same
+//! bytes. And every entry the encoder writes decodes, if it is within
+//! [`MAX_ENTRY_LEN`]: the decoder checks the format, not the meaning (an id
+//! range whose first id is after its last is an empty range, which recovery
+//! ignores), so that no entry a producer wrote can hide the entries after
+//! it.
 
 use std::fmt;
 
 use crate::protocol::primitives::{Decoder, Writer};
+use crate::protocol::record_batch::Header;
 use crate::protocol::DecodeError;
 
 use super::SpoolError;
@@ -159,83 +163,7 @@ impl Entry {
     /// [`SegmentWriter::append`](super::segment::SegmentWriter::append)
     /// refuses it; nothing smaller is ever clamped.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.put_u32(0); // length, filled in below
-        out.put_u32(0); // CRC, filled in below
-        self.encode_payload(out);
-        let payload = &out[start + FRAME_HEADER_LEN..];
-        let len = len_u32(payload.len());
-        let crc = crc32c::crc32c(payload);
-        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-        out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
-    }
-
-    fn encode_payload(&self, out: &mut Vec<u8>) {
-        match self {
-            Self::Record { id, topic, partition, timestamp, key, value, headers, mark } => {
-                out.push(if mark.is_some() { KIND_MARKED_RECORD } else { KIND_RECORD });
-                put_u64(out, *id);
-                put_str(out, topic);
-                out.put_i32(*partition);
-                out.put_i64(*timestamp);
-                put_nullable(out, key.as_deref());
-                put_nullable(out, value.as_deref());
-                out.put_u32(len_u32(headers.len()));
-                for (k, v) in headers {
-                    put_str(out, k);
-                    put_nullable(out, v.as_deref());
-                }
-                if let Some(mark) = mark {
-                    put_u64(out, *mark);
-                }
-            }
-            Self::Sequenced {
-                topic,
-                partition,
-                first_id,
-                last_id,
-                producer_id,
-                producer_epoch,
-                base_sequence,
-            } => {
-                out.push(KIND_SEQUENCED);
-                put_str(out, topic);
-                out.put_i32(*partition);
-                put_u64(out, *first_id);
-                put_u64(out, *last_id);
-                out.put_i64(*producer_id);
-                out.put_i16(*producer_epoch);
-                out.put_i32(*base_sequence);
-            }
-            Self::Done { ranges } => {
-                out.push(KIND_DONE);
-                out.put_u32(len_u32(ranges.len()));
-                for (first, last) in ranges {
-                    put_u64(out, *first);
-                    put_u64(out, *last);
-                }
-            }
-            Self::ProducerState { producer_id, producer_epoch, next_sequences } => {
-                out.push(KIND_PRODUCER_STATE);
-                out.put_i64(*producer_id);
-                out.put_i16(*producer_epoch);
-                out.put_u32(len_u32(next_sequences.len()));
-                for (topic, partition, next) in next_sequences {
-                    put_str(out, topic);
-                    out.put_i32(*partition);
-                    out.put_i32(*next);
-                }
-            }
-            Self::Placed { id, partition } => {
-                out.push(KIND_PLACED);
-                put_u64(out, *id);
-                out.put_i32(*partition);
-            }
-            Self::Mark { mark } => {
-                out.push(KIND_MARK);
-                put_u64(out, *mark);
-            }
-        }
+        encode_framed(self, out);
     }
 
     /// Decodes exactly one framed entry: `bytes` must be its length, CRC
@@ -251,6 +179,147 @@ impl Entry {
         }
         Ok(entry)
     }
+}
+
+/// What can be appended to a segment as one entry: an [`Entry`], or a
+/// record's fields borrowed from the caller ([`RecordParts`]).
+pub(crate) trait Payload {
+    /// Writes the entry's payload (kind byte and fields, no frame).
+    fn encode_payload<W: Writer>(&self, out: &mut W);
+}
+
+impl Payload for Entry {
+    fn encode_payload<W: Writer>(&self, out: &mut W) {
+        match self {
+            Self::Record { id, topic, partition, timestamp, key, value, headers, mark } => put_record(
+                out,
+                RecordParts {
+                    id: *id,
+                    topic,
+                    partition: *partition,
+                    timestamp: *timestamp,
+                    key: key.as_deref(),
+                    value: value.as_deref(),
+                    headers: &[],
+                    mark: *mark,
+                },
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_deref())),
+            ),
+            Self::Sequenced {
+                topic,
+                partition,
+                first_id,
+                last_id,
+                producer_id,
+                producer_epoch,
+                base_sequence,
+            } => {
+                out.put_slice(&[KIND_SEQUENCED]);
+                put_str(out, topic);
+                out.put_i32(*partition);
+                put_u64(out, *first_id);
+                put_u64(out, *last_id);
+                out.put_i64(*producer_id);
+                out.put_i16(*producer_epoch);
+                out.put_i32(*base_sequence);
+            }
+            Self::Done { ranges } => {
+                out.put_slice(&[KIND_DONE]);
+                out.put_u32(len_u32(ranges.len()));
+                for (first, last) in ranges {
+                    put_u64(out, *first);
+                    put_u64(out, *last);
+                }
+            }
+            Self::ProducerState { producer_id, producer_epoch, next_sequences } => {
+                out.put_slice(&[KIND_PRODUCER_STATE]);
+                out.put_i64(*producer_id);
+                out.put_i16(*producer_epoch);
+                out.put_u32(len_u32(next_sequences.len()));
+                for (topic, partition, next) in next_sequences {
+                    put_str(out, topic);
+                    out.put_i32(*partition);
+                    out.put_i32(*next);
+                }
+            }
+            Self::Placed { id, partition } => {
+                out.put_slice(&[KIND_PLACED]);
+                put_u64(out, *id);
+                out.put_i32(*partition);
+            }
+            Self::Mark { mark } => {
+                out.put_slice(&[KIND_MARK]);
+                put_u64(out, *mark);
+            }
+        }
+    }
+}
+
+/// A `Record` entry's fields, borrowed from `send`'s record: encodes to the
+/// same bytes as the [`Entry::Record`] with these fields, without copying
+/// them into one first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordParts<'a> {
+    pub id: u64,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub timestamp: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    pub headers: &'a [Header],
+    /// The caller's mark, if it changed with this record.
+    pub mark: Option<u64>,
+}
+
+impl Payload for RecordParts<'_> {
+    fn encode_payload<W: Writer>(&self, out: &mut W) {
+        put_record(out, *self, self.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())));
+    }
+}
+
+/// A `Record` payload: the one encoding of both [`Entry::Record`] and
+/// [`RecordParts`] (`r`'s fields, but its headers from `headers`).
+fn put_record<'a, W: Writer>(
+    out: &mut W,
+    r: RecordParts<'_>,
+    headers: impl ExactSizeIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) {
+    out.put_slice(&[if r.mark.is_some() { KIND_MARKED_RECORD } else { KIND_RECORD }]);
+    put_u64(out, r.id);
+    put_str(out, r.topic);
+    out.put_i32(r.partition);
+    out.put_i64(r.timestamp);
+    put_nullable(out, r.key);
+    put_nullable(out, r.value);
+    out.put_u32(len_u32(headers.len()));
+    for (k, v) in headers {
+        put_str(out, k);
+        put_nullable(out, v);
+    }
+    if let Some(mark) = r.mark {
+        put_u64(out, mark);
+    }
+}
+
+/// Appends `e` framed (length, CRC-32C, payload) to `out`; the length is
+/// clamped as [`Entry::encode`] says.
+pub(crate) fn encode_framed<P: Payload + ?Sized>(e: &P, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.put_u32(0); // length, filled in below
+    out.put_u32(0); // CRC, filled in below
+    e.encode_payload(out);
+    let frame = seal_frame(&mut out[start..]);
+    debug_assert!(frame.is_some());
+}
+
+/// Fills in the length and CRC-32C of the frame in `frame`, whose payload
+/// follows its first [`FRAME_HEADER_LEN`] bytes; returns the payload's
+/// length (`None`: `frame` is shorter than a frame header).
+pub(crate) fn seal_frame(frame: &mut [u8]) -> Option<usize> {
+    let (head, payload) = frame.split_first_chunk_mut::<FRAME_HEADER_LEN>()?;
+    head[..4].copy_from_slice(&len_u32(payload.len()).to_be_bytes());
+    head[4..].copy_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    Some(payload.len())
 }
 
 /// Decodes the framed entry at the start of `bytes`: the entry and the
@@ -355,7 +424,7 @@ fn get_u64(d: &mut Decoder<'_>) -> Result<u64, DecodeError> {
     d.i64().map(|v| v as u64)
 }
 
-fn put_u64(out: &mut Vec<u8>, v: u64) {
+fn put_u64<W: Writer>(out: &mut W, v: u64) {
     out.put_i64(v as i64);
 }
 
@@ -364,12 +433,12 @@ fn len_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+fn put_str<W: Writer>(out: &mut W, s: &str) {
     out.put_u32(len_u32(s.len()));
     out.put_slice(s.as_bytes());
 }
 
-fn put_nullable(out: &mut Vec<u8>, b: Option<&[u8]>) {
+fn put_nullable<W: Writer>(out: &mut W, b: Option<&[u8]>) {
     match b {
         Some(b) => {
             out.put_u32(len_u32(b.len()));

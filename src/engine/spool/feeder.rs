@@ -145,7 +145,12 @@ pub(super) fn read_entry(r: &mut Reader) -> Result<Option<Entry>, String> {
         return Ok(None);
     }
     let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    if len == 0 || len > MAX_ENTRY_LEN {
+    if len == 0 {
+        // Zeros: nothing written there yet (a memory-mapped segment is
+        // grown ahead of its entries, see `spool-mmap`), as at the file's end.
+        return Ok(None);
+    }
+    if len > MAX_ENTRY_LEN {
         return Err(format!("segment {} has an entry of {len} bytes at byte {}", r.segment, r.offset));
     }
     let mut frame = vec![0u8; FRAME_HEADER_LEN + len];
@@ -336,4 +341,34 @@ fn fail(sp: &Spool, rec: &PendingRecord, kind: DeliveryErrorKind, why: String, s
         Source::Replayed(None) => {}
     }
     sp.done(&[rec.id]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::spool::fuzz::{record, segment_of};
+
+    /// Zeros after the entries (a mapped segment grown ahead of them) read
+    /// as "not written yet", as the end of the file does; an entry written
+    /// there later is read then.
+    #[test]
+    fn zeros_after_the_entries_are_not_written_yet() {
+        let path = std::env::temp_dir().join(format!("kafka-sync-feeder-zeros-{}", std::process::id()));
+        let mut bytes = segment_of(0, &[record(0, "t", 0)]);
+        let end = bytes.len();
+        bytes.extend([0; 4096]);
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut r = Reader { segment: 0, file, offset: HEADER_LEN as u64, last_fed: None };
+        assert_eq!(read_entry(&mut r).unwrap(), Some(record(0, "t", 0)));
+        assert_eq!(read_entry(&mut r).unwrap(), None);
+        assert_eq!(r.offset, end as u64);
+        let mut next = Vec::new();
+        record(1, "t", 0).encode(&mut next);
+        bytes[end..end + next.len()].copy_from_slice(&next);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_entry(&mut r).unwrap(), Some(record(1, "t", 0)));
+        assert_eq!(read_entry(&mut r).unwrap(), None);
+        std::fs::remove_file(&path).unwrap();
+    }
 }

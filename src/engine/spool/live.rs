@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::entry::RecordParts;
 use super::replay::ReplayPlan;
 use super::segment::HEADER_LEN;
 use super::{
@@ -299,20 +300,21 @@ impl Spool {
         }
         let id = live.log.next_id();
         let mark = self.mark.load(Ordering::Relaxed);
-        let entry = Entry::Record {
+        // Encoded from the caller's fields, not copied into an `Entry` first.
+        let entry = RecordParts {
             id,
-            topic: topic.to_owned(),
+            topic,
             partition,
             timestamp,
-            key: key.map(<[u8]>::to_vec),
-            value: value.map(<[u8]>::to_vec),
-            headers: headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
+            key,
+            value,
+            headers,
             mark: (mark != live.log.mark()).then_some(mark),
         };
         // Handed to the operating system before `send` returns: a process
         // crash loses nothing. With `record`, also on disk, synced after the
         // lock is released (concurrent senders' syncs then overlap).
-        let written = live.log.append_at(&entry).and_then(|at| match self.fsync {
+        let written = live.log.append_record(&entry).and_then(|at| match self.fsync {
             SpoolFsync::Record => live.log.flush_for_sync().map(|s| (at, Some(s))),
             _ => live.log.flush().map(|()| (at, None)),
         });
@@ -582,7 +584,7 @@ impl Spool {
                 log::warn!("could not write the spool mark on close: {e}");
             }
         }
-        if let Err(e) = live.log.sync() {
+        if let Err(e) = live.log.close() {
             log::warn!("could not force the spool to disk on close: {e}");
         }
         live.broken = Some("the producer is closed".into());

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::entry::Entry;
+use super::entry::{Entry, RecordParts};
 use super::idset::{uncovered, IdSet};
 use super::recover::{widen, ProducerSnapshot, Recovered, SegmentInfo, SequencedBatch, SequencedSet};
 use super::segment::SegmentWriter;
@@ -136,14 +136,7 @@ impl SpoolLog {
         }
         let at = (self.active_first_id, self.active.append(e)?);
         match e {
-            Entry::Record { id, mark, .. } => {
-                if let Some(mark) = mark {
-                    self.mark = *mark;
-                }
-                self.active_pending.insert(*id);
-                widen(&mut self.active_span, *id);
-                self.next_id = self.next_id.max(id.saturating_add(1));
-            }
+            Entry::Record { id, mark, .. } => self.recorded(*id, *mark),
             Entry::Sequenced { .. } => self.sequenced.extend(SequencedBatch::of(e)),
             Entry::Placed { id, partition } => {
                 self.placed.insert(*id, *partition);
@@ -167,6 +160,28 @@ impl SpoolLog {
             }
         }
         Ok(at)
+    }
+
+    /// Like [`append_at`](Self::append_at) for the `Record` entry of
+    /// `record`'s fields, encoded from them where they are.
+    pub fn append_record(&mut self, record: &RecordParts<'_>) -> Result<(u64, u64), SpoolError> {
+        if self.active.len() >= self.segment_bytes {
+            self.roll()?;
+        }
+        let at = (self.active_first_id, self.active.append(record)?);
+        self.recorded(record.id, record.mark);
+        Ok(at)
+    }
+
+    /// Record `id` was appended to the active segment, with the caller's
+    /// mark if it changed.
+    fn recorded(&mut self, id: u64, mark: Option<u64>) {
+        if let Some(mark) = mark {
+            self.mark = mark;
+        }
+        self.active_pending.insert(id);
+        widen(&mut self.active_span, id);
+        self.next_id = self.next_id.max(id.saturating_add(1));
     }
 
     /// The first id of the segment after the one whose first id is
@@ -215,6 +230,15 @@ impl SpoolLog {
         self.active.flush()
     }
 
+    /// Makes every entry appended so far durable and finishes the active
+    /// segment ([`SegmentWriter::finish`]: with `spool-mmap`, unmapped and
+    /// cut to its entries), before the spool's directory is unlocked. An
+    /// append after it still works (the segment grows again).
+    pub fn close(&mut self) -> Result<(), SpoolError> {
+        self.sync()?;
+        self.active.finish()
+    }
+
     /// Bytes of every segment on disk, the active one's buffered bytes included.
     pub fn disk_bytes(&self) -> u64 {
         self.closed.iter().map(|s| s.bytes).sum::<u64>() + self.active.len()
@@ -238,13 +262,18 @@ impl SpoolLog {
             || self.closed.iter().any(|s| s.pending.contains_any(first, last))
     }
 
-    /// Closes the active segment (synced) and starts the next, with a preamble.
+    /// Closes the active segment (synced and finished) and starts the next,
+    /// with a preamble.
     fn roll(&mut self) -> Result<(), SpoolError> {
         self.active.sync()?;
         let first_id = self.next_id.max(self.active_first_id.saturating_add(1));
         let next = SegmentWriter::create(&self.dir, first_id)?;
         self.next_id = first_id;
-        let old = std::mem::replace(&mut self.active, next);
+        let mut old = std::mem::replace(&mut self.active, next);
+        if let Err(e) = old.finish() {
+            // Synced already; what is left past its entries reads as its end.
+            log::warn!("could not finish spool segment {}: {e}", old.path().display());
+        }
         self.closed.push(SegmentInfo {
             first_id: self.active_first_id,
             path: old.path().to_path_buf(),

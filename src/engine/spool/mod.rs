@@ -7,6 +7,9 @@
 //!
 //! - [`entry`]: what the log holds ([`Entry`]) and its framing;
 //! - [`segment`]: segment files (writer, scanner, truncation, listing);
+//!   with the `spool-mmap` feature on Linux, the writer copies entries into
+//!   a memory mapping of the file (`mapped`) instead of calling `write(2)`
+//!   for each;
 //! - [`lock`]: one producer per spool directory;
 //! - [`recover()`] and [`SpoolLog`]: recovery and the live log, with
 //!   segment rolling and deletion.
@@ -40,6 +43,8 @@ mod idset;
 mod live;
 pub(crate) mod lock;
 mod log;
+#[cfg(all(feature = "spool-mmap", any(target_os = "linux", target_os = "android")))]
+mod mapped;
 mod recover;
 pub(crate) mod replay;
 pub(crate) mod segment;

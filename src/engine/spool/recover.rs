@@ -191,7 +191,10 @@ fn batch_records<'a>(
 
 /// Opens the spool directory `dir` (creating it), takes its lock, scans
 /// every segment in order, cuts a torn tail off the last one (with a
-/// warning) and folds the entries into what is still pending.
+/// warning) and zeros off the end of any (quietly: see [`scan_bytes`]), and
+/// folds the entries into what is still pending.
+///
+/// [`scan_bytes`]: super::segment::scan_bytes
 pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> {
     std::fs::create_dir_all(dir).map_err(|e| SpoolError::io(dir, e))?;
     let lock = SpoolLock::acquire(dir)?;
@@ -234,6 +237,17 @@ pub(crate) fn recover(dir: &Path) -> Result<(SpoolLock, Recovered), SpoolError> 
                 );
                 recovered.corruption.push((path.clone(), stopped));
             }
+        } else if scan.valid_len < bytes {
+            // A zero tail: the part a mapped segment had grown ahead of its
+            // entries (or a file system's zero fill). Not damage; cut off so
+            // that the segment's size is its entries'.
+            log::debug!(
+                "spool segment {}: cutting {} zero bytes off its end",
+                path.display(),
+                bytes - scan.valid_len
+            );
+            truncate_to(path, scan.valid_len)?;
+            bytes = scan.valid_len;
         }
         kept.push((*first_id, path.clone(), bytes));
     }

@@ -12,11 +12,14 @@
 //! order segments were created. See [`entry`](super::entry) for the entries.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::entry::{decode_frame, Entry, MAX_ENTRY_LEN};
+use super::entry::{decode_frame, Entry, Payload, MAX_ENTRY_LEN};
+#[cfg(all(feature = "spool-mmap", any(target_os = "linux", target_os = "android")))]
+use super::mapped::Sink;
 use super::SpoolError;
+#[cfg(not(all(feature = "spool-mmap", any(target_os = "linux", target_os = "android"))))]
+use buffered::Sink;
 
 /// The file header's magic bytes.
 pub(crate) const MAGIC: &[u8; 8] = b"KSSPOOL\0";
@@ -28,8 +31,6 @@ pub(crate) const HEADER_LEN: usize = 8 + 2 + 8 + 4;
 const SUFFIX: &str = ".spool";
 /// Digits of a segment file name's id.
 const ID_DIGITS: usize = 20;
-/// Buffer of a segment writer.
-const WRITE_BUFFER: usize = 64 << 10;
 
 /// The path of the segment that starts at `first_id` in `dir`.
 pub(crate) fn segment_path(dir: &Path, first_id: u64) -> PathBuf {
@@ -109,17 +110,19 @@ fn read_header(bytes: &[u8]) -> Result<u64, HeaderError> {
 
 /// An append-only segment file `<dir>/<first id, 20 digits>.spool`.
 ///
-/// Appends are buffered; [`flush`](Self::flush) hands them to the OS and
-/// [`sync`](Self::sync) makes them durable. After a failed write the
-/// writer refuses every later append: the file may end in part of an entry,
-/// and anything appended after it would be lost at recovery, when the scan
-/// stops at the partial entry.
+/// Without the `spool-mmap` feature appends are buffered;
+/// [`flush`](Self::flush) hands them to the OS (`write`). With it (on
+/// Linux), an append copies the entry into a shared memory mapping of the
+/// file, which is the OS's page cache, so there is nothing to flush (see
+/// `mapped.rs`). [`sync`](Self::sync) makes them durable.
+/// After a failed write the writer refuses every later append: the file
+/// may end in part of an entry, and anything appended after it would be
+/// lost at recovery, when the scan stops at the partial entry.
 pub(crate) struct SegmentWriter {
-    file: BufWriter<File>,
+    file: Sink,
     path: PathBuf,
     len: u64,
     failed: bool,
-    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for SegmentWriter {
@@ -128,58 +131,62 @@ impl std::fmt::Debug for SegmentWriter {
     }
 }
 
+/// Why a [`Sink`] did not append an entry.
+#[derive(Debug)]
+pub(super) enum AppendError {
+    /// The payload has this many bytes, over [`MAX_ENTRY_LEN`]; nothing was
+    /// written.
+    TooLarge(usize),
+    /// Writing failed; part of the entry may be in the file.
+    Io(std::io::Error),
+}
+
 impl SegmentWriter {
     /// Creates the segment starting at `first_id` in `dir` (which must not
     /// have it yet) and writes its header. The directory is synced so that
     /// the new name survives a crash once the file's data is synced.
     pub fn create(dir: &Path, first_id: u64) -> Result<Self, SpoolError> {
         let path = segment_path(dir, first_id);
+        // (Read access too: a shared writable mapping needs it.)
         let file = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .open(&path)
             .map_err(|e| SpoolError::io(&path, e))?;
-        let mut w = Self {
-            file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            path,
-            len: 0,
-            failed: false,
-            scratch: Vec::new(),
-        };
-        w.write(&header(first_id))?;
+        let mut w = Self { file: Sink::new(file), path, len: 0, failed: false };
+        let written = w.file.write_header(&header(first_id));
+        w.wrote(written.map(|()| HEADER_LEN as u64).map_err(AppendError::Io))?;
         sync_dir(dir)?;
         Ok(w)
     }
 
-    /// Appends `e` (buffered) and returns the byte offset it starts at.
-    /// An entry over [`MAX_ENTRY_LEN`] is refused with [`SpoolError::TooLarge`]
-    /// and nothing is written.
-    pub fn append(&mut self, e: &Entry) -> Result<u64, SpoolError> {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        e.encode(&mut buf);
+    /// Appends `e` and returns the byte offset it starts at. An entry over
+    /// [`MAX_ENTRY_LEN`] is refused with [`SpoolError::TooLarge`] and
+    /// nothing is written.
+    pub fn append<P: Payload + ?Sized>(&mut self, e: &P) -> Result<u64, SpoolError> {
+        self.check()?;
         let at = self.len;
-        let payload = buf.len() - super::entry::FRAME_HEADER_LEN;
-        let result = if payload > MAX_ENTRY_LEN {
-            Err(SpoolError::TooLarge { size: payload as u64, max: MAX_ENTRY_LEN as u64 })
-        } else {
-            self.write(&buf)
-        };
-        // Keep a moderate buffer around for the next entry, not a huge one.
-        if buf.capacity() <= WRITE_BUFFER {
-            self.scratch = buf;
-        }
-        result.map(|()| at)
+        let written = self.file.append(at, e);
+        self.wrote(written).map(|()| at)
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), SpoolError> {
-        self.check()?;
-        if let Err(e) = self.file.write_all(bytes) {
-            self.failed = true;
-            return Err(SpoolError::io(&self.path, e));
+    /// Accounts for what an append wrote (its bytes), or fails the writer
+    /// on an I/O error.
+    fn wrote(&mut self, written: Result<u64, AppendError>) -> Result<(), SpoolError> {
+        match written {
+            Ok(n) => {
+                self.len += n;
+                Ok(())
+            }
+            Err(AppendError::TooLarge(size)) => {
+                Err(SpoolError::TooLarge { size: size as u64, max: MAX_ENTRY_LEN as u64 })
+            }
+            Err(AppendError::Io(e)) => {
+                self.failed = true;
+                Err(SpoolError::io(&self.path, e))
+            }
         }
-        self.len += bytes.len() as u64;
-        Ok(())
     }
 
     fn check(&self) -> Result<(), SpoolError> {
@@ -191,7 +198,8 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Hands the buffered entries to the OS (`write`).
+    /// Hands the appended entries to the OS (`write`; with `spool-mmap`
+    /// they are there already and this only checks the writer).
     pub fn flush(&mut self) -> Result<(), SpoolError> {
         self.check()?;
         self.file.flush().map_err(|e| {
@@ -202,22 +210,33 @@ impl SegmentWriter {
 
     /// [`flush`](Self::flush), then a second handle on the file, to
     /// `fdatasync` with after the caller released its lock (the sync covers
-    /// everything flushed before it, whichever handle it goes through).
+    /// everything flushed before it, whichever handle it goes through, and
+    /// on Linux everything written through a mapping of the file too).
     pub fn flushed_handle(&mut self) -> Result<File, SpoolError> {
         self.flush()?;
-        self.file.get_ref().try_clone().map_err(|e| SpoolError::io(&self.path, e))
+        self.file.file().try_clone().map_err(|e| SpoolError::io(&self.path, e))
     }
 
     /// [`flush`](Self::flush), then `fdatasync` ([`File::sync_data`]).
     pub fn sync(&mut self) -> Result<(), SpoolError> {
         self.flush()?;
-        self.file.get_ref().sync_data().map_err(|e| {
+        self.file.file().sync_data().map_err(|e| {
             self.failed = true;
             SpoolError::io(&self.path, e)
         })
     }
 
-    /// Bytes of the segment, header and buffered entries included.
+    /// Ends writing for now: [`flush`](Self::flush)es, and with
+    /// `spool-mmap` unmaps the file and cuts it to [`len`](Self::len) (the
+    /// space grown ahead of the entries goes). An append after it grows the
+    /// file again. Dropping the writer does the same, logging errors.
+    pub fn finish(&mut self) -> Result<(), SpoolError> {
+        self.flush()?;
+        self.file.finish(self.len).map_err(|e| SpoolError::io(&self.path, e))
+    }
+
+    /// Bytes of the segment: its header and the entries appended (buffered
+    /// ones included; not the space a mapped segment grew ahead of them).
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -254,9 +273,11 @@ pub(crate) struct SegmentScan {
     /// The intact entries, in order.
     pub entries: Vec<Entry>,
     /// Bytes of the segment that are intact: its header and `entries`
-    /// (0 when the header is bad).
+    /// (0 when the header is bad). Zeros after them are not counted.
     pub valid_len: u64,
-    /// `None` when every byte was taken, else where and why the scan stopped.
+    /// `None` when every byte was taken, or every byte after `valid_len` is
+    /// zero (the clean end of a segment: nothing was written there); else
+    /// where and why the scan stopped.
     pub stopped: Option<Corruption>,
 }
 
@@ -295,7 +316,9 @@ pub(crate) fn scan_segment_with(path: &Path, take: impl FnMut(Entry)) -> Result<
 }
 
 /// [`scan_segment`] over bytes in memory. Never panics; allocates only for
-/// entries whose lengths, counts and checksums were found good.
+/// entries whose lengths, counts and checksums were found good. Bytes after
+/// the last entry that are all zero end the segment cleanly (see
+/// [`SegmentScan::stopped`]).
 pub(crate) fn scan_bytes(bytes: &[u8]) -> SegmentScan {
     let mut entries = Vec::new();
     let scan = scan_bytes_with(bytes, |e| entries.push(e));
@@ -317,6 +340,11 @@ pub(crate) fn scan_bytes_with(bytes: &[u8], mut take: impl FnMut(Entry)) -> Segm
                 take(entry);
                 at += used;
             }
+            // Nothing but zeros from here on: nothing was written there
+            // (a mapped segment grown ahead of its entries, or a file
+            // system's zero fill after a power loss). No entry starts with
+            // a zero length, so no entry is lost by ending here.
+            Err(_) if bytes[at..].iter().all(|&b| b == 0) => break,
             Err(e) => {
                 scan.stopped = Some(Corruption { offset: at as u64, reason: e.to_string() });
                 break;
@@ -345,4 +373,65 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SpoolErro
     }
     segments.sort();
     Ok(segments)
+}
+
+/// The segment writer's file without the `spool-mmap` feature: a
+/// [`BufWriter`](std::io::BufWriter), flushed by the caller.
+#[cfg(not(all(feature = "spool-mmap", any(target_os = "linux", target_os = "android"))))]
+mod buffered {
+    use std::fs::File;
+    use std::io::{BufWriter, Write};
+
+    use super::super::entry::{encode_framed, Payload, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
+    use super::AppendError;
+
+    /// Buffer of a segment writer.
+    const WRITE_BUFFER: usize = 64 << 10;
+
+    pub(crate) struct Sink {
+        file: BufWriter<File>,
+        /// An entry is encoded here, then written.
+        scratch: Vec<u8>,
+    }
+
+    impl Sink {
+        pub fn new(file: File) -> Self {
+            Self { file: BufWriter::with_capacity(WRITE_BUFFER, file), scratch: Vec::new() }
+        }
+
+        pub fn write_header(&mut self, header: &[u8]) -> std::io::Result<()> {
+            self.file.write_all(header)
+        }
+
+        /// Appends `e` (buffered): its bytes.
+        pub fn append<P: Payload + ?Sized>(&mut self, _at: u64, e: &P) -> Result<u64, AppendError> {
+            let mut buf = std::mem::take(&mut self.scratch);
+            buf.clear();
+            encode_framed(e, &mut buf);
+            let payload = buf.len() - FRAME_HEADER_LEN;
+            let result = if payload > MAX_ENTRY_LEN {
+                Err(AppendError::TooLarge(payload))
+            } else {
+                self.file.write_all(&buf).map(|()| buf.len() as u64).map_err(AppendError::Io)
+            };
+            // Keep a moderate buffer around for the next entry, not a huge one.
+            if buf.capacity() <= WRITE_BUFFER {
+                self.scratch = buf;
+            }
+            result
+        }
+
+        pub fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+
+        pub fn file(&self) -> &File {
+            self.file.get_ref()
+        }
+
+        /// Nothing to do beyond [`flush`](Self::flush), which the writer did.
+        pub fn finish(&mut self, _len: u64) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 }

@@ -7,12 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::entry::{FRAME_HEADER_LEN, MAX_ENTRY_LEN};
+use super::entry::{encode_framed, RecordParts, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
 use super::fuzz::{done, marked, record, sample_entries, sequenced, state};
 use super::segment::{
     self, list_segments, scan_bytes, scan_segment, segment_path, SegmentWriter, HEADER_LEN,
 };
 use super::*;
+use crate::protocol::record_batch::Header;
 
 /// A directory under the system's temporary one, removed when dropped.
 struct TempDir(PathBuf);
@@ -167,6 +168,40 @@ fn golden_bytes() {
 }
 
 #[test]
+fn borrowed_record_parts_encode_as_the_owned_entry() {
+    let mut records: Vec<Entry> =
+        samples().into_iter().filter(|e| matches!(e, Entry::Record { .. })).collect();
+    records.extend((0..7).map(|id| record(id, "t", id as i32)));
+    let dir = TempDir::new("parts");
+    let mut w = SegmentWriter::create(&dir, 0).unwrap();
+    let mut owned = segment::header(0).to_vec();
+    for e in &records {
+        let Entry::Record { id, topic, partition, timestamp, key, value, headers, mark } = e else {
+            unreachable!()
+        };
+        let headers: Vec<Header> =
+            headers.iter().map(|(k, v)| Header { key: k.clone(), value: v.clone() }).collect();
+        let parts = RecordParts {
+            id: *id,
+            topic,
+            partition: *partition,
+            timestamp: *timestamp,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            headers: &headers,
+            mark: *mark,
+        };
+        let mut borrowed = Vec::new();
+        encode_framed(&parts, &mut borrowed);
+        assert_eq!(borrowed, framed(e), "{e:?}");
+        w.append(&parts).unwrap();
+        e.encode(&mut owned);
+    }
+    w.finish().unwrap();
+    assert!(fs::read(w.path()).unwrap() == owned);
+}
+
+#[test]
 fn segment_names_sort_by_id() {
     let dir = TempDir::new("names");
     for id in [10, 2, u64::MAX, 0] {
@@ -195,10 +230,95 @@ fn writer_offsets_flush_and_sync() {
     }
     assert_eq!(w.len(), expected.len() as u64);
     w.flush().unwrap();
-    assert_eq!(fs::read(w.path()).unwrap(), expected);
+    // The entries, then (a mapped segment, grown ahead) zeros.
+    let on_disk = fs::read(w.path()).unwrap();
+    assert_eq!(on_disk[..expected.len()], expected);
+    assert!(on_disk[expected.len()..].iter().all(|&b| b == 0));
     w.sync().unwrap();
     let scan = scan_segment(w.path()).unwrap();
     assert_eq!((scan.entries, scan.valid_len, scan.stopped), (entries, expected.len() as u64, None));
+    // Finished: exactly the entries.
+    w.finish().unwrap();
+    assert_eq!(fs::read(w.path()).unwrap(), expected);
+}
+
+/// Appends `entries` and checks the file: while writing, everything
+/// appended is in it (after `flush`, as `Spool::record` does) however the
+/// writer ends (here: never, as in a crash of the process), and finished, the
+/// file is exactly the entries.
+fn write_and_check(dir: &Path, first_id: u64, entries: &[Entry]) {
+    let (expected, starts) = segment_bytes(first_id, entries);
+    let mut w = SegmentWriter::create(dir, first_id).unwrap();
+    for (e, start) in entries.iter().zip(&starts) {
+        assert_eq!(w.append(e).unwrap(), *start as u64);
+        w.flush().unwrap();
+    }
+    w.flush().unwrap();
+    assert_eq!(w.len(), expected.len() as u64);
+    let path = w.path().to_path_buf();
+    let scan = scan_segment(&path).unwrap();
+    assert_eq!(scan.stopped, None);
+    assert!(scan.entries == entries, "the entries read back differ");
+    w.finish().unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().len(), w.len());
+    assert!(fs::read(&path).unwrap() == expected);
+    // Appending after `finish` grows the file again.
+    let more = record(u64::MAX, "after", 0);
+    w.append(&more).unwrap();
+    w.flush().unwrap();
+    let len = w.len();
+    drop(w);
+    assert_eq!(fs::metadata(&path).unwrap().len(), len);
+    assert_eq!(scan_segment(&path).unwrap().entries.last(), Some(&more));
+
+    // A crash: the writer is never dropped (no unmap, no cut).
+    let crashed = first_id + 1_000_000;
+    let mut w = SegmentWriter::create(dir, crashed).unwrap();
+    w.flush().unwrap();
+    for e in entries {
+        w.append(e).unwrap();
+        w.flush().unwrap();
+    }
+    let (len, path) = (w.len(), w.path().to_path_buf());
+    std::mem::forget(w);
+    let scan = scan_segment(&path).unwrap();
+    assert_eq!((scan.valid_len, scan.stopped), (len, None));
+    assert!(scan.entries == entries, "entries lost in the crash");
+    let (_lock, r) = recover(dir).unwrap();
+    assert!(r.torn_tail.is_none() && r.corruption.is_empty());
+    assert_eq!(fs::metadata(&path).unwrap().len(), len);
+}
+
+#[test]
+fn writes_past_many_growths_and_a_large_entry_read_back() {
+    let dir = TempDir::new("growths");
+    // Entries of 10 kB and more: 4.5 MB, past several growths of a mapped
+    // segment (at most 1 MiB each), with one entry larger than a growth
+    // (3 MiB) in the middle and a run of small ones.
+    let mut entries: Vec<Entry> = Vec::new();
+    for id in 0..450 {
+        let mut e = record(id, "t", 0);
+        if let Entry::Record { value, .. } = &mut e {
+            *value = Some(vec![(id % 251) as u8; 10_000 + id as usize]);
+        }
+        entries.push(e);
+        if id == 200 {
+            let mut big = record(10_000, "big", 1);
+            if let Entry::Record { value, .. } = &mut big {
+                *value = Some(vec![7; 3 << 20]);
+            }
+            entries.push(big);
+            entries.extend((20_000..20_300).map(|id| record(id, "small", 2)));
+        }
+    }
+    #[cfg(all(feature = "spool-mmap", any(target_os = "linux", target_os = "android")))]
+    const {
+        assert!(3 << 20 > super::mapped::MAX_GROWTH, "the large entry is larger than a growth")
+    };
+    write_and_check(&dir, 0, &entries);
+    // Small segments too (the header alone; a few entries).
+    write_and_check(&dir, 7, &[]);
+    write_and_check(&dir, 8, &samples());
 }
 
 #[test]
@@ -212,6 +332,8 @@ fn an_entry_over_the_maximum_is_refused_and_not_written() {
     let err = w.append(&big).unwrap_err();
     assert!(matches!(err, SpoolError::TooLarge { max, .. } if max == MAX_ENTRY_LEN as u64), "{err}");
     assert_eq!(w.len(), HEADER_LEN as u64);
+    // (A mapped segment did not grow for it.)
+    assert!(fs::metadata(w.path()).unwrap().len() < 1 << 20);
     // The writer still works.
     w.append(&record(2, "t", 0)).unwrap();
     w.flush().unwrap();
@@ -233,6 +355,10 @@ fn every_truncation_keeps_the_entries_before_the_cut() {
         assert_eq!(scan.valid_len, expect_valid as u64, "cut at {cut}");
         if starts.contains(&cut) {
             assert_eq!(scan.stopped, None, "cut at the entry boundary {cut}");
+        } else if cut >= HEADER_LEN && bytes[expect_valid..cut].iter().all(|&b| b == 0) {
+            // Cut within the zero high bytes of an entry's length: what is
+            // left of it is zeros, the clean end of a segment.
+            assert_eq!(scan.stopped, None, "cut at {cut}, in a length's leading zeros");
         } else {
             let stopped = scan.stopped.unwrap_or_else(|| panic!("cut at {cut} not reported"));
             assert_eq!(stopped.offset, expect_valid as u64, "cut at {cut}");
@@ -275,14 +401,51 @@ fn a_flipped_bit_anywhere_keeps_the_intact_prefix() {
 }
 
 #[test]
-fn a_zero_filled_tail_is_reported_as_such() {
-    let (mut bytes, starts) = segment_bytes(0, &samples()[..2]);
+fn a_zero_filled_tail_reads_as_the_clean_end() {
+    let (whole, starts) = segment_bytes(0, &samples()[..2]);
+    // Zeros of any length, shorter than a frame header too: nothing was
+    // written there.
+    for zeros in [1, 7, 8, 4096] {
+        let mut bytes = whole.clone();
+        bytes.extend(vec![0; zeros]);
+        let scan = scan_bytes(&bytes);
+        assert_eq!(scan.entries, samples()[..2], "{zeros} zeros");
+        assert_eq!((scan.valid_len, scan.stopped), (starts[2] as u64, None), "{zeros} zeros");
+    }
+    // Zeros right after the header: an empty segment.
+    let mut empty = segment::header(5).to_vec();
+    empty.extend([0; 100]);
+    let scan = scan_bytes(&empty);
+    assert_eq!((scan.entries.len(), scan.valid_len, scan.stopped), (0, HEADER_LEN as u64, None));
+    // A byte that is not zero after them: damage, at the first zero.
+    let mut bytes = whole.clone();
     bytes.extend([0; 4096]);
+    bytes.push(1);
     let scan = scan_bytes(&bytes);
     assert_eq!(scan.entries.len(), 2);
     let stopped = scan.stopped.unwrap();
-    assert_eq!(stopped.offset, starts[2] as u64);
+    assert_eq!((stopped.offset, scan.valid_len), (starts[2] as u64, starts[2] as u64));
     assert!(stopped.reason.contains("length 0"), "{}", stopped.reason);
+}
+
+#[test]
+fn recovery_cuts_a_zero_tail_quietly() {
+    let dir = TempDir::new("zero-tail");
+    let entries = [record(0, "a", 0), record(1, "a", 1)];
+    let first = write_segment(&dir, 0, &entries[..1]);
+    let last = write_segment(&dir, 1, &entries[1..]);
+    let lens: Vec<u64> = [&first, &last].iter().map(|p| fs::metadata(p).unwrap().len()).collect();
+    for p in [&first, &last] {
+        let f = fs::OpenOptions::new().write(true).open(p).unwrap();
+        f.set_len(fs::metadata(p).unwrap().len() + 70_000).unwrap();
+    }
+    let (_lock, r) = recover(&dir).unwrap();
+    assert!(r.torn_tail.is_none() && r.corruption.is_empty());
+    assert_eq!(pending_ids(&r), [0, 1]);
+    // Both cut to their entries, and counted so.
+    let now: Vec<u64> = [&first, &last].iter().map(|p| fs::metadata(p).unwrap().len()).collect();
+    assert_eq!(now, lens);
+    assert_eq!(r.segments.iter().map(|s| s.bytes).collect::<Vec<_>>(), lens);
 }
 
 /// Lengths and counts are checked against the bytes present before anything
@@ -693,9 +856,18 @@ fn rolls_and_deletes_finished_segments() {
     }
     let ids = log.segment_ids();
     assert!(ids.len() >= 5, "{ids:?}");
-    // Every segment but the last holds about 400 bytes.
+    // Every segment but the last holds about 400 bytes. The closed ones
+    // are exactly their entries on disk; the active one's entries are
+    // counted (a mapped segment has grown ahead of them).
     log.flush().unwrap();
-    let on_disk: u64 = list_segments(&dir).unwrap().iter().map(|(_, p)| fs::metadata(p).unwrap().len()).sum();
+    let segments = list_segments(&dir).unwrap();
+    let (active, closed) = segments.split_last().unwrap();
+    let mut on_disk = scan_segment(&active.1).unwrap().valid_len;
+    for (_, p) in closed {
+        let len = fs::metadata(p).unwrap().len();
+        assert_eq!(len, scan_segment(p).unwrap().valid_len, "{}", p.display());
+        on_disk += len;
+    }
     assert_eq!(log.disk_bytes(), on_disk);
     for (id, path) in &list_segments(&dir).unwrap()[..ids.len() - 1] {
         let len = fs::metadata(path).unwrap().len();
