@@ -522,6 +522,31 @@ fn rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Record `i` of the outage tests: a 1000-byte value starting with `i`
+/// (big-endian), keyed `k<i % 10>`.
+fn numbered(i: usize) -> Record {
+    let mut v = vec![b'x'; 1000];
+    v[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)
+}
+
+/// The [`numbered`] records in "t" of `c` (3 partitions), checking that each
+/// partition has them in send order.
+fn numbered_in_order(c: &MockCluster) -> usize {
+    let mut seen = 0;
+    for part in 0..3 {
+        let ids: Vec<u64> = c
+            .records("t", part)
+            .iter()
+            .filter_map(|r| r.value.as_ref().filter(|v| v.len() == 1000))
+            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "partition {part} out of order");
+        seen += ids.len();
+    }
+    seen
+}
+
 /// A producer restarted on a spool that holds far more than
 /// `buffer.memory` reads it back as memory allows (the feeder), instead of
 /// loading it: recovery keeps where each record goes, not the record.
@@ -536,11 +561,8 @@ fn a_restart_on_a_large_spool_stays_within_memory() {
     const N: usize = 100_000; // 100 MB of values: 50 times buffer.memory
     let tune = |b: ProducerConfigBuilder| b.spool_fsync(SpoolFsync::None).buffer_memory(BUFFER);
     let (c, d, broker, p) = outage_after_first(3, "restart-large", tune);
-    let value = vec![b'x'; 1000];
     for i in 0..N {
-        let mut v = value.clone();
-        v[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        drop(p.send(Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)).unwrap());
+        drop(p.send(numbered(i)).unwrap());
     }
     assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
     drop(p);
@@ -573,21 +595,9 @@ fn a_restart_on_a_large_spool_stays_within_memory() {
     p.flush().unwrap();
     assert_eq!((delivered.load(Ordering::Relaxed), failed.load(Ordering::Relaxed)), (N, 0));
     let after = after.wait().unwrap();
-    let mut seen = 0;
-    for part in 0..3 {
-        let values: Vec<Vec<u8>> = c.records("t", part).into_iter().filter_map(|r| r.value).collect();
-        let ids: Vec<u64> = values
-            .iter()
-            .filter(|v| v.len() == 1000)
-            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
-            .collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "partition {part} out of order");
-        seen += ids.len();
-        if part == after.partition() {
-            assert_eq!(values.last().map(Vec::as_slice), Some(&b"after"[..]), "the new record comes last");
-        }
-    }
-    assert_eq!(seen, N, "each record once");
+    assert_eq!(numbered_in_order(&c), N, "each record once");
+    let last = c.records("t", after.partition()).pop().and_then(|r| r.value);
+    assert_eq!(last.as_deref(), Some(&b"after"[..]), "the new record comes last");
     p.close(Duration::from_secs(5)).unwrap();
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -607,15 +617,12 @@ fn an_outage_spills_past_buffer_memory_to_disk() {
     let (c, d, broker, p) =
         outage_after_first(3, "spill", |b| b.spool_fsync(SpoolFsync::None).buffer_memory(BUFFER));
     let rss0 = rss_bytes();
-    let value = vec![b'x'; 1000];
     let t0 = Instant::now();
     let mut slowest = Duration::ZERO;
     let mut handles = Vec::with_capacity(N);
     for i in 0..N {
         let s = Instant::now();
-        let mut v = value.clone();
-        v[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        handles.push(p.send(Record::new("t").key(&format!("k{}", i % 10)).value_vec(v)).unwrap());
+        handles.push(p.send(numbered(i)).unwrap());
         slowest = slowest.max(s.elapsed());
     }
     // No send waited for memory (max.block.ms is 5 s).
@@ -646,18 +653,7 @@ fn an_outage_spills_past_buffer_memory_to_disk() {
         assert!(m.offset().is_some());
     }
     // Each once, and in send order within each partition.
-    let mut seen = 0;
-    for part in 0..3 {
-        let ids: Vec<u64> = c
-            .records("t", part)
-            .iter()
-            .filter_map(|r| r.value.as_ref().filter(|v| v.len() == 1000))
-            .map(|v| u64::from_be_bytes(v[..8].try_into().unwrap()))
-            .collect();
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "partition {part} out of order");
-        seen += ids.len();
-    }
-    assert_eq!(seen, N, "each record once");
+    assert_eq!(numbered_in_order(&c), N, "each record once");
     p.close(Duration::from_secs(5)).unwrap();
     let _ = std::fs::remove_dir_all(&d);
 }
