@@ -1,14 +1,19 @@
 //! How records travel (private).
 //!
-//! `Producer::send` -> partitioner -> [`accumulator`] (a lock-striped set of
-//! per-partition batch queues) -> the [`broker`] I/O thread of the partition's
-//! leader (one per broker) -> [`connection`] (socket) -> response -> the
-//! batch's completion slot -> every `DeliveryHandle` of the batch.
+//! `Producer::send` (`producer/send.rs`) -> partitioner -> [`accumulator`]
+//! (a lock-striped set of per-partition batch queues: `queue.rs`, `batch.rs`,
+//! `pool.rs`) -> the [`broker`] I/O thread of the partition's leader (one per
+//! broker: `thread.rs`, then `request.rs` drains, seals and writes) ->
+//! [`connection`] (socket) -> `broker/response.rs` -> the batch's completion
+//! slot -> every `DeliveryHandle` of the batch.
 //!
 //! Beside them, the [`metadata`] thread keeps the cluster view (leaders,
 //! partition counts) fresh and obtains the producer id for
 //! [`idempotence`]. The [`spool`] keeps accepted records on disk until
-//! their outcome is final (issue 15; its engine integration is in progress).
+//! their outcome is final: `send` writes each one, the broker threads write
+//! which batch got which sequence, and its feeder thread reads back what did
+//! not fit in `buffer.memory` (and, after a restart, what the previous run
+//! left).
 //!
 //! Lock order (outermost first): `Brokers::threads` -> a stripe of the
 //! accumulator -> `BatchSlot::waiters`. The memory pool's and the metadata

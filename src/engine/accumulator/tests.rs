@@ -301,7 +301,7 @@ fn sequence_wraps_like_the_broker() {
     assert_eq!(increment_sequence(i32::MAX, 1), 0);
     assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
     // The second half of a batch split across the wrap (what `split` in
-    // broker.rs computes): 0, where `wrapping_add` gave i32::MIN.
+    // the broker thread computes): 0, where `wrapping_add` gave i32::MIN.
     assert_eq!(increment_sequence(i32::MAX - 1, 2), 0);
     assert_ne!((i32::MAX - 1).wrapping_add(2), 0);
 }
