@@ -5,7 +5,7 @@
 //! is one store and one `notify_all`, not one allocation and condvar per
 //! record. A record's offset is the batch's base offset plus its index.
 //!
-//! A slot resolves **exactly once** ([`BatchSlot::resolve`] returns `false`
+//! A slot resolves **exactly once** (`BatchSlot::resolve` returns `false`
 //! and changes nothing on a second call). As in the Java client, callbacks
 //! run *before* waiters are released: when `wait`, `flush` or `close`
 //! returns, the callbacks of the records it waited for have run. If a batch is split (the broker said
@@ -178,7 +178,7 @@ impl BatchSlot {
         self.resolve_with(r, Vec::new())
     }
 
-    /// Like [`resolve`](Self::resolve), running `first` (callbacks the batch
+    /// Like `resolve`, running `first` (callbacks the batch
     /// held, registered under the stripe lock at send time) before the
     /// callbacks registered on the slot through handles.
     pub(crate) fn resolve_with(self: &Arc<Self>, r: Resolution, first: Vec<(RecordInfo, Callback)>) -> bool {

@@ -104,7 +104,7 @@ pub(crate) enum Entry {
     Mark { mark: u64 },
 }
 
-/// Why bytes are not a valid entry; becomes a [`Corruption`](super::Corruption)
+/// Why bytes are not a valid entry; becomes a [`Corruption`](super::segment::Corruption)
 /// reason or a [`SpoolError::Corrupt`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FrameError {

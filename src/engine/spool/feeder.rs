@@ -45,7 +45,7 @@ pub(super) struct Reader {
 }
 
 /// The feeder thread's body: replays what the previous run left (see
-/// [`replay`](super::replay)), then feeds spilled records until `stop()`
+/// [`replay`]), then feeds spilled records until `stop()`
 /// holds.
 pub(crate) fn run(
     shared: SharedState,

@@ -41,7 +41,7 @@ pub(crate) struct Pending {
 /// [`Entry::Sequenced`]) and has records still pending: it must be sent
 /// again with the same producer id, epoch, base sequence and records (the
 /// pending records of `topic`/`partition` with ids in `first_id..=last_id`,
-/// see [`Recovered::records_of`]).
+/// in id order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SequencedBatch {
     pub topic: String,

@@ -301,7 +301,7 @@ impl ClusterState {
     }
 
     /// The check of a transactional Produce batch that opens its producer's
-    /// transaction on `partition` (see [`check_transactional_write`]),
+    /// transaction on `partition` (see [`Self::check_transactional_write`]),
     /// with the codes Kafka's `ReplicaManager` answers at `version`.
     pub(super) fn verify_transactional_write(
         &mut self,
