@@ -746,6 +746,46 @@ fn spilled_records_not_sent_at_close_stay_for_the_next_run() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// Damage inside an earlier segment (not its torn tail): recovery reports
+/// it and keeps what comes before it; the replay reads that segment up to
+/// the damage, goes on with the next ones, and ends: every intact record is
+/// delivered once, `flush` returns, nothing waits for the lost ones.
+#[test]
+fn a_replay_goes_past_damage_in_an_earlier_segment() {
+    // A 1 MiB spool rolls every 256 KiB: 600 records of 1 KB take 3 segments.
+    let tune = |b: ProducerConfigBuilder| b.spool_max_bytes(1 << 20).buffer_memory(1 << 20);
+    let (c, d, broker, p) = outage_after_first(3, "damaged", tune);
+    for i in 0..600 {
+        drop(p.send(numbered(i)).unwrap());
+    }
+    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
+    drop(p);
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3, "{segments:?}");
+    // A flipped byte in the middle of the first segment.
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&segments[0], bytes).unwrap();
+
+    c.broker_up(broker).unwrap();
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    let replayed = replayed(&p, &out);
+    assert_eq!(p.spool_backlog(), Some(0));
+    assert!(replayed.iter().all(|r| r.result.is_ok()), "every intact record delivered");
+    let stored = numbered_in_order(&c);
+    assert_eq!(stored, replayed.len(), "each intact record once");
+    assert!(stored > 100 && stored < 600, "the records after the damage are lost: {stored} of 600");
+    eprintln!("{} segments; {stored} of 600 records intact after the damage", segments.len());
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// A record for a topic whose metadata the producer never got, sent while
 /// the cluster is unreachable, waits in the spool (after max.block.ms, or at
 /// once while records are being spilled) and goes to the partition its key
