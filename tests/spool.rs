@@ -786,6 +786,50 @@ fn a_replay_goes_past_damage_in_an_earlier_segment() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// Records the previous run left for a topic deleted since: once the
+/// cluster has said the topic does not exist for max.block.ms, they fail
+/// `UnknownTopic` through `on_replayed` (the first after that wait, the
+/// others at once while the cluster still says so, not max.block.ms each)
+/// and leave the spool; the next run has nothing to replay.
+#[test]
+fn replayed_records_of_a_deleted_topic_fail_and_leave_the_spool() {
+    let block = |b: ProducerConfigBuilder| b.max_block(Duration::from_millis(500));
+    let (c, d, broker, p) = outage_after_first(1, "deleted", block);
+    // Records of a topic the producer never saw: spilled unplaced, never
+    // sequenced, so the replay feeds them one by one.
+    c.create_topic("t2", 1, 1).unwrap();
+    for i in 0..20 {
+        drop(p.send(Record::new("t2").value(&format!("gone{i}"))).unwrap());
+    }
+    assert_eq!(p.spool_backlog(), Some(20));
+    assert!(matches!(p.close(Duration::from_millis(200)), Err(Error::Timeout)));
+    drop(p);
+    c.broker_up(broker).unwrap();
+    c.delete_topic("t2").unwrap();
+    let out = Outcomes::default();
+    let o = out.clone();
+    let t0 = Instant::now();
+    let p = producer_with(&c.bootstrap_servers(), &d, |b| {
+        block(b).on_replayed(move |r| o.lock().unwrap().push(r))
+    })
+    .unwrap();
+    let failed = replayed(&p, &out);
+    // One max.block.ms, not one per record (10 s).
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(failed.len(), 20);
+    for r in &failed {
+        let e = r.result.as_ref().unwrap_err();
+        assert_eq!(e.kind(), &DeliveryErrorKind::UnknownTopic, "{e}");
+    }
+    assert_eq!(p.spool_backlog(), Some(0));
+    p.close(Duration::from_secs(5)).unwrap();
+    let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
+    assert_eq!(p.spool_backlog(), Some(0), "nothing left to replay");
+    assert!(replayed(&p, &out).is_empty());
+    p.close(Duration::from_secs(5)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// A record for a topic whose metadata the producer never got, sent while
 /// the cluster is unreachable, waits in the spool (after max.block.ms, or at
 /// once while records are being spilled) and goes to the partition its key

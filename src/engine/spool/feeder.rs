@@ -198,17 +198,34 @@ pub(super) enum Located {
 
 /// Waits for `topic`'s metadata as long as the cluster does not answer; a
 /// topic it says does not exist is `Missing` after max.block.ms, as `send`
-/// would fail it.
-pub(super) fn locate(shared: &SharedState, topic: &str, stop: &impl Fn() -> bool) -> Located {
+/// would fail it, and at once for the records after that while the cluster
+/// still says so (a backlog of a deleted topic must not take max.block.ms
+/// per record).
+pub(super) fn locate(shared: &SharedState, sp: &Spool, topic: &str, stop: &impl Fn() -> bool) -> Located {
+    if sp.missing_topics.lock().contains(topic) {
+        // What the cluster last said, without waiting.
+        match shared.meta.wait_topic(topic, Some(Instant::now())) {
+            Ok(t) if !t.partitions.is_empty() => {
+                sp.missing_topics.lock().remove(topic);
+                return Located::Found(t);
+            }
+            Err(Some(code)) => return Located::Missing(Some(code)),
+            _ => {}
+        }
+    }
     let started = Instant::now();
     loop {
         if stop() {
             return Located::Stopped;
         }
         match shared.meta.wait_topic(topic, Some(Instant::now() + TICK)) {
-            Ok(t) if !t.partitions.is_empty() => return Located::Found(t),
+            Ok(t) if !t.partitions.is_empty() => {
+                sp.missing_topics.lock().remove(topic);
+                return Located::Found(t);
+            }
             Err(Some(code)) if started.elapsed() >= shared.cfg.max_block => {
-                return Located::Missing(Some(code))
+                sp.missing_topics.lock().insert(topic.to_owned());
+                return Located::Missing(Some(code));
             }
             _ => {}
         }
@@ -227,7 +244,7 @@ pub(super) fn feed(
     stop: &impl Fn() -> bool,
     source: Source<'_>,
 ) -> bool {
-    let topic = match locate(shared, &rec.topic, stop) {
+    let topic = match locate(shared, sp, &rec.topic, stop) {
         Located::Found(t) => t,
         Located::Stopped => return false,
         Located::Missing(code) => {

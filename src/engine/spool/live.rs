@@ -16,7 +16,7 @@
 //! is taken under it; the broker threads and the feeder take it alone
 //! (never under a stripe lock).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -99,6 +99,9 @@ pub(crate) struct Spool {
     changed: Condvar,
     /// Handles and callbacks of spilled records.
     pub registry: Arc<SpillRegistry>,
+    /// Topics the cluster said do not exist for a whole max.block.ms while
+    /// the feeder waited for them (see `feeder::locate`).
+    pub missing_topics: Mutex<HashSet<String>>,
     /// The caller's mark for the records it sends from now on
     /// (`Producer::set_spool_mark`); written with the next record the log
     /// takes if it differs from the mark last written.
@@ -208,6 +211,7 @@ impl Spool {
             changed: Condvar::new(),
             registry: Arc::default(),
             mark: AtomicU64::new(recovered_mark),
+            missing_topics: Mutex::default(),
         })
     }
 

@@ -204,7 +204,7 @@ fn push_held(
     while let Some(i) = held.iter().position(|h| done(&h.batch)) {
         let h = held.remove(i);
         let b = &h.batch;
-        let meta = match feeder::locate(shared, &b.topic, stop) {
+        let meta = match feeder::locate(shared, sp, &b.topic, stop) {
             Located::Found(t) => t,
             Located::Stopped => return false,
             Located::Missing(code) => {
