@@ -2,12 +2,11 @@
 //! (`metrics.num.samples`, `metrics.sample.window.ms`) and librdkafka's
 //! statistics interval (`statistics.interval.ms`) with its callback.
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::properties::{check_ms, invalid, ms, out_of_range, parse_ms, parse_u64, value_or, Set, INT_MAX};
-use super::{ConfigError, ProducerConfig, ProducerConfigBuilder};
+use super::{CallbackSetting, ConfigError, ProducerConfig, ProducerConfigBuilder};
 use crate::metrics::{ProducerMetrics, StatisticsCallback};
 
 const DEFAULT_NUM_SAMPLES: usize = 2;
@@ -29,23 +28,13 @@ pub(super) fn metrics_key(key: &str) -> Option<&'static str> {
     KEYS.iter().find(|k| **k == key).copied()
 }
 
-/// The callback, with a `Debug` that does not try to print a closure.
-#[derive(Clone, Default)]
-struct Callback(Option<StatisticsCallback>);
-
-impl fmt::Debug for Callback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Some(<callback>)" } else { "None" })
-    }
-}
-
 /// The builder's metrics settings, as set.
 #[derive(Debug, Clone, Default)]
 pub(super) struct MetricsSettings {
     num_samples: Option<Set<usize>>,
     sample_window: Option<Set<Duration>>,
     statistics_interval: Option<Set<Duration>>,
-    callback: Callback,
+    callback: CallbackSetting<StatisticsCallback>,
 }
 
 /// The metrics settings in effect.
@@ -54,7 +43,7 @@ pub(super) struct MetricsConfig {
     num_samples: usize,
     sample_window: Duration,
     statistics_interval: Duration,
-    callback: Callback,
+    callback: CallbackSetting<StatisticsCallback>,
 }
 
 impl MetricsSettings {
@@ -149,7 +138,7 @@ impl ProducerConfigBuilder {
     where
         F: Fn(&ProducerMetrics) + Send + Sync + 'static,
     {
-        self.metrics.callback = Callback(Some(Arc::new(callback)));
+        self.metrics.callback = CallbackSetting(Some(Arc::new(callback)));
         self
     }
 }

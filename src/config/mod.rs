@@ -157,6 +157,23 @@ pub use security::{
 };
 pub use spool::{SpoolFsync, DEFAULT_SPOOL_MAX_BYTES};
 
+/// A callback setting (`T`: an `Arc` of a closure), with a `Debug` that does
+/// not try to print the closure.
+#[derive(Clone)]
+struct CallbackSetting<T>(Option<T>);
+
+impl<T> Default for CallbackSetting<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> fmt::Debug for CallbackSetting<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(<callback>)" } else { "None" })
+    }
+}
+
 /// How many acknowledgements the leader waits for before answering a produce
 /// request (the `acks` property).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::engine::spool::replay::{OnReplayed, Replayed};
 
 use super::properties::{invalid, out_of_range, parse_u64, Set};
-use super::{ConfigError, ProducerConfig, ProducerConfigBuilder};
+use super::{CallbackSetting, ConfigError, ProducerConfig, ProducerConfigBuilder};
 
 /// The property names handled here.
 const KEYS: &[&str] = &["spool.dir", "spool.max.bytes", "spool.fsync"];
@@ -71,7 +71,7 @@ pub(super) struct SpoolSettings {
     dir: Option<Set<PathBuf>>,
     max_bytes: Option<Set<u64>>,
     fsync: Option<Set<SpoolFsync>>,
-    on_replayed: ReplayedCallback,
+    on_replayed: CallbackSetting<OnReplayed>,
 }
 
 /// The spool settings in effect (`dir` is `None` when the spool is off).
@@ -80,18 +80,7 @@ pub(super) struct SpoolConfig {
     dir: Option<PathBuf>,
     max_bytes: u64,
     fsync: SpoolFsync,
-    on_replayed: ReplayedCallback,
-}
-
-/// The callback for replayed records' outcomes, if any (`Debug` without
-/// the closure).
-#[derive(Clone, Default)]
-struct ReplayedCallback(Option<OnReplayed>);
-
-impl fmt::Debug for ReplayedCallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "Some(<callback>)" } else { "None" })
-    }
+    on_replayed: CallbackSetting<OnReplayed>,
 }
 
 impl SpoolSettings {
@@ -198,7 +187,7 @@ impl ProducerConfigBuilder {
     where
         F: Fn(Replayed) + Send + Sync + 'static,
     {
-        self.spool.on_replayed = ReplayedCallback(Some(Arc::new(callback)));
+        self.spool.on_replayed = CallbackSetting(Some(Arc::new(callback)));
         self
     }
 }
