@@ -332,11 +332,9 @@ pub(crate) fn produce(m: &ArgMatches) -> Result<ExitCode, Failure> {
     let resent_delivered = resent.delivered.load(Ordering::Relaxed);
     let mut resent_failed = resent.failed.load(Ordering::Relaxed);
     let unsent_replayed = to_resend.saturating_sub(resent_delivered + resent_failed);
-    for _ in 0..unsent_replayed {
-        tally.failed("not sent before the producer closed (it stays in the spool)".into());
-        tally.kept.fetch_add(1, Ordering::Relaxed);
-        resent_failed += 1;
-    }
+    tally.failed_n("not sent before the producer closed (it stays in the spool)".into(), unsent_replayed);
+    tally.kept.fetch_add(unsent_replayed, Ordering::Relaxed);
+    resent_failed += unsent_replayed;
     let elapsed = started.elapsed();
     if let Some(p) = progress {
         p.stop();

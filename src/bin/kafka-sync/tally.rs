@@ -40,15 +40,23 @@ impl Tally {
     }
 
     pub(crate) fn failed(&self, reason: String) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.failed_n(reason, 1);
+    }
+
+    /// Counts `n` records that failed for one `reason`.
+    pub(crate) fn failed_n(&self, reason: String, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.failed.fetch_add(n, Ordering::Relaxed);
         let mut reasons = self.reasons.lock().unwrap_or_else(PoisonError::into_inner);
         let len = reasons.len();
         match reasons.get_mut(&reason) {
-            Some(n) => *n += 1,
+            Some(count) => *count += n,
             None if len < MAX_REASONS => {
-                reasons.insert(reason, 1);
+                reasons.insert(reason, n);
             }
-            None => *reasons.entry("(other reasons)".into()).or_default() += 1,
+            None => *reasons.entry("(other reasons)".into()).or_default() += n,
         }
     }
 
