@@ -190,7 +190,7 @@ impl Spool {
                 }
                 _ => (None, None),
             };
-        let plan = replay.map(|r| ReplayPlan::of(&recovered, r.boundary));
+        let plan = replay.zip(backlog).map(|(r, run)| ReplayPlan::of(&recovered, r.boundary, run.at.0));
         Ok(Self {
             dir: dir.to_path_buf(),
             fsync,

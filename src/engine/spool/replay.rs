@@ -87,13 +87,13 @@ pub(crate) struct ReplayPlan {
 }
 
 impl ReplayPlan {
-    /// The plan for what `rec` holds, in a log whose first new id is
-    /// `boundary`.
-    pub fn of(rec: &Recovered, boundary: u64) -> Self {
+    /// The plan for what `rec` holds, from `first_segment` (the first with
+    /// a pending record) on, in a log whose first new id is `boundary`.
+    pub fn of(rec: &Recovered, boundary: u64, first_segment: u64) -> Self {
         Self {
             pending: rec.pending.iter().map(|r| r.id).collect(),
             boundary,
-            first_segment: rec.segments.iter().find(|s| !s.pending.is_empty()).map_or(0, |s| s.first_id),
+            first_segment,
             sequenced: rec.sequenced.clone(),
             placed: rec.placed.iter().copied().collect(),
         }
