@@ -110,9 +110,12 @@ impl Producer {
             sockets: Arc::new(SocketRegistry::default()),
             cfg,
         });
-        if let Some(rec) = &recovered {
-            // Before the metadata thread can ask for a new producer id.
-            replay::resume_producer(&shared, rec);
+        if let Some(rec) = recovered {
+            // Before the metadata thread can ask for a new producer id. (What
+            // the previous run left goes first, before any new record: the
+            // feeder replays it, and records sent meanwhile are spilled
+            // behind it.)
+            replay::resume_producer(&shared, &rec);
         }
         let s = shared.clone();
         let handle = std::thread::Builder::new()
@@ -142,9 +145,6 @@ impl Producer {
             }
             None => None,
         };
-        // What the previous run left goes first, before any new record: the
-        // feeder replays it (records sent meanwhile are spilled behind it).
-        drop(recovered);
         let statistics = Statistics::start_for(&shared, &config);
         let feeder_stop = Arc::new(AtomicBool::new(false));
         let feeder = match &shared.spool {
