@@ -202,32 +202,29 @@ pub(super) enum Located {
 /// still says so (a backlog of a deleted topic must not take max.block.ms
 /// per record).
 pub(super) fn locate(shared: &SharedState, sp: &Spool, topic: &str, stop: &impl Fn() -> bool) -> Located {
-    if sp.missing_topics.lock().contains(topic) {
-        // What the cluster last said, without waiting.
-        match shared.meta.wait_topic(topic, Some(Instant::now())) {
-            Ok(t) if !t.partitions.is_empty() => {
-                sp.missing_topics.lock().remove(topic);
-                return Located::Found(t);
-            }
-            Err(Some(code)) => return Located::Missing(Some(code)),
-            _ => {}
-        }
-    }
+    let was_missing = sp.missing_topics.lock().contains(topic);
+    // Found missing before: first what the cluster last said, without waiting.
+    let mut ask_now = was_missing;
     let started = Instant::now();
     loop {
         if stop() {
             return Located::Stopped;
         }
-        match shared.meta.wait_topic(topic, Some(Instant::now() + TICK)) {
+        let until = if ask_now { Instant::now() } else { Instant::now() + TICK };
+        match shared.meta.wait_topic(topic, Some(until)) {
             Ok(t) if !t.partitions.is_empty() => {
-                sp.missing_topics.lock().remove(topic);
+                if was_missing {
+                    sp.missing_topics.lock().remove(topic);
+                }
                 return Located::Found(t);
             }
-            Err(Some(code)) if started.elapsed() >= shared.cfg.max_block => {
-                sp.missing_topics.lock().insert(topic.to_owned());
+            Err(Some(code)) if ask_now || started.elapsed() >= shared.cfg.max_block => {
+                if !was_missing {
+                    sp.missing_topics.lock().insert(topic.to_owned());
+                }
                 return Located::Missing(Some(code));
             }
-            _ => {}
+            _ => ask_now = false,
         }
     }
 }
