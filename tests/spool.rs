@@ -54,12 +54,19 @@ type Outcomes = Arc<Mutex<Vec<Replayed>>>;
 
 /// [`producer`], collecting replayed records' outcomes.
 fn replaying(bootstrap: &str, spool: &Path, fsync: SpoolFsync) -> (Producer, Outcomes) {
+    replaying_with(bootstrap, spool, |b| b.spool_fsync(fsync))
+}
+
+/// [`producer_with`], collecting replayed records' outcomes.
+fn replaying_with(
+    bootstrap: &str,
+    spool: &Path,
+    tune: impl FnOnce(ProducerConfigBuilder) -> ProducerConfigBuilder,
+) -> (Producer, Outcomes) {
     let out = Outcomes::default();
     let o = out.clone();
-    let p = producer_with(bootstrap, spool, |b| {
-        b.spool_fsync(fsync).on_replayed(move |r| o.lock().unwrap().push(r))
-    })
-    .unwrap();
+    let p =
+        producer_with(bootstrap, spool, |b| tune(b).on_replayed(move |r| o.lock().unwrap().push(r))).unwrap();
     (p, out)
 }
 
@@ -281,15 +288,9 @@ fn spool_child_process() {
     let (start, limit): (u64, u64) = (parts[3].parse().unwrap(), parts[4].parse().unwrap());
     // A small buffer.memory, so that records are spilled (written to the
     // spool only) whenever the broker falls behind, and kills land then too.
-    let out = Outcomes::default();
-    let o = out.clone();
-    let p = producer_with(bootstrap, spool, |b| {
-        b.spool_fsync(SpoolFsync::Batch)
-            .batch_size(512)
-            .buffer_memory(1024)
-            .on_replayed(move |r| o.lock().unwrap().push(r))
-    })
-    .unwrap();
+    let (p, out) = replaying_with(bootstrap, spool, |b| {
+        b.spool_fsync(SpoolFsync::Batch).batch_size(512).buffer_memory(1024)
+    });
     let to_replay = p.spool_backlog().unwrap();
     // The spool's mark says how far the killed runs got: each record
     // carries `i + 1` in its spool entry.
@@ -806,13 +807,8 @@ fn replayed_records_of_a_deleted_topic_fail_and_leave_the_spool() {
     drop(p);
     c.broker_up(broker).unwrap();
     c.delete_topic("t2").unwrap();
-    let out = Outcomes::default();
-    let o = out.clone();
     let t0 = Instant::now();
-    let p = producer_with(&c.bootstrap_servers(), &d, |b| {
-        block(b).on_replayed(move |r| o.lock().unwrap().push(r))
-    })
-    .unwrap();
+    let (p, out) = replaying_with(&c.bootstrap_servers(), &d, block);
     let failed = replayed(&p, &out);
     // One max.block.ms, not one per record (10 s).
     assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
