@@ -24,6 +24,9 @@
 //!   enough that `send` never waits), `send_flush` adds the final flush: the
 //!   whole pipeline, records/s. The mock broker runs in this process and
 //!   shares the cores, so `send_flush` is a lower bound.
+//! - `send_path/*`: one thread's send loop at the producer's defaults, the
+//!   loop's wall time (1 GiB buffer) and, as `send_path/*/cpu`, the sending
+//!   thread's CPU time per record (default buffer).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -256,10 +259,24 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
+/// CPU time of the calling thread (user and system), from the scheduler's
+/// own count in nanoseconds (Linux; zero elsewhere).
+fn thread_cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
 /// The library's send path alone, one thread: `send_ref` with the handle
 /// dropped, and `send_ref_with_callback` with a callback that captures
 /// nothing; 100-byte values borrowed from a pool, null keys, 6 partitions.
-/// Only the send loop is timed (the records are flushed after it).
+/// Only the send loop is timed (the records are flushed after it): its wall
+/// time with a 1 GiB `buffer.memory` (the loop never waits, and the queue
+/// grows into fresh memory), and, as `*/cpu`, the sending thread's own CPU
+/// time at the default `buffer.memory` (what `send` costs the caller's
+/// thread, without the time the in-process mock broker takes from it on
+/// the shared cores).
 fn send_path(c: &mut Criterion) {
     fn ignore(_: Result<kafka_sync::RecordMetadata, kafka_sync::DeliveryError>) {}
     let mut g = c.benchmark_group("send_path");
@@ -268,30 +285,33 @@ fn send_path(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
     g.measurement_time(Duration::from_secs(2));
     let vals = values(1024, 100);
-    for name in ["send_ref", "send_ref_with_callback"] {
-        // The producer's defaults (linger.ms 5, batch.size unset), with a
-        // buffer large enough that the timed loop never waits for the broker.
+    for name in ["send_ref", "send_ref_with_callback", "send_ref/cpu", "send_ref_with_callback/cpu"] {
+        let cpu = name.ends_with("/cpu");
+        let with_callback = name.starts_with("send_ref_with_callback");
+        // The producer's defaults (linger.ms 5, batch.size unset); for wall
+        // time, a buffer large enough that the timed loop never waits.
         let cluster = MockCluster::start(1).expect("mock cluster");
         cluster.create_topic("path", 6, 1).expect("create topic");
-        let config = ProducerConfig::builder()
-            .bootstrap_servers(cluster.bootstrap_servers())
-            .buffer_memory(1 << 30)
-            .build()
-            .expect("config");
+        let mut config = ProducerConfig::builder().bootstrap_servers(cluster.bootstrap_servers());
+        if !cpu {
+            config = config.buffer_memory(1 << 30);
+        }
+        let config = config.build().expect("config");
         let producer = Producer::new(config).expect("producer");
         producer.partitions_for("path").expect("metadata");
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
+                let cpu_start = thread_cpu();
                 for i in 0..iters {
                     let r = RecordRef::new("path").value(&vals[i as usize % vals.len()]);
-                    if name == "send_ref" {
-                        drop(producer.send_ref(r).expect("send"));
-                    } else {
+                    if with_callback {
                         producer.send_ref_with_callback(r, ignore).expect("send");
+                    } else {
+                        drop(producer.send_ref(r).expect("send"));
                     }
                 }
-                let sent = start.elapsed();
+                let sent = if cpu { thread_cpu().saturating_sub(cpu_start) } else { start.elapsed() };
                 producer.flush_timeout(Duration::from_secs(120)).expect("flush");
                 sent
             })

@@ -369,15 +369,6 @@ fn micros_between(from: i64, to: i64) -> Duration {
     Duration::from_micros(u64::try_from(to - from).unwrap_or(0))
 }
 
-/// Microseconds since the Unix epoch, from the system clock (the clock
-/// record timestamps use).
-pub(crate) fn now_micros() -> i64 {
-    // Seconds and microseconds apart: `as_micros` goes through u128.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

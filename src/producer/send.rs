@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::clock::now_micros;
 use crate::delivery::{DeliveryHandle, RecordInfo};
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::broker::{self};
@@ -12,8 +13,8 @@ use crate::engine::metadata::{PartitionMeta, TopicMeta};
 use crate::engine::spool::{self, Recorded, Spool};
 use crate::error::{DeliveryError, SendError, SendErrorKind};
 use crate::partitioner::Partitions;
-use crate::protocol::record_batch::RecordBatchWriter;
-use crate::record::{now_micros, Record, RecordMetadata, RecordRef};
+use crate::protocol::record_batch::{record_fields_size, record_size_bound};
+use crate::record::{Record, RecordMetadata, RecordRef};
 
 use super::*;
 
@@ -207,8 +208,8 @@ impl Producer {
             None => None,
         };
         // Size first: a record that can never be sent fails at once.
-        let size =
-            RecordBatchWriter::record_size(i64::MAX, i32::MAX, record.key, record.value, record.headers);
+        let fields = record_fields_size(record.key, record.value, record.headers);
+        let size = record_size_bound(fields);
         let max = shared.cfg.max_request_size.min(shared.cfg.buffer_memory);
         if size + BATCH_OVERHEAD > max {
             return refuse(SendErrorKind::RecordTooLarge { size: size + BATCH_OVERHEAD, max });
@@ -333,6 +334,7 @@ impl Producer {
             headers: record.headers,
             reserved,
             size,
+            fields,
             sent_us,
             txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
             spool_id: None,

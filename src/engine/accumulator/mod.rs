@@ -98,6 +98,9 @@ pub(crate) struct AppendInput<'a> {
     pub reserved: usize,
     /// An upper bound of the record's encoded size (for buffer growth).
     pub size: usize,
+    /// Its key, value and headers' encoded size
+    /// ([`record_fields_size`](crate::protocol::record_batch::record_fields_size)).
+    pub fields: usize,
     /// When `send` took it (microseconds since the epoch).
     pub sent_us: i64,
     /// Whether (and how) the record belongs to a transaction.
@@ -370,13 +373,7 @@ impl Accumulator {
             let mut wake = was_empty || closed_one;
             if let Some(open) = pq.open.as_mut() {
                 let w = open.writer().expect("open batch has a writer");
-                let size = RecordBatchWriter::record_size(
-                    rec.timestamp.wrapping_sub(w.base_timestamp()),
-                    w.record_count(),
-                    rec.key,
-                    rec.value,
-                    rec.headers,
-                );
+                let size = w.next_size_from_fields(rec.timestamp, rec.fields);
                 if w.size_in_bytes() + size <= self.batch_size {
                     let handle = Self::append_locked(open, rec, self.batch_size, callback.take());
                     open.memory += rec.reserved;
@@ -491,7 +488,7 @@ impl Accumulator {
         let w = batch.writer().expect("open batch has a writer");
         w.reserve(rec.size, max_batch);
         let index = w.record_count() as u32;
-        w.append(rec.timestamp, rec.key, rec.value, rec.headers);
+        w.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
         batch.records += 1;
         let info = RecordInfo {
             index,

@@ -2,6 +2,7 @@
 //! retries and splits, the memory pool.
 
 use super::*;
+use crate::protocol::record_batch::record_fields_size;
 
 fn policy() -> DrainPolicy {
     DrainPolicy {
@@ -20,6 +21,7 @@ fn rec(value: &[u8]) -> AppendInput<'_> {
         headers: &[],
         reserved: 200,
         size: 200,
+        fields: record_fields_size(None, Some(value), &[]),
         sent_us: 0,
         txn: TxnJoin::No,
         spool_id: None,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::clock::now_micros;
 use crate::delivery::Resolution;
 use crate::engine::accumulator::{Batch, Payload, Readiness};
 use crate::engine::earliest;
@@ -18,7 +19,6 @@ use crate::protocol::messages::produce::{
 use crate::protocol::primitives::Uuid;
 use crate::protocol::record_batch::{set_producer_state, BatchParams};
 use crate::protocol::{Message, Request};
-use crate::record::now_micros;
 
 use super::thread::{BrokerThread, InFlight};
 use super::*;

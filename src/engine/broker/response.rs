@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::clock::now_micros;
 use crate::delivery::{BatchSlot, BatchTimes, Resolution};
 use crate::engine::accumulator::{increment_sequence, Batch, Payload};
 use crate::engine::backoff;
@@ -15,7 +16,6 @@ use crate::protocol::messages::produce::{
 use crate::protocol::primitives::Decoder;
 use crate::protocol::record_batch::{RecordBatch, RecordBatchWriter};
 use crate::protocol::{Message, Request};
-use crate::record::now_micros;
 
 use super::thread::{BrokerThread, InFlight};
 use super::*;

@@ -21,14 +21,14 @@ use super::entry::{decode_frame, Entry, FRAME_HEADER_LEN, MAX_ENTRY_LEN};
 use super::replay::{self, headers_of, record_of, OnReplayed, Replayed};
 use super::segment::{segment_path, HEADER_LEN};
 use super::{PendingRecord, SpillRun, Spool};
+use crate::clock::now_micros;
 use crate::delivery::{Callback, Resolution};
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::metadata::TopicMeta;
 use crate::engine::{broker, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, Persistence};
 use crate::partitioner::{Partitioner, Partitions};
-use crate::protocol::record_batch::RecordBatchWriter;
-use crate::record::now_micros;
+use crate::protocol::record_batch::{record_fields_size, record_size_bound};
 use crate::KafkaCode;
 
 /// How long one wait (for work, metadata or memory) lasts before the feeder
@@ -277,13 +277,8 @@ pub(super) fn feed(
         sp.placed(rec.id, partition);
     }
     let headers = headers_of(&rec);
-    let size = RecordBatchWriter::record_size(
-        i64::MAX,
-        i32::MAX,
-        rec.key.as_deref(),
-        rec.value.as_deref(),
-        &headers,
-    );
+    let fields = record_fields_size(rec.key.as_deref(), rec.value.as_deref(), &headers);
+    let size = record_size_bound(fields);
     // Room in buffer.memory: this thread waits for it, not `send`.
     let wake = || shared.brokers.wake_all();
     while !shared.acc.pool.reserve(size + BATCH_OVERHEAD, Some(Instant::now() + TICK), wake, stop) {
@@ -298,6 +293,7 @@ pub(super) fn feed(
         headers: &headers,
         reserved: size,
         size,
+        fields,
         sent_us: now_micros(),
         txn: TxnJoin::No,
         spool_id: Some(rec.id),

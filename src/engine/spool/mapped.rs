@@ -217,8 +217,8 @@ impl Drop for Sink {
 /// Maps the file's bytes `offset..offset + len` (`offset` a multiple of
 /// [`MAP_ALIGN`]), shared and writable.
 ///
-/// The crate forbids `unsafe` code without the `spool-mmap` feature and
-/// denies it with it; this is the one place allowed. Measured reason
+/// The crate denies `unsafe` code; this is one of the two places allowed
+/// (the other reads the CPU's time-stamp counter, src/clock.rs). Measured reason
 /// (benches/spool.rs, see the module docs): the mapping removes the
 /// `write(2)` per record that made the spool cost 2-2.6 µs of CPU per
 /// record and four fifths of the throughput.

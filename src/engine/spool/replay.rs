@@ -28,13 +28,14 @@ use super::feeder::{self, Located, Source};
 use super::idset::IdSet;
 use super::segment::HEADER_LEN;
 use super::{Entry, PendingRecord, Recovered, SequencedBatch, Spool};
+use crate::clock::now_micros;
 use crate::engine::accumulator::ReplayRecord;
 use crate::engine::{broker, SharedState};
 use crate::error::DeliveryError;
 use crate::error::{DeliveryErrorKind, Persistence};
 use crate::partitioner::Partitioner;
 use crate::protocol::record_batch::Header;
-use crate::record::{now_micros, Record};
+use crate::record::Record;
 use crate::RecordMetadata;
 
 /// A record the previous run left in the spool, sent again, with its

@@ -82,6 +82,7 @@
 //! the crate's mock), and [`EndTxnMarker::decode`] / [`EndTxnMarker::from_record`]
 //! read the marker of a decoded control batch's record.
 
+#[cfg(any(test, feature = "proptest"))]
 use super::compression::Compression;
 
 mod control;

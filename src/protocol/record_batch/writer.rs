@@ -34,16 +34,34 @@ pub(super) fn record_body_size(
     value: Option<&[u8]>,
     headers: &[Header],
 ) -> usize {
-    let mut n = 1 // attributes
-        + varlong_len(timestamp_delta)
-        + varint_len(offset_delta)
-        + nullable_field_size(key)
-        + nullable_field_size(value)
-        + varint_len(len_i32(headers.len()));
+    body_size(record_fields_size(key, value, headers), timestamp_delta, offset_delta)
+}
+
+/// Bytes a record's key, value and headers take as written: the part of
+/// its body that does not depend on where in a batch it goes. The producer
+/// computes it once per record (see [`RecordBatchWriter::append_sized`]).
+pub(crate) fn record_fields_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
+    let mut n = nullable_field_size(key) + nullable_field_size(value) + varint_len(len_i32(headers.len()));
     for h in headers {
         n += varint_len(len_i32(h.key.len())) + h.key.len() + nullable_field_size(h.value.as_deref());
     }
     n
+}
+
+/// The most bytes a record with [`record_fields_size`] `fields` can take in
+/// any batch (whatever its timestamp and offset deltas).
+pub(crate) fn record_size_bound(fields: usize) -> usize {
+    let body = body_size(fields, i64::MAX, i32::MAX);
+    varint_len(len_i32(body)) + body
+}
+
+/// A record body's size from its [`record_fields_size`] and its deltas.
+#[inline]
+fn body_size(fields: usize, timestamp_delta: i64, offset_delta: i32) -> usize {
+    1 // attributes
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + fields
 }
 
 #[inline]
@@ -67,7 +85,24 @@ pub(super) fn write_record(
     value: Option<&[u8]>,
     headers: &[Header],
 ) -> usize {
-    let body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
+    let fields = record_fields_size(key, value, headers);
+    write_record_sized(buf, attributes, timestamp_delta, offset_delta, key, value, headers, fields)
+}
+
+/// [`write_record`] with the record's [`record_fields_size`] known.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn write_record_sized(
+    buf: &mut Vec<u8>,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[Header],
+    fields: usize,
+) -> usize {
+    let body = body_size(fields, timestamp_delta, offset_delta);
     let body_i32 = len_i32(body);
     let start = buf.len();
     buf.reserve(varint_len(body_i32) + body);
@@ -133,6 +168,34 @@ impl RecordBatchWriter {
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
         n
+    }
+
+    /// [`append`](Self::append) for a record whose
+    /// [`record_fields_size`] the caller computed (the producer does once
+    /// per record, for its size checks too); `fields` must be that size.
+    pub(crate) fn append_sized(
+        &mut self,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+        fields: usize,
+    ) -> usize {
+        assert!(self.count < i32::MAX, "record batch full");
+        debug_assert_eq!(fields, record_fields_size(key, value, headers));
+        let delta = timestamp.wrapping_sub(self.base_timestamp);
+        let n = write_record_sized(&mut self.buf, 0, delta, self.count, key, value, headers, fields);
+        self.count += 1;
+        self.max_timestamp = self.max_timestamp.max(timestamp);
+        n
+    }
+
+    /// Exact bytes [`append_sized`](Self::append_sized) would write next
+    /// for a record with timestamp `timestamp` and [`record_fields_size`]
+    /// `fields`.
+    pub(crate) fn next_size_from_fields(&self, timestamp: i64, fields: usize) -> usize {
+        let body = body_size(fields, timestamp.wrapping_sub(self.base_timestamp), self.count);
+        varint_len(len_i32(body)) + body
     }
 
     /// Exact bytes [`append`](Self::append) writes for a record with these
