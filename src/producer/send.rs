@@ -226,11 +226,11 @@ impl Producer {
         };
         // The partition: the record's own, or the partitioner's, looked up in
         // this thread's cached view of the topic (no lock in the common case).
-        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), SendErrorKind> {
+        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), NoPartition> {
             t.mark_used();
             let count = t.partitions.len() as i32;
             if count == 0 {
-                return Err(SendErrorKind::UnknownTopic);
+                return Err(NoPartition::UnknownTopic);
             }
             let (partition, chosen) = match record.partition {
                 Some(p) => (p, false),
@@ -246,7 +246,7 @@ impl Producer {
             };
             match t.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) {
                 Some(pm) => Ok((partition, *pm, chosen)),
-                None => Err(SendErrorKind::InvalidPartition { partition, partitions: count }),
+                None => Err(NoPartition::Invalid { partition, partitions: count }),
             }
         };
         // Whether the cluster said nothing about a topic it does not show
@@ -260,19 +260,18 @@ impl Producer {
             // it is fed.
             None if spilling => {
                 unanswered = true;
-                Err(SendErrorKind::UnknownTopic)
+                Err(NoPartition::UnknownTopic)
             }
             None => match shared.meta.wait_topic(record.topic, wait.map(|_| deadline())) {
                 Ok(t) => choose(&t),
                 Err(code) => {
                     unanswered = code.is_none();
-                    Err(SendErrorKind::UnknownTopic)
+                    Err(NoPartition::UnknownTopic)
                 }
             },
         };
         let explicit = record.partition.and_then(|p| usize::try_from(p).ok());
-        if let (Err(SendErrorKind::InvalidPartition { .. }), Some(want), Some(_)) = (&chosen, explicit, wait)
-        {
+        if let (Err(NoPartition::Invalid { .. }), Some(want), Some(_)) = (&chosen, explicit, wait) {
             // An explicit partition beyond the known count may be new: wait
             // (up to max.block.ms) for metadata that shows it, as Java does.
             if let Ok(t) =
@@ -284,13 +283,13 @@ impl Producer {
         let (partition, pm, chosen) = match chosen {
             Ok(c) => c,
             Err(_) if shared.run.is_closing() => return refuse(SendErrorKind::Closed),
-            Err(SendErrorKind::UnknownTopic) if shared.meta.security_failure().is_some() => {
+            Err(NoPartition::UnknownTopic) if shared.meta.security_failure().is_some() => {
                 let e = shared.meta.security_failure().expect("checked");
                 // Refused before max.block.ms: report the time actually spent.
                 let spent = waited.saturating_sub(deadline().saturating_duration_since(Instant::now()));
                 return Err(Refused { kind: SendErrorKind::Authentication(e), waited: Some(spent) });
             }
-            Err(SendErrorKind::UnknownTopic) if unanswered && record.partition.is_none() => {
+            Err(NoPartition::UnknownTopic) if unanswered && record.partition.is_none() => {
                 if let Some(sp) = &shared.spool {
                     // With a spool, a record for a topic the cluster has not
                     // shown waits on disk until it does.
@@ -298,8 +297,12 @@ impl Producer {
                 }
                 return Err(Refused { kind: SendErrorKind::UnknownTopic, waited: Some(waited) });
             }
-            Err(k @ SendErrorKind::UnknownTopic) => return Err(Refused { kind: k, waited: Some(waited) }),
-            Err(k) => return refuse(k),
+            Err(NoPartition::UnknownTopic) => {
+                return Err(Refused { kind: SendErrorKind::UnknownTopic, waited: Some(waited) })
+            }
+            Err(NoPartition::Invalid { partition, partitions }) => {
+                return refuse(SendErrorKind::InvalidPartition { partition, partitions })
+            }
         };
         let reserved = size + extra;
         // With a spool, a new batch's header is reserved with the record:
@@ -511,6 +514,16 @@ impl Refused {
 }
 
 /// What `send` reports for a record the spool refused.
+/// Why no partition was chosen for a record: a small type, so that the
+/// common `Ok` path does not move a whole [`SendErrorKind`] around.
+#[derive(Debug, Clone, Copy)]
+enum NoPartition {
+    /// The topic has no partitions the producer knows of.
+    UnknownTopic,
+    /// The record names a partition the topic does not have.
+    Invalid { partition: i32, partitions: i32 },
+}
+
 fn refusal_kind(r: spool::Refusal) -> SendErrorKind {
     match r {
         spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },
