@@ -359,7 +359,6 @@ impl RecordMetadata {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
 /// The time from `from` to `to` (microseconds since the epoch), zero if
 /// either is unknown (0) or the clock went back.
 fn micros_between(from: i64, to: i64) -> Duration {
