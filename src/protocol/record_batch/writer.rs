@@ -161,13 +161,7 @@ impl RecordBatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        assert!(self.count < i32::MAX, "record batch full");
-        let delta = timestamp.wrapping_sub(self.base_timestamp);
-        let n = write_record(&mut self.buf, 0, delta, self.count, key, value, headers);
-        debug_assert_eq!(n, Self::record_size(delta, self.count, key, value, headers));
-        self.count += 1;
-        self.max_timestamp = self.max_timestamp.max(timestamp);
-        n
+        self.append_sized(timestamp, key, value, headers, record_fields_size(key, value, headers))
     }
 
     /// [`append`](Self::append) for a record whose
