@@ -264,7 +264,7 @@
 //! program to copy (`cargo run --example quickstart --features mock`).
 
 // `unsafe` code is denied everywhere but in two places, each with its
-// measured reason: reading the CPU's time-stamp counter (src/clock.rs: the
+// measured reason: reading the CPU's time-stamp counter (src/engine/clock.rs: the
 // one clock read per record, 10 ns instead of 37), and, with the
 // `spool-mmap` feature, mapping a spool segment into memory
 // (src/engine/spool/mapped.rs).
@@ -273,7 +273,6 @@
 #![warn(missing_debug_implementations)]
 
 pub mod admin;
-mod clock;
 pub mod config;
 mod delivery;
 mod engine;

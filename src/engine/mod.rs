@@ -13,7 +13,7 @@
 //! their outcome is final: `send` writes each one, the broker threads write
 //! which batch got which sequence, and its feeder thread reads back what did
 //! not fit in `buffer.memory` (and, after a restart, what the previous run
-//! left).
+//! left). The [`clock`] gives `send` its one clock reading per record.
 //!
 //! Lock order (outermost first): `Brokers::threads` -> a stripe of the
 //! accumulator -> `BatchSlot::waiters`. The memory pool's and the metadata
@@ -24,6 +24,7 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod broker;
+pub(crate) mod clock;
 pub(crate) mod connection;
 pub(crate) mod idempotence;
 pub(crate) mod metadata;

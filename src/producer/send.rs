@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::clock::now_micros;
 use crate::delivery::{DeliveryHandle, RecordInfo};
 use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
 use crate::engine::broker::{self};
+use crate::engine::clock::now_micros;
 use crate::engine::metadata::{PartitionMeta, TopicMeta};
 use crate::engine::spool::{self, Recorded, Spool};
 use crate::error::{DeliveryError, SendError, SendErrorKind};

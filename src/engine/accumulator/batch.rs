@@ -103,7 +103,7 @@ impl Batch {
         // timings (one clock read per failed batch).
         let r = match r {
             Resolution::Failed(e) if !e.has_batch_times() => {
-                Resolution::Failed(e.with_batch_times(self.times(None, crate::clock::now_micros())))
+                Resolution::Failed(e.with_batch_times(self.times(None, crate::engine::clock::now_micros())))
             }
             r => r,
         };

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::clock::now_micros;
 use crate::delivery::Resolution;
 use crate::engine::accumulator::{Batch, Payload, Readiness};
+use crate::engine::clock::now_micros;
 use crate::engine::earliest;
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::clock::now_micros;
 use crate::delivery::{BatchSlot, BatchTimes, Resolution};
 use crate::engine::accumulator::{increment_sequence, Batch, Payload};
 use crate::engine::backoff;
+use crate::engine::clock::now_micros;
 use crate::engine::connection::note_trailing_bytes;
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode};
 use crate::protocol::header::ResponseHeader;

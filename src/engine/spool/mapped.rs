@@ -218,7 +218,7 @@ impl Drop for Sink {
 /// [`MAP_ALIGN`]), shared and writable.
 ///
 /// The crate denies `unsafe` code; this is one of the two places allowed
-/// (the other reads the CPU's time-stamp counter, src/clock.rs). Measured reason
+/// (the other reads the CPU's time-stamp counter, src/engine/clock.rs). Measured reason
 /// (benches/spool.rs, see the module docs): the mapping removes the
 /// `write(2)` per record that made the spool cost 2-2.6 µs of CPU per
 /// record and four fifths of the throughput.

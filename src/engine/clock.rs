@@ -9,9 +9,10 @@
 //! so), each thread reads the system clock at most once per millisecond
 //! instead and interpolates between readings with the TSC (10 ns):
 //!
-//! - **accurate**: every value is within the TSC's rate error over at most
-//!   1 ms of the system clock (the rate is measured against the system
-//!   clock over at least 1 ms, so well under 1 us off); a step of the
+//! - **accurate**: anchors and interpolation are in nanoseconds, so a value
+//!   is off the system clock by the TSC rate's error over at most 1 ms (the
+//!   rate is measured against the system clock over at least 1 ms: well
+//!   under a microsecond), not by a truncated microsecond; a step of the
 //!   system clock shows within 1 ms;
 //! - **monotonic per thread**: a value is never less than the thread's
 //!   previous one (a TSC that goes backwards, say on another core, or
@@ -23,8 +24,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// How long a thread interpolates from one system clock reading.
-const SPAN_US: u64 = 1000;
+/// How long a thread interpolates from one system clock reading, in
+/// nanoseconds.
+const SPAN_NS: u64 = 1_000_000;
 
 /// Microseconds since the Unix epoch, from the system clock (0 before the
 /// epoch).
@@ -33,6 +35,14 @@ pub(crate) fn system_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64 * 1_000_000 + i64::from(d.subsec_micros()))
+}
+
+/// Nanoseconds since the Unix epoch, from the system clock (0 before the
+/// epoch; `i64` lasts until 2262).
+fn system_nanos() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 * 1_000_000_000 + i64::from(d.subsec_nanos()))
 }
 
 /// Microseconds since the Unix epoch (see the [module docs](self)).
@@ -46,7 +56,7 @@ mod tsc {
     use super::*;
     use std::sync::OnceLock;
 
-    /// Microseconds per TSC tick in 32.32 fixed point, as last measured
+    /// Nanoseconds per TSC tick in 32.32 fixed point, as last measured
     /// against the system clock (0: not measured yet). Shared by threads.
     pub(super) static SCALE: AtomicU64 = AtomicU64::new(0);
 
@@ -60,17 +70,17 @@ mod tsc {
     struct Anchor {
         /// The TSC at the reading (0: none).
         tsc: u64,
-        /// The reading.
-        us: i64,
-        /// Ticks to interpolate from it: [`SPAN_US`] at the known rate (0
+        /// The reading, in nanoseconds.
+        ns: i64,
+        /// Ticks to interpolate from it: [`SPAN_NS`] at the known rate (0
         /// while the rate is not known, or the anchor is not trusted).
         span: u64,
-        /// The largest value returned (for monotonicity).
+        /// The largest value returned, in microseconds (for monotonicity).
         last: i64,
     }
 
     thread_local! {
-        static ANCHOR: Cell<Anchor> = const { Cell::new(Anchor { tsc: 0, us: 0, span: 0, last: i64::MIN }) };
+        static ANCHOR: Cell<Anchor> = const { Cell::new(Anchor { tsc: 0, ns: 0, span: 0, last: i64::MIN }) };
     }
 
     /// Whether the TSC ticks at a constant rate in every power state
@@ -115,9 +125,9 @@ mod tsc {
                 let ticks = rdtsc().wrapping_sub(a.tsc);
                 if ticks < a.span {
                     let scale = SCALE.load(Ordering::Relaxed);
-                    // (ticks < 1 ms of ticks, scale < 2^32: no overflow.)
-                    let us = a.us + ((u128::from(ticks) * u128::from(scale)) >> 32) as i64;
-                    return monotonic(cell, a, us);
+                    // (ticks < 1 ms of ticks: the product fits in u128.)
+                    let ns = a.ns + ((u128::from(ticks) * u128::from(scale)) >> 32) as i64;
+                    return monotonic(cell, a, ns.div_euclid(1000));
                 }
             }
             reanchor(cell, a)
@@ -132,38 +142,41 @@ mod tsc {
             return monotonic(cell, a, system_micros());
         }
         let t0 = rdtsc();
-        let us = system_micros();
+        let ns = system_nanos();
         let t1 = rdtsc();
         if t1.wrapping_sub(t0) > PAIR_TICKS {
             // Preempted between the reads: use the reading, trust no pair.
             a.span = 0;
-            return monotonic(cell, a, us);
+            return monotonic(cell, a, ns.div_euclid(1000));
         }
         let t = t0 + (t1 - t0) / 2;
         let ticks = t.wrapping_sub(a.tsc);
-        let elapsed = us.saturating_sub(a.us);
+        let elapsed = ns.saturating_sub(a.ns);
         if a.tsc != 0
             && ticks < u64::MAX / 2
-            && elapsed < SPAN_US as i64
+            && elapsed < SPAN_NS as i64
             && SCALE.load(Ordering::Relaxed) == 0
         {
             // No rate yet: keep the older anchor, to measure over a span.
             a.span = 0;
-            return monotonic(cell, a, us);
+            return monotonic(cell, a, ns.div_euclid(1000));
         }
-        if a.tsc != 0 && ticks > 0 && ticks < u64::MAX / 2 && (SPAN_US as i64..60_000_000).contains(&elapsed)
+        if a.tsc != 0
+            && ticks > 0
+            && ticks < u64::MAX / 2
+            && (SPAN_NS as i64..60_000_000_000).contains(&elapsed)
         {
             let measured = (u128::from(elapsed as u64) << 32) / u128::from(ticks);
-            // A TSC between 100 MHz and 100 GHz.
-            if ((1u128 << 32) / 100_000..(1u128 << 32) / 100).contains(&measured) {
+            // A TSC between 100 MHz and 100 GHz: 10 to 0.01 ns per tick.
+            if ((1u128 << 32) / 100..=10u128 << 32).contains(&measured) {
                 SCALE.store(measured as u64, Ordering::Relaxed);
             }
         }
         let scale = SCALE.load(Ordering::Relaxed);
         a.tsc = t;
-        a.us = us;
-        a.span = if scale == 0 { 0 } else { ((u128::from(SPAN_US) << 32) / u128::from(scale)) as u64 };
-        monotonic(cell, a, us)
+        a.ns = ns;
+        a.span = if scale == 0 { 0 } else { ((u128::from(SPAN_NS) << 32) / u128::from(scale)) as u64 };
+        monotonic(cell, a, ns.div_euclid(1000))
     }
 
     /// Stores the anchor and returns `us`, or the thread's previous value
@@ -212,6 +225,7 @@ mod tests {
         let mut prev = i64::MIN;
         let mut worst = 0i64;
         let mut reads = 0u64;
+        let mut off_by_more_than_2us = 0u64;
         for round in 0..60u64 {
             let busy = Instant::now() + Duration::from_micros(200 + round * 97 % 3000);
             while Instant::now() < busy {
@@ -222,12 +236,18 @@ mod tests {
                 prev = t;
                 let off = (before - t).max(t - after).max(0);
                 worst = worst.max(off);
+                off_by_more_than_2us += u64::from(off > 2);
                 reads += 1;
             }
             std::thread::sleep(Duration::from_micros(round * 331 % 2500));
         }
         assert!(reads > 1000, "only {reads} reads");
         assert!(worst <= 250, "{worst} us away from the system clock");
+        // Anchors in nanoseconds: no truncated microsecond behind.
+        assert!(
+            off_by_more_than_2us * 100 <= reads,
+            "{off_by_more_than_2us} of {reads} reads more than 2 us off"
+        );
     }
 
     /// Threads share the measured rate but keep their own anchors, and each
