@@ -38,7 +38,7 @@ use parking_lot::Mutex;
 
 use super::metrics::TopicRegistry;
 use crate::delivery::{BatchSlot, Callback, DeliveryHandle, RecordInfo};
-use crate::protocol::record_batch::{Header, RecordBatchWriter};
+use crate::protocol::record_batch::{record_fields_size, Header, RecordBatchWriter};
 
 mod batch;
 mod pool;
@@ -99,7 +99,7 @@ pub(crate) struct AppendInput<'a> {
     /// An upper bound of the record's encoded size (for buffer growth).
     pub size: usize,
     /// Its key, value and headers' encoded size
-    /// ([`record_fields_size`](crate::protocol::record_batch::record_fields_size)).
+    /// ([`record_fields_size`]).
     pub fields: usize,
     /// When `send` took it (microseconds since the epoch).
     pub sent_us: i64,
@@ -565,10 +565,9 @@ impl Accumulator {
         let mut w = RecordBatchWriter::new(self.take_buffer(INITIAL_BUFFER), first.0);
         let mut infos = Vec::with_capacity(records.len());
         for (i, (ts, key, value, headers)) in records.iter().enumerate() {
-            let size =
-                RecordBatchWriter::record_size(ts.wrapping_sub(first.0), i as i32, *key, *value, headers);
-            w.reserve(size, usize::MAX);
-            w.append(*ts, *key, *value, headers);
+            let fields = record_fields_size(*key, *value, headers);
+            w.reserve(w.next_size_from_fields(*ts, fields), usize::MAX);
+            w.append_sized(*ts, *key, *value, headers, fields);
             infos.push(RecordInfo {
                 index: i as u32,
                 timestamp: *ts,

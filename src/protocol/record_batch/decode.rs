@@ -124,6 +124,7 @@ impl RecordBatch {
                 r.key.as_deref(),
                 r.value.as_deref(),
                 &r.headers,
+                record_fields_size(r.key.as_deref(), r.value.as_deref(), &r.headers),
             );
         }
         if codec != Compression::None {

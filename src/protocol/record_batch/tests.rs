@@ -219,7 +219,8 @@ proptest! {
     #[test]
     fn record_size_is_exact(r in strategies::record(0), off in any::<i32>()) {
         let mut buf = Vec::new();
-        let n = write_record(&mut buf, r.attributes, r.timestamp_delta, off, r.key.as_deref(), r.value.as_deref(), &r.headers);
+        let fields = record_fields_size(r.key.as_deref(), r.value.as_deref(), &r.headers);
+        let n = write_record(&mut buf, r.attributes, r.timestamp_delta, off, r.key.as_deref(), r.value.as_deref(), &r.headers, fields);
         prop_assert_eq!(n, buf.len());
         prop_assert_eq!(n, RecordBatchWriter::record_size(r.timestamp_delta, off, r.key.as_deref(), r.value.as_deref(), &r.headers));
     }

@@ -26,17 +26,6 @@ pub(super) fn nullable_field_size(b: Option<&[u8]>) -> usize {
     }
 }
 
-/// Size of a record's body: everything after its length prefix.
-pub(super) fn record_body_size(
-    timestamp_delta: i64,
-    offset_delta: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[Header],
-) -> usize {
-    body_size(record_fields_size(key, value, headers), timestamp_delta, offset_delta)
-}
-
 /// Bytes a record's key, value and headers take as written: the part of
 /// its body that does not depend on where in a batch it goes. The producer
 /// computes it once per record (see [`RecordBatchWriter::append_sized`]).
@@ -51,7 +40,14 @@ pub(crate) fn record_fields_size(key: Option<&[u8]>, value: Option<&[u8]>, heade
 /// The most bytes a record with [`record_fields_size`] `fields` can take in
 /// any batch (whatever its timestamp and offset deltas).
 pub(crate) fn record_size_bound(fields: usize) -> usize {
-    let body = body_size(fields, i64::MAX, i32::MAX);
+    sized_record(fields, i64::MAX, i32::MAX)
+}
+
+/// Exact bytes a record with [`record_fields_size`] `fields` and these
+/// deltas takes, its length prefix included.
+#[inline]
+fn sized_record(fields: usize, timestamp_delta: i64, offset_delta: i32) -> usize {
+    let body = body_size(fields, timestamp_delta, offset_delta);
     varint_len(len_i32(body)) + body
 }
 
@@ -75,24 +71,11 @@ pub(super) fn put_nullable(buf: &mut Vec<u8>, b: Option<&[u8]>) {
     }
 }
 
-/// Appends one record (length prefix included); returns the bytes written.
-pub(super) fn write_record(
-    buf: &mut Vec<u8>,
-    attributes: i8,
-    timestamp_delta: i64,
-    offset_delta: i32,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[Header],
-) -> usize {
-    let fields = record_fields_size(key, value, headers);
-    write_record_sized(buf, attributes, timestamp_delta, offset_delta, key, value, headers, fields)
-}
-
-/// [`write_record`] with the record's [`record_fields_size`] known.
+/// Appends one record (length prefix included) whose
+/// [`record_fields_size`] is `fields`; returns the bytes written.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-fn write_record_sized(
+pub(super) fn write_record(
     buf: &mut Vec<u8>,
     attributes: i8,
     timestamp_delta: i64,
@@ -178,7 +161,7 @@ impl RecordBatchWriter {
         assert!(self.count < i32::MAX, "record batch full");
         debug_assert_eq!(fields, record_fields_size(key, value, headers));
         let delta = timestamp.wrapping_sub(self.base_timestamp);
-        let n = write_record_sized(&mut self.buf, 0, delta, self.count, key, value, headers, fields);
+        let n = write_record(&mut self.buf, 0, delta, self.count, key, value, headers, fields);
         self.count += 1;
         self.max_timestamp = self.max_timestamp.max(timestamp);
         n
@@ -188,8 +171,7 @@ impl RecordBatchWriter {
     /// for a record with timestamp `timestamp` and [`record_fields_size`]
     /// `fields`.
     pub(crate) fn next_size_from_fields(&self, timestamp: i64, fields: usize) -> usize {
-        let body = body_size(fields, timestamp.wrapping_sub(self.base_timestamp), self.count);
-        varint_len(len_i32(body)) + body
+        sized_record(fields, timestamp.wrapping_sub(self.base_timestamp), self.count)
     }
 
     /// Exact bytes [`append`](Self::append) writes for a record with these
@@ -201,8 +183,7 @@ impl RecordBatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        let body = record_body_size(timestamp_delta, offset_delta, key, value, headers);
-        varint_len(len_i32(body)) + body
+        sized_record(record_fields_size(key, value, headers), timestamp_delta, offset_delta)
     }
 
     /// Exact bytes the next [`append`](Self::append) with these arguments
@@ -214,7 +195,7 @@ impl RecordBatchWriter {
         value: Option<&[u8]>,
         headers: &[Header],
     ) -> usize {
-        Self::record_size(timestamp.wrapping_sub(self.base_timestamp), self.count, key, value, headers)
+        self.next_size_from_fields(timestamp, record_fields_size(key, value, headers))
     }
 
     /// Makes room for `additional` more bytes: grows the buffer by half its
