@@ -749,8 +749,15 @@ fn spilled_records_not_sent_at_close_stay_for_the_next_run() {
 
 /// Damage inside an earlier segment (not its torn tail): recovery reports
 /// it and keeps what comes before it; the replay reads that segment up to
-/// the damage, goes on with the next ones, and ends: every intact record is
-/// delivered once, `flush` returns, nothing waits for the lost ones.
+/// the damage, goes on with the next ones, and ends: every intact record's
+/// outcome is reported once, `flush` returns, nothing waits for the lost
+/// ones, and nothing is written twice. Where the damage took sequenced
+/// batches of a partition, the broker answers the next one
+/// `OUT_OF_ORDER_SEQUENCE_NUMBER` and the producer takes a new id: replayed
+/// batches still queued then end possibly persisted (they may have been
+/// written before the crash, and an out-of-order answer does not prove
+/// otherwise), so an intact record is delivered or possibly persisted,
+/// never failed as not persisted. (About 1 run in 3 here ends that way.)
 #[test]
 fn a_replay_goes_past_damage_in_an_earlier_segment() {
     // A 1 MiB spool rolls every 256 KiB: 600 records of 1 KB take 3 segments.
@@ -778,13 +785,38 @@ fn a_replay_goes_past_damage_in_an_earlier_segment() {
     let (p, out) = replaying(&c.bootstrap_servers(), &d, SpoolFsync::Batch);
     let replayed = replayed(&p, &out);
     assert_eq!(p.spool_backlog(), Some(0));
-    let failed: std::collections::BTreeSet<String> =
-        replayed.iter().filter_map(|r| r.result.as_ref().err().map(|e| e.to_string())).collect();
-    assert!(failed.is_empty(), "every intact record delivered: {failed:?}");
+    let not_delivered: std::collections::BTreeSet<String> = replayed
+        .iter()
+        .filter_map(|r| r.result.as_ref().err())
+        .filter(|e| !e.is_possibly_persisted())
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        not_delivered.is_empty(),
+        "every intact record delivered or possibly persisted: {not_delivered:?}"
+    );
+    let id = |v: &[u8]| u64::from_be_bytes(v[..8].try_into().unwrap());
+    let delivered: std::collections::BTreeSet<u64> = replayed
+        .iter()
+        .filter(|r| r.result.is_ok())
+        .map(|r| id(r.record.value.as_deref().unwrap()))
+        .collect();
+    let stored_ids: std::collections::BTreeSet<u64> = (0..3)
+        .flat_map(|part| c.records("t", part))
+        .filter_map(|r| r.value.filter(|v| v.len() == 1000))
+        .map(|v| id(&v))
+        .collect();
     let stored = numbered_in_order(&c);
-    assert_eq!(stored, replayed.len(), "each intact record once");
-    assert!(stored > 100 && stored < 600, "the records after the damage are lost: {stored} of 600");
-    eprintln!("{} segments; {stored} of 600 records intact after the damage", segments.len());
+    assert_eq!(stored, stored_ids.len(), "no record twice");
+    assert!(delivered.is_subset(&stored_ids), "every delivered record is in the log");
+    assert!(stored <= replayed.len(), "only intact records: {stored} stored, {} intact", replayed.len());
+    let intact = replayed.len();
+    assert!(intact > 100 && intact < 600, "the records after the damage are lost: {intact} of 600");
+    eprintln!(
+        "{} segments; {intact} of 600 records intact after the damage, {} delivered",
+        segments.len(),
+        delivered.len()
+    );
     p.close(Duration::from_secs(5)).unwrap();
     let _ = std::fs::remove_dir_all(&d);
 }
