@@ -399,13 +399,14 @@ impl Connection {
 
     /// Writes a complete, size-prefixed frame. On error the connection must be dropped.
     pub fn write_frame(&mut self, frame: &[u8]) -> Result<(), ConnError> {
-        self.stream.write_all(frame).map_err(|e| {
-            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-                ConnError::Timeout
-            } else {
-                ConnError::Io(e)
-            }
-        })
+        self.stream.write_all(frame).map_err(write_error)
+    }
+
+    /// Writes a complete, size-prefixed frame given in pieces (see
+    /// [`Splices`](crate::protocol::frame::Splices)). On error the
+    /// connection must be dropped.
+    pub fn write_frame_vectored(&mut self, frame: &mut [io::IoSlice<'_>]) -> Result<(), ConnError> {
+        self.stream.write_all_vectored(frame).map_err(write_error)
     }
 
     /// Sends `req` and waits for its response: for requests made while
@@ -584,6 +585,15 @@ fn connect_socket(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> 
     // Writes block at most this long; a stuck broker then counts as a failed write.
     SockRef::from(&stream).set_write_timeout(Some(timeout.max(Duration::from_secs(1))))?;
     Ok(stream)
+}
+
+/// A failed write: a timeout (the socket's send timeout) or another I/O error.
+fn write_error(e: io::Error) -> ConnError {
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        ConnError::Timeout
+    } else {
+        ConnError::Io(e)
+    }
 }
 
 #[cfg(test)]

@@ -42,6 +42,38 @@ impl Stream {
         self.tcp().set_read_timeout(timeout)
     }
 
+    /// Writes all of `bufs`, in order, as [`Write::write_all`] writes one
+    /// buffer: over plain TCP with vectored writes (`writev`, no copy into
+    /// one buffer first), through TLS slice by slice (rustls copies each
+    /// into the records it encrypts), then flushed.
+    pub fn write_all_vectored(&mut self, mut bufs: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => {
+                while !bufs.is_empty() {
+                    match s.write_vectored(bufs) {
+                        Ok(0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::WriteZero,
+                                "failed to write whole frame",
+                            ))
+                        }
+                        Ok(n) => io::IoSlice::advance_slices(&mut bufs, n),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                for b in bufs.iter() {
+                    s.write_all(b)?;
+                }
+                s.flush()
+            }
+        }
+    }
+
     /// Makes a plain TCP stream into what `security` asks for (a TLS
     /// handshake with `host` when it uses TLS), within `timeout`.
     pub fn secure(
@@ -260,6 +292,43 @@ fn utc(secs: u64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    /// A frame in many pieces, larger than the socket buffers, against a
+    /// reader that takes it in small reads: the vectored writes come back
+    /// short and continue where they stopped.
+    #[test]
+    fn vectored_writes_continue_after_short_writes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pieces: Vec<Vec<u8>> = (0..64u32)
+            .map(|i| (0..(1000 + 9973 * i as usize)).map(|j| (j as u32 ^ i) as u8).collect())
+            .collect();
+        let expected: Vec<u8> = pieces.concat();
+        let total = expected.len();
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::with_capacity(total);
+            let mut chunk = [0u8; 4096];
+            while got.len() < total {
+                let n = s.read(&mut chunk).unwrap();
+                assert!(n > 0, "closed after {} of {total} bytes", got.len());
+                got.extend_from_slice(&chunk[..n]);
+            }
+            got
+        });
+        let tcp = TcpStream::connect(addr).unwrap();
+        socket2::SockRef::from(&tcp).set_send_buffer_size(4096).unwrap();
+        let mut stream = Stream::Plain(tcp);
+        let mut slices: Vec<io::IoSlice<'_>> = pieces.iter().map(|p| io::IoSlice::new(p)).collect();
+        stream.write_all_vectored(&mut slices).unwrap();
+        assert!(total > 16 << 20, "{total}");
+        assert!(reader.join().unwrap() == expected, "the bytes arrived changed or out of order");
+    }
 }
 
 #[cfg(all(test, feature = "tls"))]

@@ -55,10 +55,71 @@ pub fn start_frame(buf: &mut Vec<u8>) -> usize {
 
 /// Fills in the size prefix reserved by [`start_frame`].
 pub fn finish_frame(buf: &mut [u8], at: usize) -> Result<(), EncodeError> {
-    let len = buf.len() - at - 4;
+    finish_spliced_frame(buf, at, &Splices::default())
+}
+
+/// Fills in the size prefix reserved by [`start_frame`] for a frame whose
+/// bytes are `buf` from `at` with `splices` inserted.
+pub(crate) fn finish_spliced_frame(
+    buf: &mut [u8],
+    at: usize,
+    splices: &Splices<'_>,
+) -> Result<(), EncodeError> {
+    let len = buf.len() - at - 4 + splices.len();
     let size = i32::try_from(len).map_err(|_| EncodeError::TooLong { what: "frame", len })?;
     buf[at..at + 4].copy_from_slice(&size.to_be_bytes());
     Ok(())
+}
+
+/// Borrowed bytes that belong inside an encoded buffer but are not copied
+/// into it: each part goes at its position in the buffer (positions
+/// ascending). A Produce request keeps its record batches out of its buffer
+/// this way and goes out in one vectored write (the batches are most of its
+/// bytes: copying them cost the broker thread a pass over every byte sent).
+#[derive(Debug, Default)]
+pub(crate) struct Splices<'b> {
+    parts: Vec<(usize, &'b [u8])>,
+    len: usize,
+}
+
+impl<'b> Splices<'b> {
+    /// Inserts `bytes` at position `at` of the buffer (not before the
+    /// previous part's position).
+    pub fn push(&mut self, at: usize, bytes: &'b [u8]) {
+        debug_assert!(self.parts.last().is_none_or(|(prev, _)| *prev <= at), "splices out of order");
+        self.len += bytes.len();
+        self.parts.push((at, bytes));
+    }
+
+    /// How many bytes the parts add to the buffer.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// `buf` with the parts in place, as slices for a vectored write.
+    pub fn io_slices<'a>(&'a self, buf: &'a [u8]) -> Vec<std::io::IoSlice<'a>> {
+        let mut out = Vec::with_capacity(2 * self.parts.len() + 1);
+        let mut from = 0;
+        for &(at, bytes) in &self.parts {
+            if at > from {
+                out.push(std::io::IoSlice::new(&buf[from..at]));
+            }
+            if !bytes.is_empty() {
+                out.push(std::io::IoSlice::new(bytes));
+            }
+            from = at;
+        }
+        if from < buf.len() {
+            out.push(std::io::IoSlice::new(&buf[from..]));
+        }
+        out
+    }
+
+    /// `buf` with the parts in place, copied into one buffer.
+    #[cfg(test)]
+    pub fn assemble(&self, buf: &[u8]) -> Vec<u8> {
+        self.io_slices(buf).iter().flat_map(|s| s.iter().copied()).collect()
+    }
 }
 
 /// Appends a complete size-prefixed request frame (header and body) to `buf`.
@@ -154,5 +215,31 @@ mod tests {
         let mut buf = Vec::new();
         assert!(read_frame(&mut &data[..], DEFAULT_MAX_FRAME, &mut buf).is_err());
         assert!(buf.capacity() < 1 << 20);
+    }
+
+    #[test]
+    fn splices_go_in_their_places_and_count_in_the_size() {
+        let mut buf = Vec::new();
+        let at = start_frame(&mut buf);
+        buf.extend_from_slice(b"ab");
+        let mut splices = Splices::default();
+        splices.push(buf.len(), b"XYZ");
+        splices.push(buf.len(), b""); // an empty part adds nothing
+        splices.push(buf.len(), b"Q"); // two parts at one place keep their order
+        buf.extend_from_slice(b"cd");
+        splices.push(buf.len(), b"tail");
+        finish_spliced_frame(&mut buf, at, &splices).unwrap();
+        let whole = splices.assemble(&buf);
+        assert_eq!(&whole[4..], b"abXYZQcdtail");
+        assert_eq!(i32::from_be_bytes(whole[..4].try_into().unwrap()), 12);
+        assert_eq!(splices.len(), 8);
+        // Nothing spliced: the buffer as it is, one slice.
+        let none = Splices::default();
+        assert_eq!(none.io_slices(&buf).len(), 1);
+        assert_eq!(none.assemble(&buf), buf);
+        // A part at the very start.
+        let mut first = Splices::default();
+        first.push(0, b"0");
+        assert_eq!(first.assemble(b"12"), b"012");
     }
 }

@@ -11,10 +11,10 @@ use crate::engine::clock::now_micros;
 use crate::engine::earliest;
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;
-use crate::protocol::frame::{finish_frame, start_frame};
+use crate::protocol::frame::{finish_spliced_frame, start_frame, Splices};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::produce::{
-    encode_produce_request_parts, ProduceRequest, TopicRef, TOPIC_IDS_FROM,
+    encode_produce_request_spliced, ProduceRequest, TopicRef, TOPIC_IDS_FROM,
 };
 use crate::protocol::primitives::Uuid;
 use crate::protocol::record_batch::{set_producer_state, BatchParams};
@@ -192,6 +192,9 @@ impl BrokerThread {
         self.buf.clear();
         let mut version = negotiated;
         let mut topic_ids: Vec<(Arc<str>, Uuid)> = Vec::new();
+        // The batches stay where they are: the request goes out as
+        // `self.buf` with them spliced in, in one vectored write.
+        let mut splices = Splices::default();
         let encoded = {
             // Group the batches by topic, keeping first-seen order.
             let mut topics: Vec<TopicBatches<'_>> = Vec::new();
@@ -244,18 +247,20 @@ impl BrokerThread {
                 .encode(&mut self.buf, ProduceRequest::request_header_version(version))
                 .and_then(|()| {
                     let timeout_ms = cfg.request_timeout.as_millis().min(i32::MAX as u128) as i32;
-                    encode_produce_request_parts(
+                    encode_produce_request_spliced(
                         &mut self.buf,
                         version,
                         shared.txn.as_ref().map(|t| t.id.as_str()),
                         cfg.acks,
                         timeout_ms,
                         keys.iter().zip(&topics).map(|(k, (_, p))| (*k, p.iter().copied())),
+                        &mut splices,
                     )
                 })
-                .and_then(|()| finish_frame(&mut self.buf, at))
+                .and_then(|()| finish_spliced_frame(&mut self.buf, at, &splices))
         };
         if let Err(e) = encoded {
+            drop(splices);
             log::error!("could not encode a Produce request: {e}");
             for b in batches {
                 shared.acc.finalize(b.queue, b.ordinal);
@@ -287,15 +292,18 @@ impl BrokerThread {
             }
             sp.before_request();
         }
+        let frame_len = self.buf.len() + splices.len();
+        shared.metrics.request_sent(frame_len);
+        self.last_io = now;
+        let written = conn.write_frame_vectored(&mut splices.io_slices(&self.buf));
+        drop(splices);
         for b in batches.iter_mut() {
             b.attempts += 1;
             if b.attempts > 1 {
                 shared.metrics.retry();
             }
         }
-        shared.metrics.request_sent(self.buf.len());
-        self.last_io = now;
-        if let Err(e) = conn.write_frame(&self.buf) {
+        if let Err(e) = written {
             // Part of the request may have reached the broker: its batches
             // may be in the log. The connection is mid-frame: drop it.
             log::warn!("writing to broker {} failed: {e}", self.id);
@@ -310,7 +318,7 @@ impl BrokerThread {
             self.connection_lost(&format!("write failed: {e}"));
             return;
         }
-        shared.metrics.request_written(&batches, self.buf.len(), now, &self.node);
+        shared.metrics.request_written(&batches, frame_len, now, &self.node);
         if cfg.acks == 0 {
             shared.metrics.request_done();
             // No response will come: written is all we will ever know.

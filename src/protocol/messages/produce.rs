@@ -35,6 +35,7 @@
 //! [`encode_produce_request_parts`], without building a [`ProduceRequest`].
 
 use crate::protocol::error::{DecodeError, EncodeError};
+use crate::protocol::frame::Splices;
 use crate::protocol::primitives::{Decoder, TaggedFields, Uuid, Writer};
 use crate::protocol::{api_key, Message, Request, VersionRange};
 
@@ -266,6 +267,56 @@ where
     P::IntoIter: ExactSizeIterator,
     B: AsRef<[u8]>,
 {
+    encode_parts_with(buf, version, transactional_id, acks, timeout_ms, topics, |buf, records, flex| {
+        buf.put_bytes(records.as_ref(), flex)
+    })
+}
+
+/// [`encode_produce_request_parts`] without copying the record batches:
+/// `buf` gets every byte of the body but theirs, and `splices` each batch
+/// at its place (the broker thread writes the request with one vectored
+/// write). `buf` with `splices` inserted is exactly what
+/// `encode_produce_request_parts` writes.
+pub(crate) fn encode_produce_request_spliced<'a, 'b, T, K, P>(
+    buf: &mut Vec<u8>,
+    version: i16,
+    transactional_id: Option<&str>,
+    acks: i16,
+    timeout_ms: i32,
+    topics: T,
+    splices: &mut Splices<'b>,
+) -> Result<(), EncodeError>
+where
+    T: IntoIterator<Item = (K, P)>,
+    T::IntoIter: ExactSizeIterator,
+    K: Into<TopicRef<'a>>,
+    P: IntoIterator<Item = (i32, &'b [u8])>,
+    P::IntoIter: ExactSizeIterator,
+{
+    encode_parts_with(buf, version, transactional_id, acks, timeout_ms, topics, |buf, records, flex| {
+        buf.put_len32(records.len(), flex, "bytes")?;
+        splices.push(buf.len(), records);
+        Ok(())
+    })
+}
+
+/// The Produce body, each partition's `records` written by `put_records`.
+fn encode_parts_with<'a, T, K, P, B>(
+    buf: &mut Vec<u8>,
+    version: i16,
+    transactional_id: Option<&str>,
+    acks: i16,
+    timeout_ms: i32,
+    topics: T,
+    mut put_records: impl FnMut(&mut Vec<u8>, B, bool) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError>
+where
+    T: IntoIterator<Item = (K, P)>,
+    T::IntoIter: ExactSizeIterator,
+    K: Into<TopicRef<'a>>,
+    P: IntoIterator<Item = (i32, B)>,
+    P::IntoIter: ExactSizeIterator,
+{
     if !VERSIONS.contains(version) {
         return Err(EncodeError::UnsupportedVersion { api_key: api_key::PRODUCE, version });
     }
@@ -290,7 +341,7 @@ where
         buf.put_array_len(partitions.len(), flex)?;
         for (index, records) in partitions {
             buf.put_i32(index);
-            buf.put_bytes(records.as_ref(), flex)?;
+            put_records(buf, records, flex)?;
             if flex {
                 buf.put_empty_tagged_fields();
             }
@@ -701,7 +752,25 @@ mod proptests {
                 }),
             )
             .unwrap();
-            prop_assert_eq!(parts, owned);
+            prop_assert_eq!(&parts, &owned);
+            // The spliced encoder writes the same bytes, the batches left in place.
+            let mut rest = Vec::new();
+            let mut splices = Splices::default();
+            encode_produce_request_spliced(
+                &mut rest,
+                v,
+                m.transactional_id.as_deref(),
+                m.acks,
+                m.timeout_ms,
+                m.topic_data.iter().map(|t| {
+                    let key = if v >= TOPIC_IDS_FROM { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
+                    (key, t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
+                }),
+                &mut splices,
+            )
+            .unwrap();
+            prop_assert_eq!(rest.len() + splices.len(), owned.len());
+            prop_assert_eq!(splices.assemble(&rest), owned);
         }
 
     }
