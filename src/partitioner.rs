@@ -491,7 +491,7 @@ impl Sticky {
         let hit = STICKY_CACHE.with(|c| {
             let c = c.try_borrow().ok()?;
             let (id, t, s) = c.as_ref()?;
-            if *id == self.id && &**t == topic {
+            if *id == self.id && crate::engine::same_name(t, topic) {
                 f.take().map(|f| f(s))
             } else {
                 None

@@ -42,6 +42,26 @@ use std::time::{Duration, Instant};
 use crate::error::DeliveryError;
 use crate::protocol::compression::Compression;
 
+/// Whether two names are equal, as `==` says, without the call into the C
+/// library's `memcmp` that `==` on slices makes: the per-thread caches on
+/// the send path compare a topic name with the one they hold on every
+/// record, and names are short.
+#[inline]
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    wa.remainder().iter().zip(wb.remainder()).all(|(x, y)| x == y)
+}
+
 /// The settings the engine reads, resolved from `ProducerConfig` once.
 #[derive(Debug, Clone)]
 pub(crate) struct EngineConfig {
@@ -255,6 +275,23 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `same_name` says what `==` says, for names of every length
+        /// around its 8-byte steps and for names one byte apart.
+        #[test]
+        fn same_name_is_equality(a in "[a-c.é]{0,20}", b in "[a-c.é]{0,20}", at in 0usize..24) {
+            proptest::prop_assert_eq!(same_name(&a, &b), a == b);
+            proptest::prop_assert!(same_name(&a, &a.clone()));
+            if at < a.len() {
+                let mut c = a.clone().into_bytes();
+                c[at] ^= 1;
+                if let Ok(c) = String::from_utf8(c) {
+                    proptest::prop_assert!(!same_name(&a, &c));
+                }
+            }
+        }
+    }
 
     #[test]
     fn repeated_failures_warn_at_powers_of_ten() {

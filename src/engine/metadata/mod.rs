@@ -219,7 +219,7 @@ impl Metadata {
         let hit = TOPIC_CACHE.with(|c| {
             let c = c.try_borrow().ok()?;
             let (owner, v, t) = c.as_ref()?;
-            if *owner == self.id && *v == version && &*t.name == name {
+            if *owner == self.id && *v == version && crate::engine::same_name(&t.name, name) {
                 f.take().map(|f| f(t))
             } else {
                 None
