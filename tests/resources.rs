@@ -7,17 +7,14 @@
 
 #[path = "support/mock.rs"]
 mod mock_support;
+#[path = "support/proc_status.rs"]
+mod proc_status;
 
 use std::time::{Duration, Instant};
 
 use kafka_sync::{DeliveryErrorKind, Producer, Record, SendErrorKind};
 use mock_support::{cluster, config};
-
-fn rss_bytes() -> Option<usize> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: usize = s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+use proc_status::rss_bytes;
 
 /// Once with batch.size unset (batches that grow to 1,000,000 bytes), once
 /// with Java's 16 KiB batches: the bound holds either way. One test, so the two

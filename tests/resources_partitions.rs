@@ -5,22 +5,14 @@
 
 #[path = "support/mock.rs"]
 mod mock_support;
+#[path = "support/proc_status.rs"]
+mod proc_status;
 
 use std::time::Duration;
 
 use kafka_sync::{Producer, Record};
 use mock_support::{cluster, config};
-
-/// A `/proc/self/status` field, in bytes.
-fn status_bytes(field: &str) -> Option<usize> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: usize = s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-fn rss_bytes() -> Option<usize> {
-    status_bytes("VmRSS:")
-}
+use proc_status::{rss_bytes, status_bytes};
 
 /// Heap and data, reserved or touched: what a reservation shows in.
 fn data_bytes() -> Option<usize> {

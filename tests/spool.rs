@@ -5,6 +5,8 @@
 //! `DUPLICATE_SEQUENCE_NUMBER` instead of writing them twice.
 #![cfg(feature = "mock")]
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
 mod support;
 
 use std::collections::BTreeMap;
@@ -517,10 +519,7 @@ fn in_own_process(test: &str) -> bool {
 
 /// Resident memory of this process, in bytes (Linux).
 fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 =
-        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_status::rss_bytes().map(|b| b as u64)
 }
 
 /// Record `i` of the outage tests: a 1000-byte value starting with `i`
