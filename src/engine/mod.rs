@@ -49,17 +49,31 @@ use crate::protocol::compression::Compression;
 #[inline]
 pub(crate) fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
-    for (x, y) in (&mut wa).zip(&mut wb) {
-        let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
-        if word(x) != word(y) {
-            return false;
+    let w8 = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    let w2 = |s: &[u8], i: usize| u16::from_ne_bytes(s[i..i + 2].try_into().expect("2 bytes"));
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        // The first and the last word of the size, overlapping when `n` is
+        // not twice the word: every byte is in one of them.
+        2..=3 => w2(a, 0) == w2(b, 0) && w2(a, n - 2) == w2(b, n - 2),
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        _ => {
+            let mut i = 0;
+            while i + 8 <= n {
+                if w8(a, i) != w8(b, i) {
+                    return false;
+                }
+                i += 8;
+            }
+            w8(a, n - 8) == w8(b, n - 8)
         }
     }
-    wa.remainder().iter().zip(wb.remainder()).all(|(x, y)| x == y)
 }
 
 /// The settings the engine reads, resolved from `ProducerConfig` once.
