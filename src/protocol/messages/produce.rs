@@ -739,6 +739,10 @@ mod proptests {
             }
             let mut owned = Vec::new();
             m.encode(&mut owned, v).unwrap();
+            let topics = || m.topic_data.iter().map(move |t| {
+                let key = if v >= TOPIC_IDS_FROM { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
+                (key, t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
+            });
             let mut parts = Vec::new();
             encode_produce_request_parts(
                 &mut parts,
@@ -746,10 +750,7 @@ mod proptests {
                 m.transactional_id.as_deref(),
                 m.acks,
                 m.timeout_ms,
-                m.topic_data.iter().map(|t| {
-                    let key = if v >= TOPIC_IDS_FROM { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
-                    (key, t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
-                }),
+                topics(),
             )
             .unwrap();
             prop_assert_eq!(&parts, &owned);
@@ -762,10 +763,7 @@ mod proptests {
                 m.transactional_id.as_deref(),
                 m.acks,
                 m.timeout_ms,
-                m.topic_data.iter().map(|t| {
-                    let key = if v >= TOPIC_IDS_FROM { TopicRef::Id(t.topic_id) } else { TopicRef::Name(&t.name) };
-                    (key, t.partition_data.iter().map(|p| (p.index, p.records.as_deref().unwrap_or_default())))
-                }),
+                topics(),
                 &mut splices,
             )
             .unwrap();
