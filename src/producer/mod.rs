@@ -180,9 +180,16 @@ impl Producer {
 
     /// Sends every queued record now, without waiting for `linger.ms`, and
     /// blocks until every record sent before the call has its outcome.
-    /// Waits at most `delivery.timeout.ms` (plus a little): every record is
-    /// resolved by then.
+    /// Without a spool it waits at most `delivery.timeout.ms` (plus a
+    /// little): every record is resolved by then. With `spool.dir`, records
+    /// wait out an outage instead of failing at `delivery.timeout.ms`, and
+    /// `flush` waits for them as long as that takes, as the Java client's
+    /// `flush` waits for its records ([`flush_timeout`](Self::flush_timeout)
+    /// bounds it).
     pub fn flush(&self) -> Result<(), Error> {
+        if self.shared.spool.is_some() {
+            return self.flush_timeout(Duration::MAX);
+        }
         self.flush_timeout(self.shared.cfg.delivery_timeout + Duration::from_secs(1))
     }
 
