@@ -64,6 +64,7 @@ impl Stream {
                 }
                 Ok(())
             }
+            // rustls buffers what it encrypts: flush so the frame is on the wire.
             #[cfg(feature = "tls")]
             Stream::Tls(s) => {
                 for b in bufs.iter() {
@@ -111,16 +112,10 @@ impl Write for Stream {
         }
     }
 
+    /// The whole buffer, flushed through TLS (see
+    /// [`write_all_vectored`](Stream::write_all_vectored)).
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Stream::Plain(s) => s.write_all(buf),
-            // rustls buffers what it encrypts: flush so the frame is on the wire.
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => {
-                s.write_all(buf)?;
-                s.flush()
-            }
-        }
+        self.write_all_vectored(&mut [io::IoSlice::new(buf)])
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -260,7 +260,6 @@ impl BrokerThread {
                 .and_then(|()| finish_spliced_frame(&mut self.buf, at, &splices))
         };
         if let Err(e) = encoded {
-            drop(splices);
             log::error!("could not encode a Produce request: {e}");
             for b in batches {
                 shared.acc.finalize(b.queue, b.ordinal);
@@ -296,7 +295,6 @@ impl BrokerThread {
         shared.metrics.request_sent(frame_len);
         self.last_io = now;
         let written = conn.write_frame_vectored(&mut splices.io_slices(&self.buf));
-        drop(splices);
         for b in batches.iter_mut() {
             b.attempts += 1;
             if b.attempts > 1 {
