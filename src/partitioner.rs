@@ -178,8 +178,11 @@ impl<'a> Partitions<'a> {
     /// Whether `partition` is in `0..count` and, unless [`Self::available`] is
     /// empty, among the available partitions.
     pub fn is_available(&self, partition: i32) -> bool {
+        // All partitions available (the usual case): no search.
         (0..self.count).contains(&partition)
-            && (self.available.is_empty() || self.available.binary_search(&partition).is_ok())
+            && (self.available.is_empty()
+                || self.available.len() == self.count as usize
+                || self.available.binary_search(&partition).is_ok())
     }
 }
 
@@ -253,12 +256,83 @@ impl Builtin {
     }
 
     /// Builds it; sticky partitioners switch after `batch_size` bytes.
-    pub(crate) fn build(self, batch_size: usize) -> Arc<dyn Partitioner> {
+    pub(crate) fn build(self, batch_size: usize) -> Placer {
         match self {
-            Self::Murmur2Random => Arc::new(DefaultPartitioner::new(batch_size)),
-            Self::Murmur2 => Arc::new(Murmur2Partitioner::new()),
-            Self::UniformSticky => Arc::new(UniformStickyPartitioner::new(batch_size)),
-            Self::RoundRobin => Arc::new(RoundRobinPartitioner::new()),
+            Self::Murmur2Random => {
+                let p = Arc::new(DefaultPartitioner::new(batch_size));
+                Placer { partitioner: p.clone(), sticky: Some(BuiltinSticky::Default(p)) }
+            }
+            Self::Murmur2 => Placer::custom(Arc::new(Murmur2Partitioner::new())),
+            Self::UniformSticky => {
+                let p = Arc::new(UniformStickyPartitioner::new(batch_size));
+                Placer { partitioner: p.clone(), sticky: Some(BuiltinSticky::Uniform(p)) }
+            }
+            Self::RoundRobin => Placer::custom(Arc::new(RoundRobinPartitioner::new())),
+        }
+    }
+}
+
+/// How the producer's send path drives the configured partitioner.
+///
+/// Any partitioner is driven through the [`Partitioner`] trait: `partition`,
+/// then `on_append` after a successful append. The built-in sticky ones
+/// ([`DefaultPartitioner`], [`UniformStickyPartitioner`]) built from the
+/// `partitioner` property are also reachable directly, so that choosing the
+/// partition and counting the record's bytes are one lookup of the topic's
+/// sticky state and one atomic update, not two of each. They count the bytes
+/// when choosing, before the append: a record the append then refuses
+/// (`buffer.memory` full, or closing) is counted too, which can only bring
+/// the next switch a record earlier.
+#[derive(Debug, Clone)]
+pub(crate) struct Placer {
+    partitioner: Arc<dyn Partitioner>,
+    /// The same object as `partitioner`, when it is a built-in sticky one.
+    sticky: Option<BuiltinSticky>,
+}
+
+#[derive(Debug, Clone)]
+enum BuiltinSticky {
+    Default(Arc<DefaultPartitioner>),
+    Uniform(Arc<UniformStickyPartitioner>),
+}
+
+impl Placer {
+    /// An application's partitioner (or a built-in one that is not sticky).
+    pub(crate) fn custom(partitioner: Arc<dyn Partitioner>) -> Self {
+        Placer { partitioner, sticky: None }
+    }
+
+    /// The partitioner, for the places that drive it through the trait.
+    pub(crate) fn partitioner(&self) -> &Arc<dyn Partitioner> {
+        &self.partitioner
+    }
+
+    /// Chooses the partition of a record that adds `bytes` to its batch.
+    /// Returns it, and whether the bytes are counted already (a built-in
+    /// sticky partitioner); if not, call [`appended`](Self::appended) after
+    /// a successful append.
+    #[inline]
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partitions: Partitions<'_>,
+        bytes: usize,
+    ) -> (i32, bool) {
+        match &self.sticky {
+            Some(BuiltinSticky::Default(d)) => (d.place(topic, key, partitions, bytes), true),
+            Some(BuiltinSticky::Uniform(u)) => (u.sticky.place(topic, partitions, bytes), true),
+            None => (self.partitioner.partition(topic, key, value, partitions), false),
+        }
+    }
+
+    /// [`Partitioner::on_append`], for a record whose bytes
+    /// [`partition`](Self::partition) did not count.
+    #[inline]
+    pub(crate) fn appended(&self, topic: &str, partition: i32, bytes: usize, counted: bool) {
+        if !counted {
+            self.partitioner.on_append(topic, partition, bytes);
         }
     }
 }
@@ -285,6 +359,20 @@ impl DefaultPartitioner {
     /// choices is reproducible (for tests).
     pub fn with_seed(batch_size: usize, seed: u64) -> Self {
         DefaultPartitioner { sticky: Sticky::new(batch_size, SplitMix64::new(seed)) }
+    }
+}
+
+impl DefaultPartitioner {
+    /// `partition` and `on_append` in one step (see [`Placer`]).
+    fn place(&self, topic: &str, key: Option<&[u8]>, partitions: Partitions<'_>, bytes: usize) -> i32 {
+        match key {
+            Some(key) => {
+                let p = partition_for_key(key, partitions.count());
+                self.sticky.on_append(topic, p, bytes);
+                p
+            }
+            None => self.sticky.place(topic, partitions, bytes),
+        }
     }
 }
 
@@ -552,6 +640,34 @@ impl Sticky {
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// [`partition`](Self::partition) and [`on_append`](Self::on_append)
+    /// of a record of `bytes` bytes in one update of the topic's state.
+    fn place(&self, topic: &str, partitions: Partitions<'_>, bytes: usize) -> i32 {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self.with_state(topic, true, |state| {
+            let mut word = state.load(Ordering::Relaxed);
+            loop {
+                let (current, so_far) = unpack(word);
+                let current = i32::try_from(current).ok();
+                let (chosen, new) = match current {
+                    Some(p) if so_far < self.batch_size && partitions.is_available(p) => {
+                        (p, pack(p as u32, so_far.saturating_add(bytes)))
+                    }
+                    _ => {
+                        let next = choose_other(&self.rng, partitions, current);
+                        (next, pack(next as u32, bytes))
+                    }
+                };
+                match state.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return chosen,
+                    // Another thread switched or counted first: look again.
+                    Err(actual) => word = actual,
+                }
+            }
+        })
+        .expect("created on demand")
     }
 
     fn on_append(&self, topic: &str, partition: i32, bytes: usize) {

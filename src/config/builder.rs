@@ -9,7 +9,7 @@ use super::properties::*;
 use super::security::{is_security_key, OAuthBearerTokenProvider, SecurityBuilder, SecurityProtocol};
 use super::spool::{spool_key, SpoolSettings};
 use super::{Acks, ConfigError, ProducerConfig};
-use crate::partitioner::{Builtin, Partitioner};
+use crate::partitioner::{Builtin, Partitioner, Placer};
 use crate::protocol::compression::Compression;
 
 /// What the `partitioner` setting holds until `build` knows `batch.size`.
@@ -659,8 +659,8 @@ impl ProducerConfigBuilder {
         };
         let spool = self.spool.build(enable_idempotence, transactional_id.is_some())?;
 
-        let partitioner = match self.partitioner.map(|s| s.value) {
-            Some(PartitionerChoice::Custom(p)) => p,
+        let placer = match self.partitioner.map(|s| s.value) {
+            Some(PartitionerChoice::Custom(p)) => Placer::custom(p),
             Some(PartitionerChoice::Builtin(b)) => b.build(batch_size),
             None => Builtin::Murmur2Random.build(batch_size),
         };
@@ -684,7 +684,7 @@ impl ProducerConfigBuilder {
             compression,
             compression_level,
             max_request_size,
-            partitioner,
+            placer,
             metadata_max_age: value_or(&self.metadata_max_age, default::METADATA_MAX_AGE),
             metadata_max_idle,
             metadata_recovery_rebootstrap: value_or(&self.rebootstrap, true),

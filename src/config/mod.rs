@@ -147,7 +147,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::partitioner::Partitioner;
+use crate::partitioner::{Partitioner, Placer};
 use crate::protocol::compression::Compression;
 
 pub use builder::{ProducerConfigBuilder, DEFAULT_MAX_BATCH_SIZE};
@@ -246,7 +246,7 @@ pub struct ProducerConfig {
     compression: Compression,
     compression_level: Option<i32>,
     max_request_size: usize,
-    partitioner: Arc<dyn Partitioner>,
+    placer: Placer,
     metadata_max_age: Duration,
     metadata_max_idle: Duration,
     metadata_recovery_rebootstrap: bool,
@@ -406,7 +406,12 @@ impl ProducerConfig {
 
     /// The partitioner for records without an explicit partition.
     pub fn partitioner(&self) -> &Arc<dyn Partitioner> {
-        &self.partitioner
+        self.placer.partitioner()
+    }
+
+    /// How the send path drives the partitioner.
+    pub(crate) fn placer(&self) -> &Placer {
+        &self.placer
     }
 
     /// `metadata.max.age.ms`: metadata older than this is refreshed even

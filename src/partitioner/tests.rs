@@ -215,9 +215,54 @@ fn builtin_names() {
         assert_eq!(Builtin::from_name(unsupported), None);
     }
     for b in [Builtin::Murmur2Random, Builtin::Murmur2, Builtin::UniformSticky, Builtin::RoundRobin] {
-        let p = b.build(16384);
-        let got = p.partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]));
+        let placer = b.build(16384);
+        let got = placer.partitioner().partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]));
         assert!((0..3).contains(&got));
+        let (got, counted) = placer.partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]), 10);
+        assert!((0..3).contains(&got));
+        // Only the sticky ones count as they choose.
+        assert_eq!(counted, matches!(b, Builtin::Murmur2Random | Builtin::UniformSticky), "{b:?}");
+    }
+}
+
+/// The send path's one-step placement of the built-in sticky partitioners
+/// makes the same choices as `partition` followed by `on_append`.
+#[test]
+fn placing_in_one_step_chooses_as_partition_then_on_append() {
+    type Make = fn(u64) -> Placer;
+    let makers: [(&str, Make); 2] = [
+        ("default", |seed| {
+            let p = Arc::new(DefaultPartitioner::with_seed(100, seed));
+            Placer { partitioner: p.clone(), sticky: Some(BuiltinSticky::Default(p)) }
+        }),
+        ("uniform_sticky", |seed| {
+            let p = Arc::new(UniformStickyPartitioner::with_seed(100, seed));
+            Placer { partitioner: p.clone(), sticky: Some(BuiltinSticky::Uniform(p)) }
+        }),
+    ];
+    for (name, make) in makers {
+        let (one_step, two_steps) = (make(7), make(7));
+        let mut switches = 0;
+        let mut last = None;
+        for i in 0..500usize {
+            // Availability changes now and then; some records are keyed.
+            let available: &[i32] = match i / 100 {
+                1 => &[0, 2, 4],
+                3 => &[],
+                _ => &[0, 1, 2, 3, 4, 5],
+            };
+            let parts = Partitions::new(6, available);
+            let key = (i % 7 == 0).then(|| i.to_be_bytes());
+            let bytes = 10 + i % 23;
+            let (a, counted) = one_step.partition("t", key.as_ref().map(|k| &k[..]), None, parts, bytes);
+            assert!(counted);
+            let b = two_steps.partitioner().partition("t", key.as_ref().map(|k| &k[..]), None, parts);
+            two_steps.partitioner().on_append("t", b, bytes);
+            assert_eq!(a, b, "{name}: record {i}");
+            switches += usize::from(key.is_none() && last.is_some_and(|l| l != a));
+            last = key.is_none().then_some(a).or(last);
+        }
+        assert!(switches > 20, "{name}: the sticky partition switched only {switches} times");
     }
 }
 

@@ -28,7 +28,7 @@ use crate::engine::txn::{coordinator, Transactions};
 use crate::engine::{EngineConfig, RunState, Shared, SharedState};
 use crate::error::{DeliveryError, DeliveryErrorKind, Error, Persistence};
 use crate::metrics::ProducerMetrics;
-use crate::partitioner::Partitioner;
+use crate::partitioner::Placer;
 
 mod send;
 
@@ -57,7 +57,7 @@ pub struct PartitionInfo {
 #[derive(Debug)]
 pub struct Producer {
     pub(crate) shared: SharedState,
-    pub(super) partitioner: Arc<dyn Partitioner>,
+    pub(super) placer: Placer,
     pub(super) interceptors: crate::interceptor::Interceptors,
     pub(super) metadata_thread: Mutex<Option<JoinHandle<()>>>,
     /// The transaction coordinator thread (transactional producers only).
@@ -167,7 +167,7 @@ impl Producer {
         Ok(Self {
             feeder: Mutex::new(feeder),
             feeder_stop,
-            partitioner: config.partitioner().clone(),
+            placer: config.placer().clone(),
             interceptors: config.interceptors().clone(),
             shared,
             metadata_thread: Mutex::new(Some(handle)),

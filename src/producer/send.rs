@@ -12,7 +12,7 @@ use crate::engine::clock::now_micros;
 use crate::engine::metadata::{PartitionMeta, TopicMeta};
 use crate::engine::spool::{self, Recorded, Spool};
 use crate::error::{DeliveryError, SendError, SendErrorKind};
-use crate::partitioner::Partitions;
+use crate::partitioner::{Partitions, Placer};
 use crate::protocol::record_batch::{record_fields_size, record_size_bound};
 use crate::record::{Record, RecordMetadata, RecordRef};
 
@@ -226,23 +226,25 @@ impl Producer {
         };
         // The partition: the record's own, or the partitioner's, looked up in
         // this thread's cached view of the topic (no lock in the common case).
-        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, bool), NoPartition> {
+        // `chosen`: (placed by the partitioner, its bytes counted already).
+        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, Chosen), NoPartition> {
             t.mark_used();
             let count = t.partitions.len() as i32;
             if count == 0 {
                 return Err(NoPartition::UnknownTopic);
             }
             let (partition, chosen) = match record.partition {
-                Some(p) => (p, false),
-                None => (
-                    self.partitioner.partition(
+                Some(p) => (p, Chosen::ByCaller),
+                None => {
+                    let (p, counted) = self.placer.partition(
                         record.topic,
                         record.key,
                         record.value,
                         Partitions::new(count, &t.available),
-                    ),
-                    true,
-                ),
+                        size,
+                    );
+                    (p, Chosen::ByPartitioner { counted })
+                }
             };
             match t.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) {
                 Some(pm) => Ok((partition, *pm, chosen)),
@@ -397,9 +399,7 @@ impl Producer {
                     }
                     Ok(Recorded::Spilled(handle)) => {
                         unused();
-                        if chosen {
-                            self.partitioner.on_append(record.topic, partition, size);
-                        }
+                        chosen.appended(&self.placer, record.topic, partition, size);
                         return Ok(handle);
                     }
                     Err(refusal) => {
@@ -443,9 +443,7 @@ impl Producer {
                 shared.meta.request_refresh();
             }
         }
-        if chosen {
-            self.partitioner.on_append(record.topic, partition, size);
-        }
+        chosen.appended(&self.placer, record.topic, partition, size);
         Ok(appended.handle)
     }
 
@@ -513,7 +511,6 @@ impl Refused {
     }
 }
 
-/// What `send` reports for a record the spool refused.
 /// Why no partition was chosen for a record: a small type, so that the
 /// common `Ok` path does not move a whole [`SendErrorKind`] around.
 #[derive(Debug, Clone, Copy)]
@@ -524,6 +521,26 @@ enum NoPartition {
     Invalid { partition: i32, partitions: i32 },
 }
 
+/// Who chose a record's partition.
+#[derive(Debug, Clone, Copy)]
+enum Chosen {
+    /// The record named it.
+    ByCaller,
+    /// The partitioner; `counted`: it counted the record's bytes already.
+    ByPartitioner { counted: bool },
+}
+
+impl Chosen {
+    /// After a successful append (or spill): tells the partitioner, if it
+    /// chose the partition and has not counted the bytes yet.
+    fn appended(self, placer: &Placer, topic: &str, partition: i32, bytes: usize) {
+        if let Chosen::ByPartitioner { counted } = self {
+            placer.appended(topic, partition, bytes, counted);
+        }
+    }
+}
+
+/// What `send` reports for a record the spool refused.
 fn refusal_kind(r: spool::Refusal) -> SendErrorKind {
     match r {
         spool::Refusal::Full(max_bytes) => SendErrorKind::SpoolFull { max_bytes },

@@ -331,6 +331,64 @@ impl Accumulator {
         now: Option<Instant>,
         callback: Option<Callback>,
     ) -> Result<Appended, AppendRefused> {
+        match self.append_to_open(q, rec, callback) {
+            Ok(appended) => Ok(appended),
+            Err(callback) => self.append_any(q, rec, now, callback),
+        }
+    }
+
+    /// [`append`](Self::append)'s common case, kept small: partition `q`
+    /// has an open batch with room for the record, and there is nothing
+    /// else to do (intake open, no transaction to join). Otherwise changes
+    /// nothing and hands the callback back.
+    #[inline]
+    fn append_to_open(
+        &self,
+        q: QueueRef,
+        rec: &AppendInput<'_>,
+        callback: Option<Callback>,
+    ) -> Result<Appended, Option<Callback>> {
+        let mut s = self.stripes[q.stripe as usize].lock();
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(callback);
+        }
+        let pq = &mut s.queues[q.slot as usize];
+        if rec.txn != TxnJoin::No && pq.txn == TxnMark::Out {
+            return Err(callback);
+        }
+        let Some(open) = pq.open.as_mut() else { return Err(callback) };
+        let w = open.writer().expect("open batch has a writer");
+        if w.size_in_bytes() + w.next_size_from_fields(rec.timestamp, rec.fields) > self.batch_size {
+            return Err(callback);
+        }
+        let handle = Self::append_locked(open, rec, self.batch_size, callback);
+        open.memory += rec.reserved;
+        // (Not empty before: it had an open batch.)
+        let mut wake = false;
+        if open.writer().is_some_and(|w| w.size_in_bytes() >= self.batch_size) {
+            // Exactly full: close it now so it goes without lingering.
+            pq.close_open();
+            wake = true;
+        }
+        s.appended += 1;
+        drop(s);
+        if matches!(rec.header, HeaderBudget::Prepaid) {
+            // Not needed: the record joined an open batch.
+            self.pool.release(BATCH_OVERHEAD);
+        }
+        Ok(Appended { handle, wake, joined_txn: false, waited: Duration::ZERO })
+    }
+
+    /// [`append`](Self::append) in every case: joins a transaction, closes
+    /// a full batch, opens a new one (taking a buffer and counting its
+    /// header), or refuses the record.
+    fn append_any(
+        &self,
+        q: QueueRef,
+        rec: &AppendInput<'_>,
+        now: Option<Instant>,
+        callback: Option<Callback>,
+    ) -> Result<Appended, AppendRefused> {
         let mut callback = callback;
         // Take a buffer before locking, in case a new batch is needed.
         let mut spare: Option<Vec<u8>> = None;
