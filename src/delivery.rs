@@ -51,15 +51,33 @@ pub(crate) enum Resolution {
     Split(Vec<(u32, Arc<BatchSlot>, u32)>),
 }
 
-/// Per-record facts kept by handles and callbacks.
+/// Per-record facts kept by handles and callbacks: 32 bytes, copied
+/// through the send path's results and kept per record beside callbacks.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordInfo {
     pub index: u32,
+    /// The key's and the value's sizes, -1 for null (an accepted record's
+    /// fields are at most `i32::MAX` bytes: the batch format's limit).
+    key_size: i32,
+    value_size: i32,
     pub timestamp: i64,
-    pub key_size: Option<usize>,
-    pub value_size: Option<usize>,
     /// When `send` took the record (microseconds since the epoch).
     pub sent_us: i64,
+}
+
+impl RecordInfo {
+    pub fn new(index: u32, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>, sent_us: i64) -> Self {
+        let size = |b: Option<&[u8]>| b.map_or(-1, |b| i32::try_from(b.len()).unwrap_or(i32::MAX));
+        RecordInfo { index, key_size: size(key), value_size: size(value), timestamp, sent_us }
+    }
+
+    pub fn key_size(&self) -> Option<usize> {
+        usize::try_from(self.key_size).ok()
+    }
+
+    pub fn value_size(&self) -> Option<usize> {
+        usize::try_from(self.value_size).ok()
+    }
 }
 
 /// Clock readings shared by the records of a batch, for their lifecycle
@@ -241,8 +259,8 @@ impl BatchSlot {
                 partition: self.partition,
                 offset: base_offset.map(|b| b + i64::from(info.index)),
                 timestamp: log_append_time.unwrap_or(info.timestamp),
-                key_size: info.key_size,
-                value_size: info.value_size,
+                key_size: info.key_size(),
+                value_size: info.value_size(),
                 sent_us: info.sent_us,
                 times: *times,
             }),
@@ -506,13 +524,7 @@ mod tests {
     use std::task::Wake;
 
     fn info(index: u32) -> RecordInfo {
-        RecordInfo {
-            index,
-            timestamp: 100 + i64::from(index),
-            key_size: Some(1),
-            value_size: None,
-            sent_us: 0,
-        }
+        RecordInfo::new(index, 100 + i64::from(index), Some(b"k"), None, 0)
     }
 
     #[test]

@@ -364,6 +364,7 @@ impl DefaultPartitioner {
 
 impl DefaultPartitioner {
     /// `partition` and `on_append` in one step (see [`Placer`]).
+    #[inline(always)]
     fn place(&self, topic: &str, key: Option<&[u8]>, partitions: Partitions<'_>, bytes: usize) -> i32 {
         match key {
             Some(key) => {
@@ -574,6 +575,7 @@ impl Sticky {
 
     /// Runs `f` on the topic's state: from this thread's cache (no lock,
     /// no reference count touched), else from the shared map.
+    #[inline(always)]
     fn with_state<R>(&self, topic: &str, create: bool, f: impl FnOnce(&AtomicU64) -> R) -> Option<R> {
         let mut f = Some(f);
         let hit = STICKY_CACHE.with(|c| {
@@ -644,6 +646,7 @@ impl Sticky {
 
     /// [`partition`](Self::partition) and [`on_append`](Self::on_append)
     /// of a record of `bytes` bytes in one update of the topic's state.
+    #[inline(always)]
     fn place(&self, topic: &str, partitions: Partitions<'_>, bytes: usize) -> i32 {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         self.with_state(topic, true, |state| {

@@ -562,12 +562,6 @@ fn register_spilled(
     sent_us: i64,
     callback: Option<crate::delivery::Callback>,
 ) -> Option<DeliveryHandle> {
-    let info = RecordInfo {
-        index: 0,
-        timestamp,
-        key_size: record.key.map(<[u8]>::len),
-        value_size: record.value.map(<[u8]>::len),
-        sent_us,
-    };
+    let info = RecordInfo::new(0, timestamp, record.key, record.value, sent_us);
     sp.registry.register(id, topic, partition, info, callback)
 }

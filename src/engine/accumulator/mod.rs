@@ -548,13 +548,7 @@ impl Accumulator {
         let index = w.record_count() as u32;
         w.append_sized(rec.timestamp, rec.key, rec.value, rec.headers, rec.fields);
         batch.records += 1;
-        let info = RecordInfo {
-            index,
-            timestamp: rec.timestamp,
-            key_size: rec.key.map(<[u8]>::len),
-            value_size: rec.value.map(<[u8]>::len),
-            sent_us: rec.sent_us,
-        };
+        let info = RecordInfo::new(index, rec.timestamp, rec.key, rec.value, rec.sent_us);
         match callback {
             Some(cb) => {
                 batch.callbacks.0.push((info, cb));
@@ -626,13 +620,7 @@ impl Accumulator {
             let fields = record_fields_size(*key, *value, headers);
             w.reserve(w.next_size_from_fields(*ts, fields), usize::MAX);
             w.append_sized(*ts, *key, *value, headers, fields);
-            infos.push(RecordInfo {
-                index: i as u32,
-                timestamp: *ts,
-                key_size: key.map(<[u8]>::len),
-                value_size: value.map(<[u8]>::len),
-                sent_us,
-            });
+            infos.push(RecordInfo::new(i as u32, *ts, *key, *value, sent_us));
         }
         let memory = w.size_in_bytes() + BATCH_OVERHEAD;
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);

@@ -213,6 +213,7 @@ impl Metadata {
     /// the last topic looked up (checked against this view's version), so
     /// that a thread sending to one topic takes no lock, hashes nothing and
     /// touches no shared reference count per record.
+    #[inline(always)]
     pub fn with_topic<R>(&self, name: &str, f: impl FnOnce(&TopicMeta) -> R) -> Option<R> {
         let version = self.version();
         let mut f = Some(f);
