@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::delivery::{DeliveryHandle, RecordInfo};
-use crate::engine::accumulator::{AppendInput, AppendRefused, HeaderBudget, TxnJoin, BATCH_OVERHEAD};
+use crate::engine::accumulator::{
+    AppendInput, AppendRefused, Appended, HeaderBudget, TxnJoin, BATCH_OVERHEAD,
+};
 use crate::engine::broker::{self};
 use crate::engine::clock::now_micros;
 use crate::engine::metadata::{PartitionMeta, TopicMeta};
 use crate::engine::spool::{self, Recorded, Spool};
+use crate::engine::txn::{SendGuard, Transactions};
 use crate::error::{DeliveryError, SendError, SendErrorKind};
 use crate::partitioner::{Partitions, Placer};
 use crate::protocol::record_batch::{record_fields_size, record_size_bound};
@@ -177,12 +180,110 @@ impl Producer {
     /// stored in the batch and no handle is returned. Reads the clock once
     /// per record in the common case (its timestamp): deadlines are
     /// computed only when it has to wait. Allocates nothing per record.
+    ///
+    /// This is the common case, kept short: a producer without a spool or
+    /// transactions, a topic this thread has looked up before, memory free
+    /// in `buffer.memory`. Anything else goes to
+    /// [`send_general`](Self::send_general), before any step with an effect
+    /// or, once the partitioner was asked, with its answer.
+    #[inline]
     fn send_parts(
         &self,
         record: &RecordRef<'_>,
         wait: Option<Duration>,
         extra: usize,
         callback: Option<crate::delivery::Callback>,
+    ) -> Result<Option<DeliveryHandle>, Refused> {
+        let shared = &self.shared;
+        if shared.txn.is_some()
+            || shared.spool.is_some()
+            || shared.run.is_closing()
+            || shared.run.fatal().is_some()
+            || record.topic.is_empty()
+            || record.topic.len() > 249
+        {
+            return self.send_general(record, wait, extra, callback, None);
+        }
+        let fields = record_fields_size(record.key, record.value, record.headers);
+        let size = record_size_bound(fields);
+        if size + BATCH_OVERHEAD > shared.cfg.max_request_size.min(shared.cfg.buffer_memory) {
+            return self.send_general(record, wait, extra, callback, None);
+        }
+        let looked_up = shared.meta.with_topic(record.topic, |t| self.place(t, record, size));
+        let Some(Ok((partition, pm, chosen))) = looked_up else {
+            return self.send_general(record, wait, extra, callback, Some(looked_up));
+        };
+        let reserved = size + extra;
+        if !shared.acc.pool.try_reserve(reserved) {
+            return self.send_general(record, wait, extra, callback, Some(looked_up));
+        }
+        // The one clock read per record (see `send_general`).
+        let sent_us = now_micros();
+        let timestamp = record.timestamp.unwrap_or(sent_us.div_euclid(1000));
+        let deadline = || deadline_after(wait.unwrap_or_default());
+        let on_wait = || shared.brokers.wake_all();
+        let input = AppendInput {
+            timestamp,
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            reserved,
+            size,
+            fields,
+            sent_us,
+            txn: TxnJoin::No,
+            spool_id: None,
+            header: HeaderBudget::Reserve {
+                until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
+                on_wait: &on_wait,
+            },
+        };
+        let appended = shared.acc.append(pm.queue, &input, None, callback);
+        self.after_append(appended, record, (partition, pm, chosen), size, reserved, wait, None)
+    }
+
+    /// Where a record goes, in this thread's cached view of its topic: its
+    /// own partition, or the partitioner's choice for a record of `size`
+    /// bytes (counted by a built-in sticky partitioner as it chooses).
+    #[inline]
+    fn place(&self, t: &TopicMeta, record: &RecordRef<'_>, size: usize) -> Result<Placed, NoPartition> {
+        t.mark_used();
+        let count = t.partitions.len() as i32;
+        if count == 0 {
+            return Err(NoPartition::UnknownTopic);
+        }
+        let (partition, chosen) = match record.partition {
+            Some(p) => (p, Chosen::ByCaller),
+            None => {
+                let (p, counted) = self.placer.partition(
+                    record.topic,
+                    record.key,
+                    record.value,
+                    Partitions::new(count, &t.available),
+                    size,
+                );
+                (p, Chosen::ByPartitioner { counted })
+            }
+        };
+        match t.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) {
+            Some(pm) => Ok((partition, *pm, chosen)),
+            None => Err(NoPartition::Invalid { partition, partitions: count }),
+        }
+    }
+
+    /// The send path in every case: waits for metadata or memory, spools,
+    /// joins transactions, and refuses what it must. `looked_up`: the
+    /// topic's lookup in this thread's cache, if
+    /// [`send_parts`](Self::send_parts) did it already (and so asked the
+    /// partitioner, which must not be asked twice for one record).
+    #[inline(never)]
+    fn send_general(
+        &self,
+        record: &RecordRef<'_>,
+        wait: Option<Duration>,
+        extra: usize,
+        callback: Option<crate::delivery::Callback>,
+        looked_up: Option<Option<Result<Placed, NoPartition>>>,
     ) -> Result<Option<DeliveryHandle>, Refused> {
         let shared = &self.shared;
         let waited = wait.unwrap_or_default();
@@ -226,36 +327,13 @@ impl Producer {
         };
         // The partition: the record's own, or the partitioner's, looked up in
         // this thread's cached view of the topic (no lock in the common case).
-        // `chosen`: (placed by the partitioner, its bytes counted already).
-        let choose = |t: &TopicMeta| -> Result<(i32, PartitionMeta, Chosen), NoPartition> {
-            t.mark_used();
-            let count = t.partitions.len() as i32;
-            if count == 0 {
-                return Err(NoPartition::UnknownTopic);
-            }
-            let (partition, chosen) = match record.partition {
-                Some(p) => (p, Chosen::ByCaller),
-                None => {
-                    let (p, counted) = self.placer.partition(
-                        record.topic,
-                        record.key,
-                        record.value,
-                        Partitions::new(count, &t.available),
-                        size,
-                    );
-                    (p, Chosen::ByPartitioner { counted })
-                }
-            };
-            match t.partitions.get(usize::try_from(partition).unwrap_or(usize::MAX)) {
-                Some(pm) => Ok((partition, *pm, chosen)),
-                None => Err(NoPartition::Invalid { partition, partitions: count }),
-            }
-        };
+        let choose = |t: &TopicMeta| self.place(t, record, size);
         // Whether the cluster said nothing about a topic it does not show
         // (unreachable, or still loading), rather than naming an error.
         let mut unanswered = false;
         let spilling = shared.spool.as_ref().is_some_and(Spool::spilling);
-        let mut chosen = match shared.meta.with_topic(record.topic, choose) {
+        let looked_up = looked_up.unwrap_or_else(|| shared.meta.with_topic(record.topic, choose));
+        let mut chosen = match looked_up {
             Some(r) => r,
             // While the spool spills, a topic not known yet does not hold
             // `send` up: its record is spilled too, its partition chosen when
@@ -409,22 +487,30 @@ impl Producer {
                 }
             }
         };
+        self.after_append(appended, record, (partition, pm, chosen), size, reserved, wait, txn)
+    }
+
+    /// What follows an append: on refusal, gives the record's memory back;
+    /// on success, notes a wait for memory and a partition joining the
+    /// transaction, wakes the leader's I/O thread if the batch is ready
+    /// (or asks for metadata if the partition has no leader), and tells the
+    /// partitioner.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn after_append(
+        &self,
+        appended: Result<Appended, AppendRefused>,
+        record: &RecordRef<'_>,
+        (partition, pm, chosen): Placed,
+        size: usize,
+        reserved: usize,
+        wait: Option<Duration>,
+        txn: Option<(&Transactions, SendGuard<'_>)>,
+    ) -> Result<Option<DeliveryHandle>, Refused> {
+        let shared = &self.shared;
         let appended = match appended {
             Ok(a) => a,
-            Err(refused) => {
-                // (A header the append did not use, it gave back.)
-                shared.acc.pool.release(reserved);
-                return match refused {
-                    AppendRefused::Closed => refuse(SendErrorKind::Closed),
-                    AppendRefused::BufferFull => {
-                        // No room for a new batch's header: refused as the
-                        // record itself would have been.
-                        let spent = if wait.is_some() { waited } else { Duration::ZERO };
-                        shared.metrics.buffer_waited(spent, true);
-                        Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(spent) })
-                    }
-                };
-            }
+            Err(refused) => return Err(self.append_refused(refused, reserved, wait)),
         };
         if !appended.waited.is_zero() {
             shared.metrics.buffer_waited(appended.waited, false);
@@ -445,6 +531,23 @@ impl Producer {
         }
         chosen.appended(&self.placer, record.topic, partition, size);
         Ok(appended.handle)
+    }
+
+    /// Gives back the memory of a record the append refused, and says why.
+    #[cold]
+    fn append_refused(&self, refused: AppendRefused, reserved: usize, wait: Option<Duration>) -> Refused {
+        // (A header the append did not use, it gave back.)
+        self.shared.acc.pool.release(reserved);
+        match refused {
+            AppendRefused::Closed => Refused { kind: SendErrorKind::Closed, waited: None },
+            AppendRefused::BufferFull => {
+                // No room for a new batch's header: refused as the record
+                // itself would have been.
+                let spent = wait.unwrap_or_default();
+                self.shared.metrics.buffer_waited(spent, true);
+                Refused { kind: SendErrorKind::BufferFull, waited: Some(spent) }
+            }
+        }
     }
 
     /// Spills a record whose topic's partitions are not known (partition
@@ -520,6 +623,9 @@ enum NoPartition {
     /// The record names a partition the topic does not have.
     Invalid { partition: i32, partitions: i32 },
 }
+
+/// A record's partition, its metadata, and who chose it.
+type Placed = (i32, PartitionMeta, Chosen);
 
 /// Who chose a record's partition.
 #[derive(Debug, Clone, Copy)]
