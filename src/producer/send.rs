@@ -100,7 +100,15 @@ impl Producer {
     /// carries only the reason (it converts into any `'static` error, e.g.
     /// with `?`).
     pub fn send_ref(&self, record: RecordRef<'_>) -> Result<DeliveryHandle, SendError<()>> {
-        self.send_handle(record, Some(self.shared.cfg.max_block)).map_err(SendError::forget_record)
+        let wait = Some(self.shared.cfg.max_block);
+        if !self.interceptors.is_empty() {
+            return self.send_handle(record, wait).map_err(SendError::forget_record);
+        }
+        // (Straight to the send path: the record needs no copy to hand back.)
+        match self.send_parts(&record, wait, 0, None) {
+            Ok(handle) => Ok(handle.expect("no callback: the append made a handle")),
+            Err(refused) => Err(refused.into_error(())),
+        }
     }
 
     /// Like [`send_with_callback`](Self::send_with_callback), for a record
@@ -112,9 +120,16 @@ impl Producer {
         F: FnOnce(Result<RecordMetadata, DeliveryError>) + Send + 'static,
     {
         let extra = std::mem::size_of::<F>() + CALLBACK_OVERHEAD;
-        self.send_inner(record, Some(self.shared.cfg.max_block), extra, Some(Box::new(f)))
-            .map_err(SendError::forget_record)?;
-        Ok(())
+        let (wait, callback) =
+            (Some(self.shared.cfg.max_block), Some(Box::new(f) as crate::delivery::Callback));
+        if !self.interceptors.is_empty() {
+            self.send_inner(record, wait, extra, callback).map_err(SendError::forget_record)?;
+            return Ok(());
+        }
+        match self.send_parts(&record, wait, extra, callback) {
+            Ok(_) => Ok(()),
+            Err(refused) => Err(refused.into_error(())),
+        }
     }
 
     /// The send path for an owned or a borrowed record: on failure the
