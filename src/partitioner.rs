@@ -154,6 +154,7 @@ impl<'a> Partitions<'a> {
     ///
     /// If `count` is not positive. In debug builds, also if `available` is not
     /// sorted, has duplicates, or holds a partition outside `0..count`.
+    #[inline]
     pub fn new(count: i32, available: &'a [i32]) -> Self {
         assert!(count > 0, "a topic has at least one partition, got {count}");
         debug_assert!(
@@ -165,18 +166,21 @@ impl<'a> Partitions<'a> {
 
     /// The number of partitions of the topic (at least 1); valid partitions are
     /// `0..count`.
+    #[inline]
     pub fn count(&self) -> i32 {
         self.count
     }
 
     /// The partitions whose leader is currently known, sorted ascending. Empty
     /// when no leader is known; then choose among all of `0..count`.
+    #[inline]
     pub fn available(&self) -> &'a [i32] {
         self.available
     }
 
     /// Whether `partition` is in `0..count` and, unless [`Self::available`] is
     /// empty, among the available partitions.
+    #[inline]
     pub fn is_available(&self, partition: i32) -> bool {
         // All partitions available (the usual case): no search.
         (0..self.count).contains(&partition)

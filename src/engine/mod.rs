@@ -126,6 +126,7 @@ pub(crate) struct RunState {
 }
 
 impl RunState {
+    #[inline]
     pub fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }
@@ -139,6 +140,7 @@ impl RunState {
     pub fn abort(&self) {
         self.abort.store(true, Ordering::Release);
     }
+    #[inline]
     pub fn fatal(&self) -> Option<&DeliveryError> {
         self.fatal.get()
     }

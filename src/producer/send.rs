@@ -654,6 +654,7 @@ enum Chosen {
 impl Chosen {
     /// After a successful append (or spill): tells the partitioner, if it
     /// chose the partition and has not counted the bytes yet.
+    #[inline]
     fn appended(self, placer: &Placer, topic: &str, partition: i32, bytes: usize) {
         if let Chosen::ByPartitioner { counted } = self {
             placer.appended(topic, partition, bytes, counted);

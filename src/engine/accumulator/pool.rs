@@ -47,6 +47,7 @@ impl MemoryPool {
     }
 
     /// Reserves `n` bytes if they are free, without blocking.
+    #[inline]
     pub fn try_reserve(&self, n: usize) -> bool {
         let mut cur = self.used.load(Ordering::Relaxed);
         loop {

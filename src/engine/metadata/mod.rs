@@ -69,6 +69,7 @@ impl TopicMeta {
 
     /// Notes a send to the topic: a load, and a store only the first time
     /// after the metadata thread looked (no write per record).
+    #[inline]
     pub fn mark_used(&self) {
         if !self.used.load(Ordering::Relaxed) {
             self.used.store(true, Ordering::Relaxed);
@@ -200,6 +201,7 @@ impl Metadata {
     }
 
     /// The version of the current snapshot (cheap; broker threads poll it).
+    #[inline]
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }

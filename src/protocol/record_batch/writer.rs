@@ -29,6 +29,7 @@ pub(super) fn nullable_field_size(b: Option<&[u8]>) -> usize {
 /// Bytes a record's key, value and headers take as written: the part of
 /// its body that does not depend on where in a batch it goes. The producer
 /// computes it once per record (see [`RecordBatchWriter::append_sized`]).
+#[inline]
 pub(crate) fn record_fields_size(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Header]) -> usize {
     let mut n = nullable_field_size(key) + nullable_field_size(value) + varint_len(len_i32(headers.len()));
     for h in headers {
@@ -39,6 +40,7 @@ pub(crate) fn record_fields_size(key: Option<&[u8]>, value: Option<&[u8]>, heade
 
 /// The most bytes a record with [`record_fields_size`] `fields` can take in
 /// any batch (whatever its timestamp and offset deltas).
+#[inline]
 pub(crate) fn record_size_bound(fields: usize) -> usize {
     sized_record(fields, i64::MAX, i32::MAX)
 }
