@@ -51,10 +51,19 @@
 //!    releasing any accumulator lock, and does not call it for records with an
 //!    explicit partition.
 //!
+//! The built-in sticky partitioners, when chosen by name (`murmur2_random`,
+//! the default, and `uniform_sticky`), are driven without the trait: the
+//! producer chooses the partition and counts the record's bytes in one
+//! step, before the append, so a record the append then refuses (a full
+//! `buffer.memory`, or closing) is counted too. A built-in passed as an
+//! object to [`partitioner`](crate::config::ProducerConfigBuilder::partitioner)
+//! is driven through the trait like any other.
+//!
 //! Many threads call both methods at the same time, so a partitioner must be
-//! cheap and thread-safe. The built-ins take a read lock on a per-topic map
-//! and then use one atomic per topic; the write lock is taken once per topic,
-//! the first time it is seen.
+//! cheap and thread-safe. The built-ins keep one atomic per topic, found
+//! through a per-thread cache of the last topic used (else under a read
+//! lock on a per-topic map; the write lock is taken once per topic, the
+//! first time it is seen).
 //!
 //! # Writing your own
 //!

@@ -232,27 +232,13 @@ impl Producer {
         if !shared.acc.pool.try_reserve(reserved) {
             return self.send_general(record, wait, extra, callback, Some(looked_up));
         }
-        // The one clock read per record (see `send_general`).
-        let sent_us = now_micros();
-        let timestamp = record.timestamp.unwrap_or(sent_us.div_euclid(1000));
         let deadline = || deadline_after(wait.unwrap_or_default());
         let on_wait = || shared.brokers.wake_all();
-        let input = AppendInput {
-            timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-            reserved,
-            size,
-            fields,
-            sent_us,
-            txn: TxnJoin::No,
-            spool_id: None,
-            header: HeaderBudget::Reserve {
-                until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
-                on_wait: &on_wait,
-            },
+        let header = HeaderBudget::Reserve {
+            until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
+            on_wait: &on_wait,
         };
+        let input = stamped(record, reserved, size, fields, TxnJoin::No, header);
         let appended = shared.acc.append(pm.queue, &input, None, callback);
         self.after_append(appended, record, (partition, pm, chosen), size, reserved, wait, None)
     }
@@ -421,26 +407,13 @@ impl Producer {
                 return Err(Refused { kind: SendErrorKind::BufferFull, waited: Some(waited) });
             }
         }
-        // The one clock read per record: the send time (for the record's
-        // lifecycle timings) and, unless the caller gave one, its timestamp.
-        let sent_us = now_micros();
-        let timestamp = record.timestamp.unwrap_or(sent_us.div_euclid(1000));
-        let input = AppendInput {
-            timestamp,
-            key: record.key,
-            value: record.value,
-            headers: record.headers,
-            reserved,
-            size,
-            fields,
-            sent_us,
-            txn: txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join()),
-            spool_id: None,
-            header: HeaderBudget::Reserve {
-                until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
-                on_wait: &on_wait,
-            },
+        let header = HeaderBudget::Reserve {
+            until: wait.map(|_| &deadline as &dyn Fn() -> Instant),
+            on_wait: &on_wait,
         };
+        let joins = txn.as_ref().map_or(TxnJoin::No, |(_, g)| g.join());
+        let input = stamped(record, reserved, size, fields, joins, header);
+        let (timestamp, sent_us) = (input.timestamp, input.sent_us);
         let appended = match &shared.spool {
             None => shared.acc.append(pm.queue, &input, None, callback),
             Some(sp) => {
@@ -592,6 +565,34 @@ impl Producer {
             Ok(Recorded::Appended(())) => unreachable!("a record with no partition is spilled"),
             Err(refusal) => Err(Refused { kind: refusal_kind(refusal), waited: None }),
         }
+    }
+}
+
+/// The record as the accumulator takes it, stamped with the one clock read
+/// per record: the send time (for the record's lifecycle timings) and,
+/// unless the caller gave one, its timestamp.
+#[inline(always)]
+fn stamped<'a>(
+    record: &RecordRef<'a>,
+    reserved: usize,
+    size: usize,
+    fields: usize,
+    txn: TxnJoin,
+    header: HeaderBudget<'a>,
+) -> AppendInput<'a> {
+    let sent_us = now_micros();
+    AppendInput {
+        timestamp: record.timestamp.unwrap_or(sent_us.div_euclid(1000)),
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+        reserved,
+        size,
+        fields,
+        sent_us,
+        txn,
+        spool_id: None,
+        header,
     }
 }
 
