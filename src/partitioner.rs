@@ -110,7 +110,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
@@ -303,6 +303,15 @@ pub(crate) struct Placer {
     sticky: Option<BuiltinSticky>,
 }
 
+/// A topic's sticky state, kept by the send path beside the topic's cached
+/// metadata, so that the one per-thread lookup of the topic serves the
+/// built-in sticky partitioner too. Empty until the first record of each
+/// version of the topic's metadata looks the state up in the partitioner's
+/// map; it holds the partitioner's id with the state, and a slot filled by
+/// another partitioner is not used.
+#[derive(Debug, Default)]
+pub(crate) struct StickySlot(OnceLock<(u64, Arc<AtomicU64>)>);
+
 #[derive(Debug, Clone)]
 enum BuiltinSticky {
     Default(Arc<DefaultPartitioner>),
@@ -324,6 +333,8 @@ impl Placer {
     /// Returns it, and whether the bytes are counted already (a built-in
     /// sticky partitioner); if not, call [`appended`](Self::appended) after
     /// a successful append.
+    /// `slot`: where the caller keeps the topic's sticky state beside its
+    /// cached metadata (see [`StickySlot`]).
     #[inline]
     pub(crate) fn partition(
         &self,
@@ -332,10 +343,11 @@ impl Placer {
         value: Option<&[u8]>,
         partitions: Partitions<'_>,
         bytes: usize,
+        slot: &StickySlot,
     ) -> (i32, bool) {
         match &self.sticky {
-            Some(BuiltinSticky::Default(d)) => (d.place(topic, key, partitions, bytes), true),
-            Some(BuiltinSticky::Uniform(u)) => (u.sticky.place(topic, partitions, bytes), true),
+            Some(BuiltinSticky::Default(d)) => (d.place(topic, key, partitions, bytes, slot), true),
+            Some(BuiltinSticky::Uniform(u)) => (u.sticky.place(topic, partitions, bytes, slot), true),
             None => (self.partitioner.partition(topic, key, value, partitions), false),
         }
     }
@@ -378,14 +390,24 @@ impl DefaultPartitioner {
 impl DefaultPartitioner {
     /// `partition` and `on_append` in one step (see [`Placer`]).
     #[inline(always)]
-    fn place(&self, topic: &str, key: Option<&[u8]>, partitions: Partitions<'_>, bytes: usize) -> i32 {
+    fn place(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        partitions: Partitions<'_>,
+        bytes: usize,
+        slot: &StickySlot,
+    ) -> i32 {
         match key {
             Some(key) => {
                 let p = partition_for_key(key, partitions.count());
-                self.sticky.on_append(topic, p, bytes);
+                if let Ok(partition) = u32::try_from(p) {
+                    let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+                    self.sticky.with_slot_state(topic, slot, |state| Sticky::count(state, partition, bytes));
+                }
                 p
             }
-            None => self.sticky.place(topic, partitions, bytes),
+            None => self.sticky.place(topic, partitions, bytes, slot),
         }
     }
 }
@@ -657,12 +679,35 @@ impl Sticky {
         }
     }
 
-    /// [`partition`](Self::partition) and [`on_append`](Self::on_append)
-    /// of a record of `bytes` bytes in one update of the topic's state.
+    /// Runs `f` on the topic's state as `slot` holds it, filling the slot
+    /// from the map on first use.
     #[inline(always)]
-    fn place(&self, topic: &str, partitions: Partitions<'_>, bytes: usize) -> i32 {
+    fn with_slot_state<R>(&self, topic: &str, slot: &StickySlot, f: impl FnOnce(&AtomicU64) -> R) -> R {
+        if let Some((id, state)) = slot.0.get() {
+            if *id == self.id {
+                return f(state);
+            }
+        }
+        self.with_slot_state_slow(topic, slot, f)
+    }
+
+    #[cold]
+    fn with_slot_state_slow<R>(&self, topic: &str, slot: &StickySlot, f: impl FnOnce(&AtomicU64) -> R) -> R {
+        let state = self.state(topic, true).expect("created on demand");
+        match slot.0.get_or_init(|| (self.id, state.clone())) {
+            (id, state) if *id == self.id => f(state),
+            // Another partitioner's slot (not the producer's own): the map.
+            _ => f(&state),
+        }
+    }
+
+    /// [`partition`](Self::partition) and [`on_append`](Self::on_append)
+    /// of a record of `bytes` bytes in one update of the topic's state,
+    /// found through `slot`.
+    #[inline(always)]
+    fn place(&self, topic: &str, partitions: Partitions<'_>, bytes: usize, slot: &StickySlot) -> i32 {
         let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        self.with_state(topic, true, |state| {
+        self.with_slot_state(topic, slot, |state| {
             let mut word = state.load(Ordering::Relaxed);
             loop {
                 let (current, so_far) = unpack(word);
@@ -683,7 +728,6 @@ impl Sticky {
                 }
             }
         })
-        .expect("created on demand")
     }
 
     fn on_append(&self, topic: &str, partition: i32, bytes: usize) {

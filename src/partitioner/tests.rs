@@ -218,7 +218,9 @@ fn builtin_names() {
         let placer = b.build(16384);
         let got = placer.partitioner().partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]));
         assert!((0..3).contains(&got));
-        let (got, counted) = placer.partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]), 10);
+        let slot = StickySlot::default();
+        let (got, counted) =
+            placer.partition("t", Some(b"k"), None, Partitions::new(3, &[0, 1, 2]), 10, &slot);
         assert!((0..3).contains(&got));
         // Only the sticky ones count as they choose.
         assert_eq!(counted, matches!(b, Builtin::Murmur2Random | Builtin::UniformSticky), "{b:?}");
@@ -242,6 +244,9 @@ fn placing_in_one_step_chooses_as_partition_then_on_append() {
     ];
     for (name, make) in makers {
         let (one_step, two_steps) = (make(7), make(7));
+        // As the send path keeps it: beside the topic's metadata, refilled
+        // when a new version of the metadata comes (every 100 records here).
+        let mut slot = StickySlot::default();
         let mut switches = 0;
         let mut last = None;
         for i in 0..500usize {
@@ -254,7 +259,11 @@ fn placing_in_one_step_chooses_as_partition_then_on_append() {
             let parts = Partitions::new(6, available);
             let key = (i % 7 == 0).then(|| i.to_be_bytes());
             let bytes = 10 + i % 23;
-            let (a, counted) = one_step.partition("t", key.as_ref().map(|k| &k[..]), None, parts, bytes);
+            if i % 100 == 0 {
+                slot = StickySlot::default();
+            }
+            let (a, counted) =
+                one_step.partition("t", key.as_ref().map(|k| &k[..]), None, parts, bytes, &slot);
             assert!(counted);
             let b = two_steps.partitioner().partition("t", key.as_ref().map(|k| &k[..]), None, parts);
             two_steps.partitioner().on_append("t", b, bytes);
@@ -335,4 +344,32 @@ fn partitioners_are_send_sync() {
     check::<RoundRobinPartitioner>();
     check::<Murmur2Partitioner>();
     check::<Arc<dyn Partitioner>>();
+}
+
+/// A sticky slot filled by another partitioner (not the producer's own) is
+/// not used: its state belongs to that partitioner.
+#[test]
+fn a_slot_filled_by_another_partitioner_is_not_used() {
+    let make = |seed| {
+        let p = Arc::new(UniformStickyPartitioner::with_seed(1000, seed));
+        Placer { partitioner: p.clone(), sticky: Some(BuiltinSticky::Uniform(p)) }
+    };
+    let (first, second) = (make(1), make(2));
+    let parts = Partitions::new(6, &[0, 1, 2, 3, 4, 5]);
+    let slot = StickySlot::default();
+    let (p1, _) = first.partition("t", None, None, parts, 10, &slot);
+    // The second partitioner's state starts empty: it chooses on its own, and
+    // counting its records leaves the first one's count alone.
+    for _ in 0..50 {
+        second.partition("t", None, None, parts, 10, &slot);
+    }
+    let own = StickySlot::default();
+    let (again, _) = first.partition("t", None, None, parts, 10, &own);
+    assert_eq!(again, p1, "the first partitioner's partition moved");
+    let state = slot.0.get().expect("filled");
+    assert_eq!(
+        unpack(state.1.load(Ordering::Relaxed)),
+        (p1 as u32, 20),
+        "counted only the first's two records"
+    );
 }

@@ -262,6 +262,7 @@ impl Producer {
                     record.value,
                     Partitions::new(count, &t.available),
                     size,
+                    &t.sticky,
                 );
                 (p, Chosen::ByPartitioner { counted })
             }

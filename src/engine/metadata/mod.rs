@@ -13,6 +13,7 @@
 //! idempotent producer id, and fails the overdue batches of partitions that
 //! have no leader (no broker thread looks after those).
 
+use crate::partitioner::StickySlot;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,13 +54,16 @@ pub(crate) struct TopicMeta {
     /// notes the use (`metadata.max.idle.ms`); shared by every version of the
     /// topic's metadata.
     used: Arc<AtomicBool>,
+    /// The built-in sticky partitioner's state for this topic, found once
+    /// per version of the topic's metadata (see `partitioner::StickySlot`).
+    pub sticky: StickySlot,
 }
 
 impl TopicMeta {
     fn new(name: Arc<str>, topic_id: Uuid, partitions: Vec<PartitionMeta>, used: Arc<AtomicBool>) -> Self {
         let available =
             partitions.iter().enumerate().filter(|(_, p)| p.leader >= 0).map(|(i, _)| i as i32).collect();
-        Self { name, topic_id, partitions, available, used }
+        Self { name, topic_id, partitions, available, used, sticky: StickySlot::default() }
     }
 
     /// The topic id, if a Metadata answer (v10+) gave one.
