@@ -1,5 +1,6 @@
 //! Unit tests of `partitioner`.
 
+use super::sticky::unpack;
 use super::*;
 use std::collections::HashSet;
 
