@@ -323,8 +323,8 @@ impl Placer {
 
     /// Chooses the partition of a record that adds `bytes` to its batch.
     /// Returns it, and whether the bytes are counted already (a built-in
-    /// sticky partitioner); if not, call [`appended`](Self::appended) after
-    /// a successful append.
+    /// sticky partitioner); if not, the caller calls the partitioner's
+    /// [`on_append`](Partitioner::on_append) after a successful append.
     /// `slot`: where the caller keeps the topic's sticky state beside its
     /// cached metadata (see [`StickySlot`]).
     #[inline]
@@ -341,15 +341,6 @@ impl Placer {
             Some(BuiltinSticky::Default(d)) => (d.place(topic, key, partitions, bytes, slot), true),
             Some(BuiltinSticky::Uniform(u)) => (u.sticky.place(topic, partitions, bytes, slot), true),
             None => (self.partitioner.partition(topic, key, value, partitions), false),
-        }
-    }
-
-    /// [`Partitioner::on_append`], for a record whose bytes
-    /// [`partition`](Self::partition) did not count.
-    #[inline]
-    pub(crate) fn appended(&self, topic: &str, partition: i32, bytes: usize, counted: bool) {
-        if !counted {
-            self.partitioner.on_append(topic, partition, bytes);
         }
     }
 }
@@ -377,9 +368,7 @@ impl DefaultPartitioner {
     pub fn with_seed(batch_size: usize, seed: u64) -> Self {
         DefaultPartitioner { sticky: Sticky::new(batch_size, SplitMix64::new(seed)) }
     }
-}
 
-impl DefaultPartitioner {
     /// `partition` and `on_append` in one step (see [`Placer`]).
     #[inline(always)]
     fn place(
@@ -393,10 +382,7 @@ impl DefaultPartitioner {
         match key {
             Some(key) => {
                 let p = partition_for_key(key, partitions.count());
-                if let Ok(partition) = u32::try_from(p) {
-                    let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-                    self.sticky.with_slot_state(topic, slot, |state| Sticky::count(state, partition, bytes));
-                }
+                self.sticky.with_slot_state(topic, slot, |state| Sticky::count(state, p, bytes));
                 p
             }
             None => self.sticky.place(topic, partitions, bytes, slot),

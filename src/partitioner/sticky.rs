@@ -111,29 +111,36 @@ impl Sticky {
     }
 
     pub(super) fn partition(&self, topic: &str, partitions: Partitions<'_>) -> i32 {
-        self.with_state(topic, true, |state| self.current_or_switch(state, partitions))
-            .expect("created on demand")
+        self.with_state(topic, true, |state| self.choose(state, partitions, 0)).expect("created on demand")
     }
 
-    fn current_or_switch(&self, state: &AtomicU64, partitions: Partitions<'_>) -> i32 {
+    /// The topic's partition for a record adding `bytes` to it (0: choose
+    /// only, the bytes come later through [`on_append`](Self::on_append)):
+    /// the current one while it has taken fewer than `batch_size` bytes and
+    /// is available, else a random other one, the bytes counted in the same
+    /// compare-and-swap.
+    #[inline(always)]
+    fn choose(&self, state: &AtomicU64, partitions: Partitions<'_>, bytes: usize) -> i32 {
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         let mut word = state.load(Ordering::Relaxed);
         loop {
-            let (current, bytes) = unpack(word);
+            let (current, so_far) = unpack(word);
             let current = i32::try_from(current).ok();
-            if let Some(p) = current {
-                if bytes < self.batch_size && partitions.is_available(p) {
-                    return p;
+            let (chosen, new) = match current {
+                Some(p) if so_far < self.batch_size && partitions.is_available(p) => {
+                    if bytes == 0 {
+                        return p; // nothing to count
+                    }
+                    (p, pack(p as u32, so_far.saturating_add(bytes)))
                 }
-            }
-            let next = choose_other(&self.rng, partitions, current);
-            match state.compare_exchange_weak(
-                word,
-                pack(next as u32, 0),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return next,
-                // Another thread switched (or counted bytes) first: look again.
+                _ => {
+                    let next = choose_other(&self.rng, partitions, current);
+                    (next, pack(next as u32, bytes))
+                }
+            };
+            match state.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return chosen,
+                // Another thread switched or counted first: look again.
                 Err(actual) => word = actual,
             }
         }
@@ -177,38 +184,22 @@ impl Sticky {
         bytes: usize,
         slot: &StickySlot,
     ) -> i32 {
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
-        self.with_slot_state(topic, slot, |state| {
-            let mut word = state.load(Ordering::Relaxed);
-            loop {
-                let (current, so_far) = unpack(word);
-                let current = i32::try_from(current).ok();
-                let (chosen, new) = match current {
-                    Some(p) if so_far < self.batch_size && partitions.is_available(p) => {
-                        (p, pack(p as u32, so_far.saturating_add(bytes)))
-                    }
-                    _ => {
-                        let next = choose_other(&self.rng, partitions, current);
-                        (next, pack(next as u32, bytes))
-                    }
-                };
-                match state.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => return chosen,
-                    // Another thread switched or counted first: look again.
-                    Err(actual) => word = actual,
-                }
-            }
-        })
+        self.with_slot_state(
+            topic,
+            slot,
+            #[inline(always)]
+            |state| self.choose(state, partitions, bytes),
+        )
     }
 
     pub(super) fn on_append(&self, topic: &str, partition: i32, bytes: usize) {
-        let Ok(partition) = u32::try_from(partition) else { return };
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         self.with_state(topic, false, |state| Self::count(state, partition, bytes));
     }
 
     /// Adds `bytes` to the state's count if `partition` is still current.
-    pub(super) fn count(state: &AtomicU64, partition: u32, bytes: u32) {
+    pub(super) fn count(state: &AtomicU64, partition: i32, bytes: usize) {
+        let Ok(partition) = u32::try_from(partition) else { return };
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
         let mut word = state.load(Ordering::Relaxed);
         loop {
             let (current, so_far) = unpack(word);

@@ -47,20 +47,9 @@ impl Accumulator {
         if rec.txn != TxnJoin::No && pq.txn == TxnMark::Out {
             return Err(callback);
         }
-        let Some(open) = pq.open.as_mut() else { return Err(callback) };
-        let w = open.writer().expect("open batch has a writer");
-        if w.size_in_bytes() + w.next_size_from_fields(rec.timestamp, rec.fields) > self.batch_size {
-            return Err(callback);
-        }
-        let handle = Self::append_locked(open, rec, self.batch_size, callback);
-        open.memory += rec.reserved;
-        // (Not empty before: it had an open batch.)
-        let mut wake = false;
-        if open.writer().is_some_and(|w| w.size_in_bytes() >= self.batch_size) {
-            // Exactly full: close it now so it goes without lingering.
-            pq.close_open();
-            wake = true;
-        }
+        // (Not empty before it: it had an open batch, so wake only if the
+        // record filled the batch.)
+        let (handle, wake) = Self::append_to_open_locked(pq, rec, self.batch_size, callback)?;
         s.appended += 1;
         drop(s);
         if matches!(rec.header, HeaderBudget::Prepaid) {
@@ -68,6 +57,31 @@ impl Accumulator {
             self.pool.release(BATCH_OVERHEAD);
         }
         Ok(Appended { handle, wake, joined_txn: false, waited: Duration::ZERO })
+    }
+
+    /// Appends the record to `pq`'s open batch if there is one with room
+    /// for it; returns its handle and whether the batch, now exactly full,
+    /// was closed (so that it goes without lingering). Otherwise changes
+    /// nothing and hands the callback back.
+    #[inline(always)]
+    fn append_to_open_locked(
+        pq: &mut PartitionQueue,
+        rec: &AppendInput<'_>,
+        batch_size: usize,
+        callback: Option<Callback>,
+    ) -> Result<(Option<DeliveryHandle>, bool), Option<Callback>> {
+        let Some(open) = pq.open.as_mut() else { return Err(callback) };
+        let w = open.writer().expect("open batch has a writer");
+        if w.size_in_bytes() + w.next_size_from_fields(rec.timestamp, rec.fields) > batch_size {
+            return Err(callback);
+        }
+        let handle = Self::append_locked(open, rec, batch_size, callback);
+        open.memory += rec.reserved;
+        let full = open.writer().is_some_and(|w| w.size_in_bytes() >= batch_size);
+        if full {
+            pq.close_open();
+        }
+        Ok((handle, full))
     }
 
     /// [`append`](Self::append) in every case: joins a transaction, closes
@@ -120,21 +134,15 @@ impl Accumulator {
             }
             let was_empty = pq.is_empty();
             let mut wake = was_empty || closed_one;
-            if let Some(open) = pq.open.as_mut() {
-                let w = open.writer().expect("open batch has a writer");
-                let size = w.next_size_from_fields(rec.timestamp, rec.fields);
-                if w.size_in_bytes() + size <= self.batch_size {
-                    let handle = Self::append_locked(open, rec, self.batch_size, callback.take());
-                    open.memory += rec.reserved;
-                    if open.writer().is_some_and(|w| w.size_in_bytes() >= self.batch_size) {
-                        // Exactly full: close it now so it goes without lingering.
-                        pq.close_open();
-                        wake = true;
-                    }
+            match Self::append_to_open_locked(pq, rec, self.batch_size, callback.take()) {
+                Ok((handle, filled)) => {
                     drop(s);
                     unused_header(header);
-                    return Ok(Appended { handle, wake, joined_txn, waited });
+                    return Ok(Appended { handle, wake: wake || filled, joined_txn, waited });
                 }
+                Err(cb) => callback = cb,
+            }
+            if pq.open.is_some() {
                 // Does not fit: close the open batch, it is ready to go.
                 pq.close_open();
                 closed_one = true;
