@@ -431,21 +431,47 @@ fn lz4_decompress(_input: &[u8], _limit: usize, _out: &mut Vec<u8>) -> Result<()
     Err(DecodeError::UnsupportedCompression("lz4"))
 }
 
+/// One frame in one call (`ZSTD_compress2`), with a compression context
+/// kept per thread (the I/O threads compress): no context allocated and
+/// freed per batch. The frame goes straight into `out`'s spare capacity,
+/// reserved but not zero-filled, so only the pages zstd writes are
+/// touched. The frame carries its content size (the input's size is known),
+/// which also lets zstd shrink the window for small batches, saving the
+/// reader memory.
 #[cfg(feature = "zstd")]
 fn zstd_compress(level: Option<i32>, input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    // A stream encoder per batch, not one context kept per thread for
-    // one-shot frames: measured in the comparison benchmark (1 KiB values,
-    // librdkafka's mock), the kept context cost more CPU per record (4.05 us
-    // against 3.6-3.9), though it was faster compressing one buffer over
-    // and over on its own.
+    use std::cell::RefCell;
+    use zstd::zstd_safe::{CCtx, CParameter};
+    thread_local! {
+        static CONTEXT: RefCell<Option<(i32, CCtx<'static>)>> = const { RefCell::new(None) };
+    }
+    let zstd_error = |code| EncodeError::Compression(zstd::zstd_safe::get_error_name(code).to_string());
     let level = level.unwrap_or(ZSTD_DEFAULT_LEVEL);
-    let mut enc = zstd::stream::write::Encoder::new(out, level).map_err(io_encode_error)?;
-    // Pledging the size puts it in the frame header and lets zstd shrink the
-    // window for small batches, which saves the reader memory.
-    enc.set_pledged_src_size(Some(input.len() as u64)).map_err(io_encode_error)?;
-    enc.write_all(input).map_err(io_encode_error)?;
-    enc.finish().map_err(io_encode_error)?;
-    Ok(())
+    CONTEXT.with(|cell| {
+        let mut kept = cell.borrow_mut();
+        let cctx = match &mut *kept {
+            Some((l, c)) if *l == level => c,
+            other => {
+                let mut c = CCtx::try_create()
+                    .ok_or_else(|| EncodeError::Compression("zstd: cannot create a context".into()))?;
+                c.set_parameter(CParameter::CompressionLevel(level)).map_err(zstd_error)?;
+                &mut other.insert((level, c)).1
+            }
+        };
+        let start = out.len();
+        out.reserve(zstd::zstd_safe::compress_bound(input.len()));
+        let mut at = std::io::Cursor::new(&mut *out);
+        at.set_position(start as u64);
+        match cctx.compress2(&mut at, input) {
+            Ok(_) => Ok(()),
+            Err(code) => {
+                // A failed call leaves the context mid-frame: start afresh.
+                *kept = None;
+                out.truncate(start);
+                Err(zstd_error(code))
+            }
+        }
+    })
 }
 
 #[cfg(not(feature = "zstd"))]
