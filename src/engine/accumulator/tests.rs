@@ -307,3 +307,24 @@ fn sequence_wraps_like_the_broker() {
     assert_eq!(increment_sequence(i32::MAX - 1, 2), 0);
     assert_ne!((i32::MAX - 1).wrapping_add(2), 0);
 }
+
+#[test]
+fn recycled_buffers_are_kept_up_to_buffer_memory_and_reused_first() {
+    const MIB: usize = 1 << 20;
+    let a = Accumulator::new(MIB, 16 * MIB, Duration::from_secs(120));
+    for _ in 0..20 {
+        a.recycle(Vec::with_capacity(MIB));
+    }
+    {
+        let pooled = a.buffers.lock();
+        assert_eq!((pooled.0.len(), pooled.1), (16, 16 * MIB), "kept up to buffer.memory, no more");
+    }
+    // Too large to be an ordinary batch buffer: not kept.
+    a.recycle(Vec::with_capacity(3 * MIB));
+    assert_eq!(a.buffers.lock().0.len(), 16);
+    // A new batch takes a pooled buffer before anything is allocated.
+    let b = a.take_buffer(1024);
+    assert_eq!(b.capacity(), MIB);
+    let pooled = a.buffers.lock();
+    assert_eq!((pooled.0.len(), pooled.1), (15, 15 * MIB));
+}
