@@ -13,8 +13,10 @@
 //!    (its batches are retried);
 //! 3. (re)connects if it has work, with exponential reconnect backoff;
 //! 4. drains ready batches of the partitions it leads, one batch per
-//!    partition per request, up to `max.request.size`, and writes requests
-//!    while fewer than `max.in.flight.requests.per.connection` are unanswered;
+//!    partition per request, up to `max.request.size`, seals them
+//!    (compression, CRC; gzip batches partly on helper threads when cores
+//!    are idle, see `seal`), and writes requests while fewer than
+//!    `max.in.flight.requests.per.connection` are unanswered;
 //! 5. waits: for a response (a blocking read whose timeout is the next
 //!    instant something else falls due: a linger expiry, a backoff end, a
 //!    request or delivery deadline) if requests are in flight, otherwise on
@@ -49,6 +51,7 @@ use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 
 mod request;
 mod response;
+mod seal;
 mod thread;
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! What a broker thread sends: ready batches drained from the accumulator,
-//! sealed (producer id, sequence, compression, CRC) and written as one
-//! Produce request.
+//! sealed (see [`seal`](super::seal)) and written as Produce requests.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,16 +9,15 @@ use crate::engine::accumulator::{Batch, Payload, Readiness};
 use crate::engine::clock::now_micros;
 use crate::engine::earliest;
 use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
-use crate::protocol::compression::Compression;
 use crate::protocol::frame::{finish_spliced_frame, start_frame, Splices};
 use crate::protocol::header::RequestHeader;
 use crate::protocol::messages::produce::{
     encode_produce_request_spliced, ProduceRequest, TopicRef, TOPIC_IDS_FROM,
 };
 use crate::protocol::primitives::Uuid;
-use crate::protocol::record_batch::{set_producer_state, BatchParams};
 use crate::protocol::{Message, Request};
 
+use super::seal::{idle_cores, seal_all, seals_in_parallel};
 use super::thread::{BrokerThread, InFlight};
 use super::*;
 
@@ -63,47 +61,48 @@ impl BrokerThread {
             shared.meta.poke();
         }
         let mut next = None;
-        while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
-            let Some(conn) = self.conn.as_ref() else { break };
-            let Some(mut version) = conn.versions().version_of::<ProduceRequest>() else {
+        let Some(conn) = self.conn.as_ref() else { return next };
+        let Some(mut version) = conn.versions().version_of::<ProduceRequest>() else {
+            if !self.parts.is_empty() {
                 shared.set_fatal(DeliveryError::new(
                     DeliveryErrorKind::Fatal(KafkaCode::UNSUPPORTED_VERSION),
                     Persistence::NotPersisted,
                     format!("broker {} does not support Produce v3 or later", self.id),
                 ));
-                break;
-            };
-            if let Some(t) = &shared.txn {
-                // Produce v12+ adds partitions to the transaction implicitly:
-                // only with transactions v2 (KIP-890), never behind the
-                // coordinator's back.
-                if !t.implicit() {
-                    version = version.min(crate::engine::txn::coordinator::PRODUCE_TXN_V2 - 1);
+            }
+            return next;
+        };
+        if let Some(t) = &shared.txn {
+            // Produce v12+ adds partitions to the transaction implicitly:
+            // only with transactions v2 (KIP-890), never behind the
+            // coordinator's back.
+            if !t.implicit() {
+                version = version.min(crate::engine::txn::coordinator::PRODUCE_TXN_V2 - 1);
+            }
+        }
+        // Requests are drained a few at a time (as many as there are cores
+        // free to compress them; one when not compressing), sealed
+        // together, then written in order.
+        while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
+            let group = if seals_in_parallel(cfg.compression) { idle_cores().max(1) } else { 1 };
+            let mut requests: Vec<Vec<Batch>> = Vec::new();
+            while requests.len() < group && self.in_flight.len() + requests.len() < cfg.max_in_flight {
+                match self.drain_request(now, force, producer, &mut next) {
+                    Some(batches) => requests.push(batches),
+                    None => break,
                 }
             }
-            let mut batches: Vec<Batch> = Vec::new();
-            let mut failed = Vec::new();
-            // One clock read per request, shared by its batches' records.
-            let mut drained_us: Option<i64> = None;
-            let mut room = cfg.max_request_size;
-            let n = self.parts.len();
-            for k in 0..n {
-                let q = self.parts[(self.rotate + k) % n];
-                match shared.acc.drain(
-                    q,
-                    now,
-                    force,
-                    &self.policy,
-                    producer,
-                    room,
-                    batches.is_empty(),
-                    &mut failed,
-                ) {
-                    Ok(mut b) => {
-                        if b.drained_us == 0 {
-                            b.drained_us = *drained_us.get_or_insert_with(now_micros);
-                        }
-                        if let Err(e) = self.seal(&mut b, version) {
+            if requests.is_empty() {
+                break;
+            }
+            let sealed = seal_all(&shared, self.id, &mut requests, version);
+            let mut sealed = sealed.into_iter();
+            for batches in requests {
+                let mut ready = Vec::with_capacity(batches.len());
+                for b in batches {
+                    match sealed.next().expect("one result per batch") {
+                        Ok(()) => ready.push(b),
+                        Err(e) => {
                             shared.acc.finalize(b.queue, b.ordinal);
                             let err = DeliveryError::new(
                                 DeliveryErrorKind::Broker(KafkaCode::UNSUPPORTED_COMPRESSION_TYPE),
@@ -111,74 +110,83 @@ impl BrokerThread {
                                 e,
                             );
                             finish(&shared, b, Resolution::Failed(err));
-                            continue;
                         }
-                        room = room.saturating_sub(b.estimated_size());
-                        batches.push(b);
                     }
-                    Err(Readiness::At(t)) => next = earliest(next, Some(t)),
-                    Err(_) => {}
                 }
+                if ready.is_empty() {
+                    continue;
+                }
+                if self.conn.is_none() {
+                    // An earlier request's write failed and dropped the
+                    // connection: these were never written. Back to their
+                    // queues, sealed, for the next connection.
+                    for b in ready {
+                        shared.acc.requeue(b);
+                    }
+                    continue;
+                }
+                self.write_produce(version, ready, now);
             }
-            self.rotate = self.rotate.wrapping_add(1);
-            for b in failed {
-                fail_queued(
-                    &shared,
-                    b,
-                    DeliveryErrorKind::Network,
-                    "the producer id was reset after this batch may have been written; \
-                     resending it under the new id could duplicate it",
-                );
-            }
-            if batches.is_empty() {
+            if self.conn.is_none() {
                 break;
             }
-            self.write_produce(version, batches, now);
         }
         next
     }
 
-    /// Seals a drained batch (producer id, sequence, compression, CRC).
-    pub(super) fn seal(&mut self, b: &mut Batch, version: i16) -> Result<(), String> {
-        let cfg = &self.shared.cfg;
-        if cfg.compression == Compression::Zstd && version < 7 {
-            return Err(format!("zstd needs Produce v7, broker {} supports v{version}", self.id));
-        }
-        match std::mem::replace(&mut b.payload, Payload::Empty) {
-            Payload::Open(w) => {
-                b.uncompressed = w.size_in_bytes();
-                let (producer_id, producer_epoch) = b.producer.unwrap_or((-1, -1));
-                let params = BatchParams {
-                    producer_id,
-                    producer_epoch,
-                    base_sequence: b.base_sequence,
-                    is_transactional: self.shared.txn.is_some(),
-                    ..BatchParams::default()
-                };
-                let bytes = if cfg.compression == Compression::None {
-                    w.finish(&params, cfg.compression, cfg.compression_level)
-                } else {
-                    // Compress into a recycled buffer and recycle the
-                    // uncompressed one: no allocation per batch.
-                    let mut scratch = self.shared.acc.take_buffer(w.size_in_bytes());
-                    let r =
-                        w.finish_with_scratch(&params, cfg.compression, cfg.compression_level, &mut scratch);
-                    self.shared.acc.recycle(scratch);
-                    r
+    /// Drains one request's batches, unsealed: the ready partitions' head
+    /// batches, in turn from where the previous request started, while
+    /// they fit in `max.request.size` by their uncompressed size (what
+    /// `drain` checks each next one against). `None` when no batch is
+    /// ready; `next` learns when one will be.
+    fn drain_request(
+        &mut self,
+        now: Instant,
+        force: bool,
+        producer: Option<crate::engine::accumulator::ProducerIdEpoch>,
+        next: &mut Option<Instant>,
+    ) -> Option<Vec<Batch>> {
+        let shared = self.shared.clone();
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut failed = Vec::new();
+        // One clock read per request, shared by its batches' records.
+        let mut drained_us: Option<i64> = None;
+        let mut room = shared.cfg.max_request_size;
+        let n = self.parts.len();
+        for k in 0..n {
+            let q = self.parts[(self.rotate + k) % n];
+            match shared.acc.drain(
+                q,
+                now,
+                force,
+                &self.policy,
+                producer,
+                room,
+                batches.is_empty(),
+                &mut failed,
+            ) {
+                Ok(mut b) => {
+                    if b.drained_us == 0 {
+                        b.drained_us = *drained_us.get_or_insert_with(now_micros);
+                    }
+                    room = room.saturating_sub(b.estimated_size());
+                    batches.push(b);
                 }
-                .map_err(|e| e.to_string())?;
-                b.payload = Payload::Sealed(bytes);
+                Err(Readiness::At(t)) => *next = earliest(*next, Some(t)),
+                Err(_) => {}
             }
-            Payload::Sealed(mut bytes) => {
-                // A retry: it may have been re-sequenced under a new producer id.
-                if let Some((pid, epoch)) = b.producer {
-                    set_producer_state(&mut bytes, pid, epoch, b.base_sequence).map_err(|e| e.to_string())?;
-                }
-                b.payload = Payload::Sealed(bytes);
-            }
-            Payload::Empty => return Err("batch has no payload".into()),
         }
-        Ok(())
+        self.rotate = self.rotate.wrapping_add(1);
+        for b in failed {
+            fail_queued(
+                &shared,
+                b,
+                DeliveryErrorKind::Network,
+                "the producer id was reset after this batch may have been written; \
+                 resending it under the new id could duplicate it",
+            );
+        }
+        (!batches.is_empty()).then_some(batches)
     }
 
     /// Writes one Produce request of `batches` at the negotiated `version`,
