@@ -17,7 +17,7 @@ use crate::protocol::messages::produce::{
 use crate::protocol::primitives::Uuid;
 use crate::protocol::{Message, Request};
 
-use super::seal::{idle_cores, seal_all, seals_in_parallel};
+use super::seal::{fail_unsealable, idle_cores, seal, seal_all, seals_in_parallel};
 use super::thread::{BrokerThread, InFlight};
 use super::*;
 
@@ -80,14 +80,17 @@ impl BrokerThread {
                 version = version.min(crate::engine::txn::coordinator::PRODUCE_TXN_V2 - 1);
             }
         }
-        // Requests are drained a few at a time (as many as there are cores
-        // free to compress them; one when not compressing), sealed
+        // Requests are drained one at a time, each batch sealed as it is
+        // drained so that the request is packed by sealed (compressed)
+        // sizes; or, for a codec sealed in parallel, as many requests as
+        // there are idle cores, packed by uncompressed sizes, sealed
         // together, then written in order.
+        let parallel = seals_in_parallel(cfg.compression);
         while self.in_flight.len() < cfg.max_in_flight && !self.parts.is_empty() {
-            let group = if seals_in_parallel(cfg.compression) { idle_cores().max(1) } else { 1 };
+            let group = if parallel { idle_cores().max(1) } else { 1 };
             let mut requests: Vec<Vec<Batch>> = Vec::new();
             while requests.len() < group && self.in_flight.len() + requests.len() < cfg.max_in_flight {
-                match self.drain_request(now, force, producer, &mut next) {
+                match self.drain_request(now, force, producer, (!parallel).then_some(version), &mut next) {
                     Some(batches) => requests.push(batches),
                     None => break,
                 }
@@ -95,22 +98,16 @@ impl BrokerThread {
             if requests.is_empty() {
                 break;
             }
-            let sealed = seal_all(&shared, self.id, &mut requests, version);
+            let sealed =
+                if parallel { seal_all(&shared, self.id, &mut requests, version) } else { Vec::new() };
             let mut sealed = sealed.into_iter();
             for batches in requests {
                 let mut ready = Vec::with_capacity(batches.len());
                 for b in batches {
-                    match sealed.next().expect("one result per batch") {
+                    // (Sealed while drained when not in parallel.)
+                    match sealed.next().unwrap_or(Ok(())) {
                         Ok(()) => ready.push(b),
-                        Err(e) => {
-                            shared.acc.finalize(b.queue, b.ordinal);
-                            let err = DeliveryError::new(
-                                DeliveryErrorKind::Broker(KafkaCode::UNSUPPORTED_COMPRESSION_TYPE),
-                                Persistence::NotPersisted,
-                                e,
-                            );
-                            finish(&shared, b, Resolution::Failed(err));
-                        }
+                        Err(e) => fail_unsealable(&shared, b, e),
                     }
                 }
                 if ready.is_empty() {
@@ -134,16 +131,19 @@ impl BrokerThread {
         next
     }
 
-    /// Drains one request's batches, unsealed: the ready partitions' head
-    /// batches, in turn from where the previous request started, while
-    /// they fit in `max.request.size` by their uncompressed size (what
-    /// `drain` checks each next one against). `None` when no batch is
-    /// ready; `next` learns when one will be.
+    /// Drains one request's batches: the ready partitions' head batches, in
+    /// turn from where the previous request started, while they fit in
+    /// `max.request.size`. With `seal_at` (a Produce version) each is sealed
+    /// as it is drained and counts its sealed size (one that cannot be
+    /// sealed fails); without, they stay unsealed and count their
+    /// uncompressed size. `None` when no batch is ready; `next` learns when
+    /// one will be.
     fn drain_request(
         &mut self,
         now: Instant,
         force: bool,
         producer: Option<crate::engine::accumulator::ProducerIdEpoch>,
+        seal_at: Option<i16>,
         next: &mut Option<Instant>,
     ) -> Option<Vec<Batch>> {
         let shared = self.shared.clone();
@@ -168,6 +168,12 @@ impl BrokerThread {
                 Ok(mut b) => {
                     if b.drained_us == 0 {
                         b.drained_us = *drained_us.get_or_insert_with(now_micros);
+                    }
+                    if let Some(version) = seal_at {
+                        if let Err(e) = seal(&shared, self.id, &mut b, version) {
+                            fail_unsealable(&shared, b, e);
+                            continue;
+                        }
                     }
                     room = room.saturating_sub(b.estimated_size());
                     batches.push(b);

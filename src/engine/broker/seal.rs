@@ -3,11 +3,13 @@
 //! gzip batches, whose compressor is slower than everything else on a
 //! record's path, are sealed on helper threads too when cores are idle.
 
+use crate::delivery::Resolution;
 use crate::engine::accumulator::{Batch, Payload};
+use crate::error::{DeliveryError, DeliveryErrorKind, KafkaCode, Persistence};
 use crate::protocol::compression::Compression;
 use crate::protocol::record_batch::{set_producer_state, BatchParams};
 
-use super::SharedState;
+use super::{finish, SharedState};
 
 /// Seals a drained batch (producer id, sequence, compression, CRC).
 pub(super) fn seal(shared: &SharedState, broker: i32, b: &mut Batch, version: i16) -> Result<(), String> {
@@ -49,6 +51,18 @@ pub(super) fn seal(shared: &SharedState, broker: i32, b: &mut Batch, version: i1
         Payload::Empty => return Err("batch has no payload".into()),
     }
     Ok(())
+}
+
+/// Fails a batch that could not be sealed (its codec needs a newer Produce
+/// version, or the compressor failed): it was never sent.
+pub(super) fn fail_unsealable(shared: &SharedState, b: Batch, why: String) {
+    shared.acc.finalize(b.queue, b.ordinal);
+    let err = DeliveryError::new(
+        DeliveryErrorKind::Broker(KafkaCode::UNSUPPORTED_COMPRESSION_TYPE),
+        Persistence::NotPersisted,
+        why,
+    );
+    finish(shared, b, Resolution::Failed(err));
 }
 
 /// Compressed bytes to seal in one go below which batches are sealed on
