@@ -17,7 +17,7 @@ use crate::protocol::messages::produce::{
 use crate::protocol::primitives::Uuid;
 use crate::protocol::{Message, Request};
 
-use super::seal::{fail_unsealable, idle_cores, seal, seal_all, seals_in_parallel};
+use super::seal::{fail_unsealable, idle_cores, seal, seal_together, seals_in_parallel};
 use super::thread::{BrokerThread, InFlight};
 use super::*;
 
@@ -98,14 +98,22 @@ impl BrokerThread {
             if requests.is_empty() {
                 break;
             }
-            let sealed =
-                if parallel { seal_all(&shared, self.id, &mut requests, version) } else { Vec::new() };
-            let mut sealed = sealed.into_iter();
+            // Sealed together if that pays; else each request is sealed
+            // right before it is written, so that the broker works on one
+            // while the next is compressed. (Without `parallel` they were
+            // sealed as they were drained.)
+            let together =
+                if parallel { seal_together(&shared, self.id, &mut requests, version) } else { None };
+            let mut together = together.map(Vec::into_iter);
             for batches in requests {
                 let mut ready = Vec::with_capacity(batches.len());
-                for b in batches {
-                    // (Sealed while drained when not in parallel.)
-                    match sealed.next().unwrap_or(Ok(())) {
+                for mut b in batches {
+                    let sealed = match together.as_mut() {
+                        Some(results) => results.next().expect("one result per batch"),
+                        None if parallel => seal(&shared, self.id, &mut b, version),
+                        None => Ok(()),
+                    };
+                    match sealed {
                         Ok(()) => ready.push(b),
                         Err(e) => fail_unsealable(&shared, b, e),
                     }

@@ -70,19 +70,20 @@ pub(super) fn fail_unsealable(shared: &SharedState, b: Batch, why: String) {
 /// is paid back only by milliseconds of compression.
 const PARALLEL_SEAL_MIN: usize = 256 << 10;
 
-/// Seals every batch of `requests` (see [`seal`]), in order of the results.
-/// When compressing at least [`PARALLEL_SEAL_MIN`] bytes in more than one
-/// batch, helper threads seal some of them meanwhile, up to one per core
-/// beyond this one: a broker thread alone compresses at one core's speed,
-/// which bounds a compressed workload's throughput while other cores idle
-/// (librdkafka compresses on its broker thread too, Java on the threads
-/// that call `send`).
-pub(super) fn seal_all(
+/// Seals every batch of `requests` (see [`seal`]) with helper threads
+/// sealing some of them meanwhile, up to one per idle core, and returns the
+/// results in batch order; or seals nothing and returns `None` when that
+/// does not pay: less than [`PARALLEL_SEAL_MIN`] bytes to compress, fewer
+/// than two batches to compress, or no idle core. A broker thread alone
+/// compresses at one core's speed, which bounds a gzip workload's
+/// throughput while other cores idle (librdkafka compresses on its broker
+/// thread too, Java on the threads that call `send`).
+pub(super) fn seal_together(
     shared: &SharedState,
     broker: i32,
     requests: &mut [Vec<Batch>],
     version: i16,
-) -> Vec<Result<(), String>> {
+) -> Option<Vec<Result<(), String>>> {
     let mut batches: Vec<&mut Batch> = requests.iter_mut().flatten().collect();
     let to_compress = |b: &Batch| match &b.payload {
         Payload::Open(w) if seals_in_parallel(shared.cfg.compression) => w.size_in_bytes(),
@@ -92,14 +93,14 @@ pub(super) fn seal_all(
     let work: usize = sizes.iter().sum();
     let wanted = sizes.iter().filter(|&&n| n > 0).count().saturating_sub(1);
     if wanted == 0 || work < PARALLEL_SEAL_MIN {
-        return batches.into_iter().map(|b| seal(shared, broker, b, version)).collect();
+        return None;
     }
     // Helpers only for cores that no other thread is compressing on: with
     // several broker threads compressing at once, they are the parallelism.
     let _busy = Sealing::enter(1);
     let helpers = wanted.min(idle_cores());
     if helpers == 0 {
-        return batches.into_iter().map(|b| seal(shared, broker, b, version)).collect();
+        return None;
     }
     let _helping = Sealing::enter(helpers);
     // Largest first, each to the least loaded worker (worker 0 is this
@@ -156,7 +157,7 @@ pub(super) fn seal_all(
             results[i] = r;
         }
     });
-    results
+    Some(results)
 }
 
 /// Whether batches compressed with `codec` are worth sealing on helper
