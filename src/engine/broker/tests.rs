@@ -33,7 +33,7 @@ fn gzip_batches_sealed_on_a_helper_thread_arrive_whole_and_in_order() {
     use crate::protocol::compression::Compression;
     use crate::{Producer, ProducerConfig, RecordRef};
 
-    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+    if seal::cores() < 2 {
         eprintln!("SKIP: one core: batches are sealed on the broker thread alone");
         return;
     }
